@@ -1,0 +1,35 @@
+# Everything sets itself up: a fresh clone needs only Python >= 3.10 and `make test` / `make demo`.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+PLUGINS := tests/plugins/losskit_demo_plugin tests/plugins/losskit_broken_plugin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench docs clean
+
+install: $(STAMP)
+
+# torch first (from $(TORCH), so a CUDA or nightly build can be chosen), then pinned to what was installed
+# so that no later step swaps it for a different build.
+$(STAMP): pyproject.toml Makefile $(wildcard tests/plugins/*/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench]" $(PLUGINS)
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q tests
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+docs: $(STAMP)
+	$(BIN)/python -m losskit docs --out docs/losses.md
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,53 @@
+"""losskit: the loss registry, config builder and built-in loss zoo for PyTorch.
+
+Everything public is importable from here::
+
+    import losskit
+    loss = losskit.build_loss({"name": "dice", "smooth": 1.0})
+"""
+
+from __future__ import annotations
+
+from .compose import CombinedLoss, FunctionLoss, call_loss
+from .config import build_loss, load_config, to_config
+from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
+from .errors import ConfigError, LossInputError, LossKitError, RegistrationError, UnknownLossError
+from .functional._checks import label_checks, set_label_checks
+from .inputs import Example, InputSpec, TensorSpec
+from .registration import LOSSES, register_loss, temporary_loss, unregister_loss
+from .registry import Registry, RegistryOverrideWarning
+
+from . import zoo  # noqa: E402,F401  (registers the built-ins)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSSES",
+    "Registry",
+    "RegistryOverrideWarning",
+    "register_loss",
+    "unregister_loss",
+    "temporary_loss",
+    "list_losses",
+    "loss_info",
+    "has_loss",
+    "describe_loss",
+    "LossDescription",
+    "build_loss",
+    "load_config",
+    "to_config",
+    "CombinedLoss",
+    "FunctionLoss",
+    "call_loss",
+    "InputSpec",
+    "TensorSpec",
+    "Example",
+    "label_checks",
+    "set_label_checks",
+    "LossKitError",
+    "UnknownLossError",
+    "ConfigError",
+    "RegistrationError",
+    "LossInputError",
+    "__version__",
+]

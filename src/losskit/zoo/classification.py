@@ -1,0 +1,214 @@
+"""Classification losses.
+
+Conventions (shared by the whole zoo, see ``docs/conventions.md``): ``forward(input, target)``; ``input`` are
+logits of shape (N, C) or (N, C, *spatial); ``target`` are class indices (N, *spatial) for multiclass, or a
+tensor of the input's shape for dense/soft/multilabel targets; ``ignore_index`` marks targets that count
+nowhere (means divide by the number of valid targets); ``weight`` is a per-class tensor (C,); ``reduction``
+is "mean" | "sum" | "none" ("none" keeps (N, *spatial) for index targets).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import LossInputError
+from ..functional._checks import (
+    check_float,
+    check_labels,
+    check_reduction,
+    check_same_shape,
+    label_checks_enabled,
+    shape_str,
+)
+from ..inputs import InputSpec, TensorSpec
+from ..registration import register_loss
+from ._examples import logits_and_binary, logits_and_labels, probs_and_binary
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "check_class_input"]
+
+_LOGITS_LABELS = InputSpec(
+    tensors=(
+        TensorSpec("input", "(N, C) or (N, C, *spatial)", "float", "logits"),
+        TensorSpec("target", "(N, *spatial) or (N, C, *spatial)", "long | float", "class indices, or class probabilities"),
+    ),
+    example=logits_and_labels(),
+)
+
+
+def check_class_input(
+    loss: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    num_classes: int | None,
+    ignore_index: int | None,
+    weight: torch.Tensor | None = None,
+    allow_dense: bool = True,
+) -> bool:
+    """Validate a (logits, target) pair; return True when ``target`` holds class indices, False when dense."""
+    check_float(loss, "input", input, "(N, C, *)")
+    if input.dim() < 2:
+        raise LossInputError(f"{loss}: expected input of shape (N, C) or (N, C, *spatial), got {shape_str(input)}")
+    c = input.shape[1]
+    if num_classes is not None and c != num_classes:
+        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}")
+    if weight is not None and weight.numel() != c:
+        raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
+    if target.is_floating_point():
+        if not allow_dense:
+            raise LossInputError(f"{loss}: expected integer class indices as target, got {target.dtype} {shape_str(target)}")
+        if target.shape != input.shape:
+            raise LossInputError(
+                f"{loss}: a floating-point target holds class probabilities and must have the input's shape "
+                f"{shape_str(input)}, got {shape_str(target)}; class indices must be integers"
+            )
+        return False
+    expected = (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise LossInputError(
+            f"{loss}: expected target of class indices with shape {'(' + ', '.join(map(str, expected)) + ')'} "
+            f"for input {shape_str(input)}, got {shape_str(target)}"
+        )
+    check_labels(loss, target, c, ignore_index)
+    return True
+
+
+@register_loss("cross_entropy", aliases=["CrossEntropyLoss", "ce"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
+class CrossEntropyLoss(nn.CrossEntropyLoss):
+    """Softmax cross-entropy: ``-sum_c y_c log softmax(x)_c``, with class weights, ``ignore_index``, label
+    smoothing (Szegedy et al. 2016) and dense/soft targets (mixup, CutMix).
+
+    Same semantics as ``torch.nn.CrossEntropyLoss`` (of which it is a subclass), plus input validation
+    (``LossInputError`` for a shape mismatch, float labels of the wrong shape, a label out of range) and an
+    optional ``num_classes`` checked against the input.
+
+    Inputs: ``input`` logits (N, C, *); ``target`` indices (N, *) or probabilities (N, C, *).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        num_classes: int | None = None,
+    ) -> None:
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        super().__init__(
+            weight=weight, ignore_index=ignore_index, reduction=check_reduction("cross_entropy", reduction),
+            label_smoothing=label_smoothing,
+        )
+        self.num_classes = num_classes
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_class_input(
+            "cross_entropy", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight
+        )
+        return F.cross_entropy(
+            input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+
+def _log_probs_and_labels(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    logits, labels = logits_and_labels()(loss, g)
+    return torch.log_softmax(logits, dim=1), labels
+
+
+@register_loss(
+    "nll",
+    aliases=["NLLLoss"],
+    tasks=["classification"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(N, C) or (N, C, *spatial)", "float", "log-probabilities"),
+            TensorSpec("target", "(N, *spatial)", "long", "class indices"),
+        ),
+        example=_log_probs_and_labels,
+    ),
+)
+class NLLLoss(nn.NLLLoss):
+    """Negative log-likelihood of log-probabilities: ``-input[n, target[n]]`` (weighted), mean over valid
+    targets. A subclass of ``torch.nn.NLLLoss`` with input validation."""
+
+    def __init__(
+        self, weight: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean", num_classes: int | None = None
+    ) -> None:
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=check_reduction("nll", reduction))
+        self.num_classes = num_classes
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_class_input(
+            "nll", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight,
+            allow_dense=False,
+        )
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+_BINARY_TARGET = TensorSpec("target", "(*) same as input", "float", "targets in [0, 1]")
+
+
+@register_loss(
+    "bce",
+    aliases=["BCELoss"],
+    tasks=["classification"],
+    inputs=InputSpec(tensors=(TensorSpec("input", "(*)", "float", "probabilities in [0, 1]"), _BINARY_TARGET), example=probs_and_binary()),
+)
+class BCELoss(nn.BCELoss):
+    """Binary cross-entropy of *probabilities*: ``-(y log p + (1 - y) log(1 - p))`` (log clamped at -100, as
+    PyTorch). Prefer ``bce_with_logits``, which is numerically safe and autocast-friendly."""
+
+    def __init__(self, weight: torch.Tensor | None = None, reduction: str = "mean") -> None:
+        super().__init__(weight=weight, reduction=check_reduction("bce", reduction))
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_float("bce", "input", input)
+        check_same_shape("bce", input, target)
+        if label_checks_enabled() and input.numel() and bool(((input < 0) | (input > 1)).any()):
+            raise LossInputError("bce: expected probabilities in [0, 1] as input; for logits use 'bce_with_logits'")
+        # BCE is on autocast's fp32 list and refuses reduced precision: compute it in float32 explicitly.
+        with torch.autocast(input.device.type, enabled=False):
+            out = F.binary_cross_entropy(
+                input.float(), target.float(), weight=None if self.weight is None else self.weight.float(), reduction=self.reduction
+            )
+        return out
+
+
+@register_loss(
+    "bce_with_logits",
+    aliases=["BCEWithLogitsLoss", "sigmoid_bce"],
+    tasks=["classification", "segmentation"],
+    inputs=InputSpec(tensors=(TensorSpec("input", "(*)", "float", "logits"), _BINARY_TARGET), example=logits_and_binary()),
+)
+class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
+    """Sigmoid binary cross-entropy from logits, for binary and multilabel targets:
+    ``-(pw y log s(x) + (1 - y) log(1 - s(x)))`` with ``pos_weight`` ``pw`` per class (broadcast over the last
+    dimension) and optional label smoothing ``y <- y (1 - ls) + ls / 2``.
+
+    Inputs: ``input`` logits (*) and ``target`` in [0, 1] of the same shape.
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        reduction: str = "mean",
+        pos_weight: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"bce_with_logits: label_smoothing must be in [0, 1], got {label_smoothing}")
+        super().__init__(weight=weight, reduction=check_reduction("bce_with_logits", reduction), pos_weight=pos_weight)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_float("bce_with_logits", "input", input)
+        check_same_shape("bce_with_logits", input, target)
+        target = target.to(input.dtype)
+        if self.label_smoothing:
+            target = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return F.binary_cross_entropy_with_logits(
+            input, target, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        )
