@@ -1,3 +1,13 @@
 """The built-in loss zoo, by task. Importing this package registers every built-in (and does nothing else)."""
 
-from . import classification, composition, distillation, regression  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    classification,
+    composition,
+    detection,
+    distillation,
+    generative,
+    metric_learning,
+    regression,
+    registration,
+    segmentation,
+)

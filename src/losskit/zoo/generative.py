@@ -1,0 +1,1 @@
+"""generative losses (being written)."""

@@ -1,0 +1,1 @@
+"""metric_learning losses (being written)."""

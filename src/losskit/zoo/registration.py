@@ -1,0 +1,1 @@
+"""registration losses (being written)."""
