@@ -13,6 +13,7 @@ from .config import build_loss, load_config, to_config
 from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
 from .errors import ConfigError, LossInputError, LossKitError, RegistrationError, UnknownLossError
 from .functional._checks import label_checks, set_label_checks
+from .functional._numerics import validate_smoothing_params
 from .inputs import Example, InputSpec, TensorSpec
 from .registration import LOSSES, register_loss, temporary_loss, unregister_loss
 from .registry import Registry, RegistryOverrideWarning
@@ -44,6 +45,7 @@ __all__ = [
     "Example",
     "label_checks",
     "set_label_checks",
+    "validate_smoothing_params",
     "LossKitError",
     "UnknownLossError",
     "ConfigError",

@@ -1,0 +1,28 @@
+"""Numerical safety helpers shared by the zoo."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["validate_smoothing_params", "MIN_SMOOTH_NR", "MIN_SMOOTH_DR"]
+
+#: Below these, a ratio (a + smooth_nr) / (b + smooth_dr) computed in float16 can divide by a denormal zero.
+MIN_SMOOTH_NR = 1e-4
+MIN_SMOOTH_DR = 1e-2
+
+
+def validate_smoothing_params(
+    smooth_nr: float, smooth_dr: float, *, min_nr: float = MIN_SMOOTH_NR, min_dr: float = MIN_SMOOTH_DR
+) -> tuple[float, float]:
+    """Clamp the numerator/denominator smoothing terms of a ratio loss to values safe under AMP (seed 002).
+
+    ``smooth_nr`` is raised to at least ``min_nr`` (1e-4) and ``smooth_dr`` to at least ``min_dr`` (1e-2):
+    float16 cannot represent the 1e-5 most libraries default to next to a sum of thousands of voxels.
+
+    Raises:
+        ValueError: a negative or non-finite value (a clamp would hide a configuration error).
+    """
+    for name, value in (("smooth_nr", smooth_nr), ("smooth_dr", smooth_dr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"validate_smoothing_params: {name} must be a finite number >= 0, got {value!r}")
+    return max(float(smooth_nr), min_nr), max(float(smooth_dr), min_dr)
