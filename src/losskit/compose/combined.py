@@ -63,6 +63,17 @@ def split_term_weights(
     return specs, [_finite_weight(w, f"{where}[{i}]") for i, w in enumerate(weights)]
 
 
+def _term_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A term's parameters go under ``params``: a top-level ``weight`` in a term is the term's weight."""
+    from ..config.builder import NAME_KEYS
+
+    key = next((k for k in NAME_KEYS if k in config), None)
+    if key is None:
+        return config
+    params = {k: v for k, v in config.items() if k != key}
+    return {key: config[key], "params": params} if params else {key: config[key]}
+
+
 class CombinedLoss(nn.Module):
     """A weighted sum of named loss terms: ``total = sum_i w_i * term_i(inputs)``.
 
@@ -124,7 +135,7 @@ class CombinedLoss(nn.Module):
 
         return {
             "name": "combined",
-            "losses": {name: to_config(term) for name, term in self.terms.items()},
+            "losses": {name: _term_config(to_config(term)) for name, term in self.terms.items()},
             "weights": list(self.weights),
         }
 

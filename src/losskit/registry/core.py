@@ -361,7 +361,16 @@ class Registry(Generic[T]):
             raise self._unknown(name, state) from None
 
     def _unknown(self, name: str, state: _State) -> KeyError:
-        close = suggest(name, state.index)
+        close: list[str] = []
+        picked: dict[str, int] = {}
+        for key in suggest(name, state.index, limit=6):  # one suggestion per entry, its canonical name if close
+            owner = state.index[key]
+            if owner not in picked:
+                picked[owner] = len(close)
+                close.append(key)
+            elif key == owner:
+                close[picked[owner]] = key
+        close = close[:3]
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         return self._unknown_error(
             f"unknown {self.kind} {name!r}.{hint} ({len(state.entries)} {_plural(self.kind)} registered"
