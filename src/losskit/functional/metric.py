@@ -1,0 +1,275 @@
+"""Metric-learning losses on a labelled batch of embeddings: the functional core of ``zoo.metric_learning``.
+
+Every function takes ``embeddings`` (N, D) float and ``labels`` (N,) integer, builds the (N, N) similarity or
+distance matrix once and works on masks, so nothing loops over anchors in Python. Pairs ``(i, j)`` are
+ordered and ``i != j``: a positive pair has equal labels, a negative pair different ones (pytorch-metric-
+learning's "all pairs"). Everything is computed with autocast off, in float32 (float64 stays float64),
+because ``exp(s / T)`` with ``T = 0.07`` loses too much in bfloat16.
+
+No valid pair (or triplet) gives exactly 0 with a zero gradient, never NaN (PML#107) or a huge value (PML#98):
+means divide by ``count.clamp_min(1)`` and every masked log-sum-exp stays finite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from ._reduce import acc_dtype
+
+__all__ = [
+    "pair_masks",
+    "pairwise_distance",
+    "cosine_similarity_matrix",
+    "contrastive_loss",
+    "triplet_loss",
+    "info_nce_loss",
+    "supcon_loss",
+    "multi_similarity_loss",
+    "arcface_loss",
+]
+
+
+@contextlib.contextmanager
+def no_autocast(t: torch.Tensor) -> Iterator[None]:
+    """Switch autocast off: similarity matrices must stay in float32 (float64 stays float64)."""
+    with torch.autocast(t.device.type, enabled=False):
+        yield
+
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    return t.to(acc_dtype(t))
+
+
+def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positive, negative) boolean masks (N, N) of ordered pairs ``i != j``."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def _safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
+    """``sqrt`` with a zero (sub)gradient at 0 instead of inf (the diagonal, duplicated embeddings)."""
+    positive = sq > 0
+    return torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
+
+
+def pairwise_distance(x: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
+    """Euclidean distances (N, N); ``normalize`` L2-normalises the rows first (PML's ``LpDistance``)."""
+    if normalize:
+        x = F.normalize(x, dim=-1)
+    sq_norm = (x * x).sum(-1)
+    sq = (sq_norm[:, None] + sq_norm[None, :] - 2.0 * (x @ x.T)).clamp_min(0.0)
+    return _safe_sqrt(sq)
+
+
+def cosine_similarity_matrix(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Cosine similarities of the rows of ``x`` against the rows of ``y`` (default ``x``)."""
+    x = F.normalize(x, dim=-1)
+    y = x if y is None else F.normalize(y, dim=-1)
+    return x @ y.T
+
+
+def _masked_logsumexp(x: torch.Tensor, mask: torch.Tensor, *, add_one: bool = False) -> torch.Tensor:
+    """Row-wise ``log(sum_{mask} exp(x))`` (``+ exp(0)`` with ``add_one``), finite with finite gradients
+    even for an empty row (it then gives ``log(tiny)``, or exactly 0 with ``add_one``)."""
+    neg_inf = torch.finfo(x.dtype).min
+    row_max = torch.where(mask, x, neg_inf).amax(dim=1, keepdim=True).detach()
+    if add_one:
+        row_max = row_max.clamp_min(0.0)
+    else:
+        row_max = torch.where(mask.any(dim=1, keepdim=True), row_max, torch.zeros_like(row_max))
+    total = torch.where(mask, torch.exp(x - row_max), torch.zeros_like(x)).sum(dim=1)
+    if add_one:
+        total = total + torch.exp(-row_max.squeeze(1))
+    return total.clamp_min(torch.finfo(x.dtype).tiny).log() + row_max.squeeze(1)
+
+
+def _mean(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    return total / count.to(total.dtype).clamp_min(1)
+
+
+def _reduce_pairs(loss: torch.Tensor, valid: torch.Tensor, reduction: str, average_nonzero: bool) -> torch.Tensor:
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    counted = (valid & (loss > 0)) if average_nonzero else valid
+    return _mean(total, counted.sum())
+
+
+def contrastive_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    pos_margin: float = 0.0,
+    neg_margin: float = 1.0,
+    normalize: bool = True,
+    average_nonzero: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Pair contrastive loss (Hadsell et al. 2006): ``[d_ij - m_pos]_+`` on positive pairs plus
+    ``[m_neg - d_ij]_+`` on negative pairs.
+
+    "mean" averages the positive and the negative terms separately (over the pairs with a non-zero loss with
+    ``average_nonzero``, else over all pairs of that kind) and adds them; "sum" sums every pair; "none" gives
+    the (N, N) matrix of per-pair losses (0 on the diagonal).
+    """
+    with no_autocast(embeddings):
+        d = pairwise_distance(_upcast(embeddings), normalize=normalize)
+        pos, neg = pair_masks(labels)
+        zero = torch.zeros_like(d)
+        pos_loss = torch.where(pos, F.relu(d - pos_margin), zero)
+        neg_loss = torch.where(neg, F.relu(neg_margin - d), zero)
+        if reduction == "none":
+            return pos_loss + neg_loss
+        if reduction == "sum":
+            return pos_loss.sum() + neg_loss.sum()
+        return _reduce_pairs(pos_loss, pos, "mean", average_nonzero) + _reduce_pairs(neg_loss, neg, "mean", average_nonzero)
+
+
+def triplet_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    margin: float = 0.05,
+    mining: str = "all",
+    normalize: bool = True,
+    smooth: bool = False,
+    average_nonzero: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Triplet margin loss ``[d(a, p) - d(a, n) + margin]_+`` (``softplus`` with ``smooth``).
+
+    ``mining="all"``: every valid triplet (a, p, n), an (N, N, N) tensor ("none" returns it, zeros on invalid
+    triplets). ``mining="batch_hard"`` (Hermans et al. 2017): per anchor the farthest positive and the nearest
+    negative; anchors lacking either count nowhere ("none" gives (N,)).
+    """
+    with no_autocast(embeddings):
+        d = pairwise_distance(_upcast(embeddings), normalize=normalize)
+        pos, neg = pair_masks(labels)
+        hinge = F.softplus if smooth else F.relu
+        if mining == "all":
+            valid = pos[:, :, None] & neg[:, None, :]
+            violation = d[:, :, None] - d[:, None, :] + margin
+        elif mining == "batch_hard":
+            big = torch.finfo(d.dtype).max
+            # Distances are >= 0, so a masked max with 0 as filler is the hardest positive.
+            hardest_pos = torch.where(pos, d, torch.zeros_like(d)).amax(dim=1)
+            hardest_neg = torch.where(neg, d, torch.full_like(d, big)).amin(dim=1)
+            valid = pos.any(dim=1) & neg.any(dim=1)
+            violation = hardest_pos - torch.where(valid, hardest_neg, hardest_pos) + margin
+        else:
+            raise ValueError(f"triplet: mining must be 'all' or 'batch_hard', got {mining!r}")
+        loss = torch.where(valid, hinge(violation), torch.zeros_like(violation))
+        return _reduce_pairs(loss, valid, reduction, average_nonzero)
+
+
+def _views_or_labels(embeddings: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two views (N, D) + (N, D) become 2N embeddings whose labels pair row i of each view."""
+    if target.is_floating_point():
+        n = embeddings.shape[0]
+        ids = torch.arange(n, device=embeddings.device)
+        return torch.cat([embeddings, target], dim=0), torch.cat([ids, ids])
+    return embeddings, target
+
+
+def info_nce_loss(
+    embeddings: torch.Tensor, target: torch.Tensor, *, temperature: float = 0.07, reduction: str = "mean"
+) -> torch.Tensor:
+    """NT-Xent / InfoNCE (Chen et al. 2020, SimCLR; van den Oord et al. 2018) on cosine similarities.
+
+    For each positive pair (i, j): ``-log(exp(s_ij / T) / (exp(s_ij / T) + sum_{k neg of i} exp(s_ik / T)))``
+    (other positives are left out of the denominator, as PML). ``target`` is a second view (N, D) (row i of
+    each view is a positive pair; 2N anchors, 2N - 2 negatives each) or labels (N,). "mean" averages over
+    positive pairs; "none" gives the (M, M) matrix of per-pair losses, M = 2N for two views.
+    """
+    x, labels = _views_or_labels(embeddings, target)
+    with no_autocast(x):
+        s = cosine_similarity_matrix(_upcast(x)) / temperature
+        pos, neg = pair_masks(labels)
+        neg_lse = _masked_logsumexp(s, neg)
+        # -log(e^s / (e^s + e^lse)) = softplus(lse - s)
+        loss = torch.where(pos, F.softplus(neg_lse[:, None] - s), torch.zeros_like(s))
+        return _reduce_pairs(loss, pos, reduction, average_nonzero=False)
+
+
+def supcon_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, *, temperature: float = 0.1, reduction: str = "mean"
+) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, the L_out form):
+    ``l_i = -1/|P(i)| sum_{p in P(i)} log(exp(s_ip / T) / sum_{a != i} exp(s_ia / T))``.
+
+    "mean" averages over the anchors that have at least one positive (the reference code divides by zero for
+    the others); "none" gives (N,) with 0 for anchors without positives.
+    """
+    x, labels = _views_or_labels(embeddings, labels)
+    with no_autocast(x):
+        s = cosine_similarity_matrix(_upcast(x)) / temperature
+        pos, neg = pair_masks(labels)
+        log_prob = s - _masked_logsumexp(s, pos | neg)[:, None]
+        n_pos = pos.sum(dim=1)
+        mean_log_prob = torch.where(pos, log_prob, torch.zeros_like(s)).sum(dim=1) / n_pos.to(s.dtype).clamp_min(1)
+        has_pos = n_pos > 0
+        loss = torch.where(has_pos, -mean_log_prob, torch.zeros_like(mean_log_prob))
+        return _reduce_pairs(loss, has_pos, reduction, average_nonzero=False)
+
+
+def multi_similarity_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    alpha: float = 2.0,
+    beta: float = 50.0,
+    base: float = 0.5,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Multi-similarity loss (Wang et al. 2019) on cosine similarities, per anchor i:
+    ``1/alpha log(1 + sum_P exp(-alpha (s_ip - base))) + 1/beta log(1 + sum_N exp(beta (s_in - base)))``.
+
+    No pair mining (PML keeps it in ``MultiSimilarityMiner``). "mean" averages over all N anchors (an anchor
+    without pairs contributes exactly 0); "none" gives (N,).
+    """
+    with no_autocast(embeddings):
+        s = cosine_similarity_matrix(_upcast(embeddings))
+        pos, neg = pair_masks(labels)
+        pos_term = _masked_logsumexp(-alpha * (s - base), pos, add_one=True) / alpha
+        neg_term = _masked_logsumexp(beta * (s - base), neg, add_one=True) / beta
+        loss = pos_term + neg_term
+        if reduction == "none":
+            return loss
+        return loss.sum() if reduction == "sum" else loss.sum() / max(loss.shape[0], 1)
+
+
+def arcface_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    margin: float = 0.5,
+    scale: float = 64.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """ArcFace (Deng et al. 2019): cross-entropy over ``scale * cos(theta_y + margin)`` for the true class and
+    ``scale * cos(theta_c)`` for the others, ``cos theta_c`` the cosine between the embedding and the class
+    centre ``weight[c]`` (C, D). ``margin`` in radians. Past ``theta > pi - margin`` the target logit becomes
+    ``cos theta - margin sin(margin)`` so it stays monotonic (insightface, PML). ``cos(theta + m)`` is computed
+    as ``cos theta cos m - sin theta sin m`` without ``acos``, whose gradient is infinite at +-1.
+    """
+    with no_autocast(embeddings):
+        x = _upcast(embeddings)
+        cos = cosine_similarity_matrix(x, weight.to(x.dtype))
+        target_cos = cos.gather(1, labels[:, None]).squeeze(1).clamp(-1.0, 1.0)
+        sin = _safe_sqrt(1.0 - target_cos * target_cos)
+        with_margin = target_cos * math.cos(margin) - sin * math.sin(margin)
+        fallback = target_cos - margin * math.sin(margin)
+        target_logit = torch.where(target_cos >= -math.cos(margin), with_margin, fallback)
+        onehot = F.one_hot(labels, cos.shape[1]).bool()
+        logits = scale * torch.where(onehot, target_logit[:, None], cos)
+        return F.cross_entropy(logits, labels, reduction=reduction)
