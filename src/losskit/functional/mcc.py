@@ -1,0 +1,46 @@
+"""Soft Matthews correlation coefficient (MCC) loss, from the one-hot-free region statistics."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .region import pool_stats, reduce_region, region_stats
+
+__all__ = ["mcc_loss"]
+
+
+def mcc_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: str = "binary",
+    from_logits: bool = True,
+    smooth_nr: float = 0.0,
+    smooth_dr: float = 1e-5,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """``1 - MCC`` per (sample, class) with the soft confusion matrix ``tp = I``, ``fp = P - I``,
+    ``fn = T - I``, ``tn = M - P - T + I`` (``M`` valid voxels):
+    ``MCC = (tp tn - fp fn + nr) / sqrt((tp + fp)(tp + fn)(tn + fp)(tn + fn) + dr)``.
+
+    A (sample, class) with ``fp = fn = 0`` scores a perfect 0 (MONAI's rule: the product in the denominator
+    vanishes when ``tp = 0`` or ``tn = 0``). "none" shape: (N, C) or (C,) with ``batch``; C = 1 in binary mode.
+    """
+    s = pool_stats(region_stats(input, target, mode=mode, from_logits=from_logits, ignore_index=ignore_index), batch, include_background)
+    tp = s.inter
+    fp = s.pred - s.inter
+    fn = s.true - s.inter
+    tn = s.count - s.pred - s.true + s.inter
+    num = tp * tn - fp * fn + smooth_nr
+    prod = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) + smooth_dr
+    # sqrt has an infinite slope at 0: clamp so a degenerate entry (handled below) keeps a finite gradient.
+    den = prod.clamp_min(torch.finfo(prod.dtype).tiny).sqrt()
+    loss = 1.0 - num / den
+    perfect = (fp == 0) & (fn == 0)
+    loss = torch.where(perfect, torch.zeros_like(loss), loss)
+    return reduce_region(loss, reduction, weight)

@@ -1,0 +1,368 @@
+"""Region (overlap) losses: Dice, Jaccard, Tversky, focal-Tversky, generalized Dice; one-hot free.
+
+Every loss here is a function of three per-(sample, class) statistics of the prediction ``p`` (softmax or
+sigmoid of the logits) and the target ``t``, summed over the valid (non-ignored) voxels:
+
+* ``I`` the soft intersection ``(|p| + |t| - |p - t|) / 2`` (L1 norms; equals ``sum p t`` for hard labels and
+  makes every loss minimal at ``p = t`` for soft labels too, as MONAI>=1.4 and JDTLoss do);
+* ``P = sum p`` (prediction cardinality) and ``T = sum t`` (target cardinality).
+
+Then ``fp = P - I`` and ``fn = T - I``. For class-index targets the statistics come straight from the logits
+and the integer labels: ``I[b, c]`` is a ``scatter_add`` of the probability each voxel gives its own label,
+``T`` a label count and ``P`` a plain softmax sum, so no one-hot tensor is ever built. The custom autograd
+functions below keep only the logits (and labels) and recompute the softmax in backward, so the peak memory
+stays near one (N, C, *) buffer.
+
+Layouts (already validated by the zoo modules): ``mode="multiclass"``: logits (N, C, *) and class indices
+(N, *) (long) or class probabilities (N, C, *) (float); ``"multilabel"``: logits and float targets (N, C, *);
+``"binary"``: logits and float targets of the same shape (N, *), one foreground channel.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from ._reduce import acc_dtype
+
+__all__ = [
+    "RegionStats",
+    "region_stats",
+    "safe_ratio",
+    "reduce_region",
+    "dice_loss",
+    "jaccard_loss",
+    "tversky_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "MODES",
+]
+
+MODES = ("binary", "multiclass", "multilabel")
+# Elements per in-place chunk in the softmax backward: bounds its (N, C, chunk) temporary to a few MiB.
+_CHUNK = 1 << 20
+
+
+class RegionStats(NamedTuple):
+    """Per-(sample, class) sums, shape (N, C) each (or (C,) once pooled over the batch)."""
+
+    inter: Tensor
+    pred: Tensor
+    true: Tensor
+    count: Tensor  # number of valid voxels, (N, 1) or (N, C): the ``M`` of MCC's true negatives
+
+
+def _zeros_like_or(g: Tensor | None, like: Tensor) -> Tensor:
+    return torch.zeros_like(like) if g is None else g
+
+
+class _SoftmaxLabelStats(torch.autograd.Function):
+    """``(I, P)`` of softmax(x) against integer labels; saves only ``x``, the labels and the mask."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, labels: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        dt = acc_dtype(x)
+        p = torch.softmax(x, dim=1, dtype=dt)
+        py = p.gather(1, labels.unsqueeze(1)).squeeze(1)
+        if valid is None:
+            pred = p.sum(-1)
+        else:
+            py = py * valid
+            pred = torch.bmm(p, valid.unsqueeze(-1)).squeeze(-1)
+        inter = torch.zeros(pred.shape, dtype=dt, device=x.device).scatter_add_(1, labels, py)
+        ctx.save_for_backward(x, labels, valid)
+        return inter, pred
+
+    @staticmethod
+    def backward(ctx, g_inter: Tensor | None, g_pred: Tensor | None) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+        x, labels, valid = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        dt = acc_dtype(x)
+        p = torch.softmax(x, dim=1, dtype=dt)
+        gi = _zeros_like_or(g_inter, p[:, :, 0]).to(dt)
+        gp = _zeros_like_or(g_pred, p[:, :, 0]).to(dt)
+        # dL/dp[c] = gp[c] + gi[c] [y = c]; softmax backward: p * (u - sum_c p u).
+        idx = labels.unsqueeze(1)
+        py = p.gather(1, idx)  # (N, 1, S)
+        giy = gi.gather(1, labels).unsqueeze(1)  # (N, 1, S)
+        dot = torch.bmm(gp.unsqueeze(1), p).addcmul_(py, giy)  # (N, 1, S)
+        gp3 = gp.unsqueeze(-1)
+        step = max(1024, _CHUNK // max(p.shape[0] * p.shape[1], 1))
+        for pc, dc in zip(p.split(step, dim=2), dot.split(step, dim=2)):
+            pc.mul_(gp3 - dc)
+        p.scatter_add_(1, idx, py * giy)
+        if valid is not None:
+            p.mul_(valid.unsqueeze(1))
+        return p.to(x.dtype), None, None
+
+
+class _DenseStats(torch.autograd.Function):
+    """``(P, D)`` with ``D = sum |p - t|`` for softmax (dim 1) or sigmoid ``p``; saves ``x``, ``t``, the mask."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, t: Tensor, valid: Tensor | None, softmax: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        dt = acc_dtype(x)
+        p = torch.softmax(x, dim=1, dtype=dt) if softmax else torch.sigmoid(x.to(dt))
+        diff = (p - t).abs_()
+        if valid is not None:
+            p.mul_(valid)
+            diff.mul_(valid)
+        ctx.save_for_backward(x, t, valid)
+        ctx.softmax = softmax
+        return p.sum(-1), diff.sum(-1)
+
+    @staticmethod
+    def backward(ctx, g_pred: Tensor | None, g_diff: Tensor | None) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
+        x, t, valid = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        dt = acc_dtype(x)
+        p = torch.softmax(x, dim=1, dtype=dt) if ctx.softmax else torch.sigmoid(x.to(dt))
+        gp = _zeros_like_or(g_pred, p[:, :, 0]).to(dt).unsqueeze(-1)
+        gd = _zeros_like_or(g_diff, p[:, :, 0]).to(dt).unsqueeze(-1)
+        u = torch.sign(p - t).mul_(gd).add_(gp)  # dL/dp
+        if valid is not None:
+            u.mul_(valid)
+        if ctx.softmax:
+            u.sub_((p * u).sum(1, keepdim=True)).mul_(p)
+        else:
+            u.mul_(p).mul_(1.0 - p)
+        return u.to(x.dtype), None, None, None
+
+
+def _flat(x: Tensor, binary: bool) -> Tensor:
+    return x.reshape(x.shape[0], 1, -1) if binary else x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def region_stats(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+) -> RegionStats:
+    """The per-(sample, class) statistics ``(I, P, T, count)``, shape (N, C) (C = 1 in binary mode), in float32
+    (float64 for float64 input). Ignored voxels (``target == ignore_index``) count nowhere."""
+    binary = mode == "binary"
+    x = _flat(input, binary)
+    dt = acc_dtype(input)
+    n, c, s = x.shape
+    if mode == "multiclass" and not target.is_floating_point():
+        y = target.reshape(n, -1)
+        valid = None
+        if ignore_index is not None:
+            keep = y != ignore_index
+            y = torch.where(keep, y, torch.zeros_like(y))  # 255 never reaches gather/scatter below
+            valid = keep.to(dt)
+        y = y.long()
+        ones = torch.ones((n, s), dtype=dt, device=x.device) if valid is None else valid
+        true = torch.zeros((n, c), dtype=dt, device=x.device).scatter_add_(1, y, ones)
+        count = ones.sum(-1, keepdim=True)
+        if from_logits:
+            inter, pred = _SoftmaxLabelStats.apply(x, y, valid)
+        else:
+            p = x.to(dt)
+            py = p.gather(1, y.unsqueeze(1)).squeeze(1)
+            if valid is None:
+                pred = p.sum(-1)
+            else:
+                py = py * valid
+                pred = (p * valid.unsqueeze(1)).sum(-1)
+            inter = torch.zeros((n, c), dtype=dt, device=x.device).scatter_add(1, y, py)
+        return RegionStats(inter, pred, true, count)
+    t = _flat(target, binary).detach().to(dt)
+    valid = None
+    if ignore_index is not None and mode != "multiclass":
+        keep = t != ignore_index
+        t = torch.where(keep, t, torch.zeros_like(t))
+        valid = keep.to(dt)
+    if valid is None:
+        true = t.sum(-1)
+        count = torch.full((n, 1), float(s), dtype=dt, device=x.device)
+    else:
+        true = (t * valid).sum(-1)
+        count = valid.sum(-1)
+    if from_logits:
+        pred, diff = _DenseStats.apply(x, t, valid, mode == "multiclass")
+    else:
+        p = x.to(dt)
+        d = (p - t).abs()
+        if valid is not None:
+            p, d = p * valid, d * valid
+        pred, diff = p.sum(-1), d.sum(-1)
+    inter = (pred + true - diff) * 0.5
+    return RegionStats(inter, pred, true, count)
+
+
+def pool_stats(stats: RegionStats, batch: bool, include_background: bool = True) -> RegionStats:
+    """Drop channel 0 when ``include_background`` is false (and C > 1); sum over the batch when ``batch``."""
+    out = stats
+    if not include_background and stats.inter.shape[-1] > 1:
+        out = RegionStats(*(s[:, 1:] if s.shape[-1] > 1 else s for s in out))
+    if batch:
+        out = RegionStats(*(s.sum(0) for s in out))
+    return out
+
+
+def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den``, and 1 (a perfect score) where ``den == 0``: a class empty in both prediction and target
+    with no smoothing. Gradients stay finite (the masked branch divides by 1)."""
+    pos = den > 0
+    return torch.where(pos, num / torch.where(pos, den, torch.ones_like(den)), torch.ones_like(num))
+
+
+def reduce_region(loss: Tensor, reduction: str, weight: Tensor | None = None) -> Tensor:
+    """Weight the per-(sample, class) losses by class, then reduce: "mean" divides by the number of entries
+    (MONAI's convention: weights scale terms, they do not renormalise), "sum" adds, "none" returns them."""
+    if weight is not None:
+        w = weight.to(loss.dtype)
+        if w.numel() != loss.shape[-1]:
+            w = w[1:]  # background dropped with include_background=False
+        loss = loss * w
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    return total if reduction == "sum" else total / max(loss.numel(), 1)
+
+
+def _stats(
+    input: Tensor, target: Tensor, mode: str, from_logits: bool, ignore_index: int | None, batch: bool, include_background: bool
+) -> RegionStats:
+    s = region_stats(input, target, mode=mode, from_logits=from_logits, ignore_index=ignore_index)
+    return pool_stats(s, batch, include_background)
+
+
+def dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Dice loss ``1 - (2 I + smooth_nr) / (P + T + smooth_dr)`` per (sample, class); see the module doc.
+    "none" shape: (N, C) (``batch=False``) or (C,) (``batch=True``), C = 1 in binary mode."""
+    s = _stats(input, target, mode, from_logits, ignore_index, batch, include_background)
+    loss = 1.0 - safe_ratio(2.0 * s.inter + smooth_nr, s.pred + s.true + smooth_dr)
+    return reduce_region(loss, reduction, weight)
+
+
+def jaccard_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """Soft Jaccard (IoU) loss ``1 - (I + smooth_nr) / (P + T - I + smooth_dr)``. Same shapes as ``dice_loss``."""
+    s = _stats(input, target, mode, from_logits, ignore_index, batch, include_background)
+    loss = 1.0 - safe_ratio(s.inter + smooth_nr, s.pred + s.true - s.inter + smooth_dr)
+    return reduce_region(loss, reduction, weight)
+
+
+def tversky_index(s: RegionStats, alpha: float, beta: float, smooth_nr: float, smooth_dr: float) -> Tensor:
+    """``(I + nr) / (I + alpha fp + beta fn + dr)``: ``alpha`` weighs false positives, ``beta`` false negatives."""
+    fp = s.pred - s.inter
+    fn = s.true - s.inter
+    return safe_ratio(s.inter + smooth_nr, s.inter + alpha * fp + beta * fn + smooth_dr)
+
+
+def tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """Tversky loss ``1 - TI``. Same shapes as ``dice_loss`` (alpha = beta = 0.5 is Dice)."""
+    s = _stats(input, target, mode, from_logits, ignore_index, batch, include_background)
+    loss = 1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr)
+    return reduce_region(loss, reduction, weight)
+
+
+def focal_tversky_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """Focal-Tversky loss ``(1 - TI)^gamma`` per (sample, class), the exponent applied per class as in the
+    paper (not to the batch mean). Same shapes as ``dice_loss``."""
+    s = _stats(input, target, mode, from_logits, ignore_index, batch, include_background)
+    base = 1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr)
+    # x^gamma has an infinite slope at 0 for gamma < 1: clamp the base so a perfect class has zero gradient.
+    tiny = torch.finfo(base.dtype).tiny
+    loss = torch.where(base > tiny, base.clamp_min(tiny).pow(gamma), torch.zeros_like(base)) if gamma != 1.0 else base
+    return reduce_region(loss, reduction, weight)
+
+
+def generalized_dice_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    w_type: str = "square",
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    """Generalized Dice (Sudre et al. 2017): ``1 - (2 sum_c w_c I_c + nr) / (sum_c w_c (P_c + T_c) + dr)`` with
+    ``w_c = 1 / T_c^2`` ("square"), ``1 / T_c`` ("simple") or 1 ("uniform"). A class with ``T_c = 0`` gets the
+    largest finite weight of its sample (of the batch with ``batch=True``), never inf (MONAI's rule); when every
+    class is empty all weights are 0 and the loss is ``1 - nr / dr``. "none" shape: (N,) or (1,) with ``batch``."""
+    s = _stats(input, target, mode, from_logits, ignore_index, batch, include_background)
+    inter, pred, true = (t if t.dim() == 2 else t.unsqueeze(0) for t in (s.inter, s.pred, s.true))
+    if w_type == "uniform":
+        w = torch.ones_like(true)
+    else:
+        empty = true <= 0
+        safe = torch.where(empty, torch.ones_like(true), true)
+        w = torch.where(empty, torch.zeros_like(true), 1.0 / (safe * safe if w_type == "square" else safe))
+        w = torch.where(empty, w.amax(dim=1, keepdim=True), w)
+    num = 2.0 * (w * inter).sum(1) + smooth_nr
+    den = (w * (pred + true)).sum(1) + smooth_dr
+    loss = 1.0 - safe_ratio(num, den)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
