@@ -6,11 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..functional._checks import check_float, check_reduction, check_same_shape
+from ..errors import LossInputError
+from ..functional import distillation as D
+from ..functional._checks import check_float, check_reduction, check_same_shape, shape_str
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
+from .classification import check_class_input
 
-__all__ = ["KLDivLoss"]
+__all__ = ["KLDivLoss", "KDLoss", "FeatureDistillationLoss"]
 
 
 def _log_probs_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,3 +48,134 @@ class KLDivLoss(nn.KLDivLoss):
         check_float("kl_div", "input", input)
         check_same_shape("kl_div", input, target)
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+def _logit_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(4, 5, generator=g), 2.0 * torch.randn(4, 5, generator=g)
+
+
+@register_loss(
+    "kd",
+    aliases=["KDLoss", "knowledge_distillation", "logit_distillation"],
+    tasks=["distillation"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("student_logits", "(N, C) or (N, C, *)", "float", "student logits"),
+            TensorSpec("teacher_logits", "(N, C) or (N, C, *)", "float", "teacher logits (detached)"),
+            TensorSpec("target", "(N, *)", "long", "hard labels, for the CE mix", optional=True),
+        ),
+        example=_logit_pair,
+    ),
+)
+class KDLoss(nn.Module):
+    """Logit knowledge distillation (Hinton, Vinyals & Dean 2015):
+    ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))``, summed over classes and averaged over samples
+    ("batchmean"; over samples and positions for dense (N, C, *) logits). ``T^2`` keeps the gradient scale
+    independent of the temperature. The teacher is detached.
+
+    ``forward(student_logits, teacher_logits, target=None)``: with hard labels ``target`` (N, *) the loss is
+    ``alpha * KD + (1 - alpha) * CE(student_logits, target)`` (``ignore_index`` honoured); without, it is KD
+    alone (``alpha`` unused). ``reduction``: "batchmean" | "sum" | "none" ((N, *) per-sample KD; "none"
+    refuses a target).
+
+    Parity: with ``temperature=1``, ≡ ``F.kl_div(log_softmax(s), softmax(t), reduction="batchmean")``; the
+    KD term of timm's ``LogitDistillationTask``.
+    """
+
+    def __init__(
+        self, temperature: float = 4.0, alpha: float = 0.5, ignore_index: int = -100, reduction: str = "batchmean"
+    ) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"kd: temperature must be > 0, got {temperature}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"kd: alpha must be in [0, 1], got {alpha}")
+        self.temperature, self.alpha, self.ignore_index = float(temperature), float(alpha), ignore_index
+        self.reduction = check_reduction("kd", reduction, ("batchmean", "sum", "none"))
+
+    def forward(
+        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        check_float("kd", "student_logits", student_logits, "(N, C, *)")
+        check_same_shape("kd", student_logits, teacher_logits, ("student_logits", "teacher_logits"))
+        if student_logits.dim() < 2:
+            raise LossInputError(f"kd: expected logits of shape (N, C) or (N, C, *), got {shape_str(student_logits)}")
+        kd = D.kd_loss(student_logits, teacher_logits, temperature=self.temperature, reduction=self.reduction)
+        if target is None:
+            return kd
+        if self.reduction == "none":
+            raise LossInputError("kd: reduction='none' gives the per-sample KD term only; pass no target")
+        check_class_input("kd", student_logits, target, num_classes=None, ignore_index=self.ignore_index)
+        ce = F.cross_entropy(
+            student_logits.to(kd.dtype), target, ignore_index=self.ignore_index,
+            reduction="sum" if self.reduction == "sum" else "mean",
+        )
+        return self.alpha * kd + (1.0 - self.alpha) * ce
+
+
+def _feature_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    s_dim = loss.student_dim or 8
+    t_dim = loss.teacher_dim or s_dim
+    return torch.randn(4, s_dim, 3, 3, generator=g), torch.randn(4, t_dim, 3, 3, generator=g)
+
+
+@register_loss(
+    "feature_distillation",
+    aliases=["FeatureDistillationLoss", "fitnet", "hint"],
+    tasks=["distillation"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("student", "(N, C_s, *) or (N, *, C_s)", "float", "student features"),
+            TensorSpec("teacher", "(N, C_t, *) or (N, *, C_t)", "float", "teacher features (detached)"),
+        ),
+        example=_feature_pair,
+    ),
+)
+class FeatureDistillationLoss(nn.Module):
+    """Feature distillation (FitNets, Romero et al. 2015): ``mean((P(student) - sg[teacher])^2)``.
+
+    When ``student_dim`` and ``teacher_dim`` are given and differ, ``P`` is a learnable linear projection
+    ``student_dim -> teacher_dim`` over the channel dimension ``channel_dim`` (1 for (N, C, *) maps, where it is
+    a 1x1 convolution; -1 for (N, L, D) tokens); otherwise ``P`` is the identity. The projection is a
+    sub-module: give its parameters to the optimizer (``loss.parameters()``). ``normalize`` L2-normalises
+    both along the channel dim first. ``reduction``: "mean" | "sum" | "none" (the elementwise shape).
+
+    Parity: the feature term of timm's ``FeatureDistillationTask`` (MSE after a projection).
+    """
+
+    def __init__(
+        self,
+        student_dim: int | None = None,
+        teacher_dim: int | None = None,
+        channel_dim: int = 1,
+        normalize: bool = False,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.student_dim, self.teacher_dim, self.channel_dim = student_dim, teacher_dim, channel_dim
+        self.normalize = normalize
+        self.reduction = check_reduction("feature_distillation", reduction)
+        needs = student_dim is not None and teacher_dim is not None and student_dim != teacher_dim
+        self.projection: nn.Module = nn.Linear(student_dim, teacher_dim) if needs else nn.Identity()  # type: ignore[arg-type]
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        check_float("feature_distillation", "student", student)
+        check_float("feature_distillation", "teacher", teacher)
+        if student.dim() < 2:
+            raise LossInputError(f"feature_distillation: expected features (N, C, *), got {shape_str(student)}")
+        c = student.shape[self.channel_dim]
+        if self.student_dim is not None and c != self.student_dim:
+            raise LossInputError(
+                f"feature_distillation: configured for student_dim={self.student_dim} on dim {self.channel_dim}, got "
+                f"{shape_str(student)}"
+            )
+        if isinstance(self.projection, nn.Linear):
+            student = self.projection(student.movedim(self.channel_dim, -1)).movedim(-1, self.channel_dim)
+        if student.shape != teacher.shape:
+            raise LossInputError(
+                f"feature_distillation: projected student features {shape_str(student)} do not match the teacher's "
+                f"{shape_str(teacher)}; set student_dim and teacher_dim to add a projection"
+            )
+        return D.feature_distillation_loss(
+            student, teacher, normalize=self.normalize, dim=self.channel_dim, reduction=self.reduction
+        )
