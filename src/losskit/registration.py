@@ -90,17 +90,16 @@ def _register(
 
 
 @overload
-def register_loss(name: F, /) -> F: ...
+def register_loss(name: F) -> F: ...
 @overload
-def register_loss(name: str | None = None, obj: None = None, /, **kwargs: Any) -> Callable[[F], F]: ...
+def register_loss(name: str | None = None, obj: None = None, **kwargs: Any) -> Callable[[F], F]: ...
 @overload
-def register_loss(name: str | None, obj: F, /, **kwargs: Any) -> F: ...
+def register_loss(name: str | None, obj: F, **kwargs: Any) -> F: ...
 
 
 def register_loss(
     name: Any = None,
     obj: Any = None,
-    /,
     *,
     aliases: Sequence[str] = (),
     alias: str | None = None,
