@@ -1,0 +1,306 @@
+"""Dense (one-stage) detection losses: FCOS centerness and its composite loss, varifocal, quality focal.
+
+All classification-style terms take logits and are evaluated in log space in float32 (float64 stays
+float64); no host syncs except the documented label-range check of :func:`fcos_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import LossInputError
+from ._checks import check_float, check_labels, check_reduction, check_same_shape, check_tensor, shape_str
+from ._reduce import acc_dtype, masked_mean
+from .boxes import generalized_box_iou_loss
+from .focal import sigmoid_focal_loss
+
+__all__ = [
+    "centerness_targets",
+    "centerness_loss",
+    "varifocal_loss",
+    "quality_focal_loss",
+    "fcos_loss",
+]
+
+# (-l, -t, r, b): ltrb distances from a point become a box around the point at the origin.
+_LTRB_SIGN = (-1.0, -1.0, 1.0, 1.0)
+
+
+def _upcast(x: Tensor) -> Tensor:
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _reduce_elementwise(
+    loss: Tensor, weight: Tensor | None, reduction: str, avg_factor: float | Tensor | None = None
+) -> Tensor:
+    """mmdet-style: ``weight`` multiplies elementwise; ``mean`` divides the sum by ``avg_factor`` when given
+    (e.g. the number of positives; clamped to >= 1e-12), else by the element count."""
+    if weight is not None:
+        loss = loss * weight.to(loss.dtype)
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=acc_dtype(loss))
+    if reduction == "sum":
+        return total
+    if avg_factor is None:
+        return total / max(loss.numel(), 1)
+    if isinstance(avg_factor, Tensor):
+        return total / avg_factor.to(total.dtype).clamp_min(1e-12)
+    return total / max(float(avg_factor), 1e-12)
+
+
+def _check_weight(loss: str, weight: Tensor | None, input: Tensor) -> None:
+    if weight is None:
+        return
+    check_float(loss, "weight", weight)
+    try:
+        shape = torch.broadcast_shapes(weight.shape, input.shape)
+    except RuntimeError:
+        shape = None
+    if shape != input.shape:
+        raise LossInputError(f"{loss}: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
+
+
+def centerness_targets(ltrb: Tensor, dim: int = -1) -> Tensor:
+    """FCOS centerness targets ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))`` (Tian et al. 2019).
+
+    ``ltrb``: regression targets (l, t, r, b) along ``dim`` (size 4), distances from a location to the sides
+    of its box. Returns the tensor without ``dim``, values in [0, 1]. Non-positive or all-zero distances
+    (background locations) give 0, never NaN; no gradient flows (targets are constants).
+    """
+    check_float("centerness_targets", "ltrb", ltrb)
+    if ltrb.dim() == 0 or ltrb.shape[dim] != 4:
+        raise LossInputError(f"centerness_targets: expected size 4 (l, t, r, b) along dim {dim}, got {shape_str(ltrb)}")
+    with torch.no_grad():
+        d = _upcast(ltrb).clamp_min(0.0)
+        l, t, r, b = d.unbind(dim)
+        tiny = torch.finfo(d.dtype).tiny
+        ratio = (torch.minimum(l, r) / torch.maximum(l, r).clamp_min(tiny)) * (
+            torch.minimum(t, b) / torch.maximum(t, b).clamp_min(tiny)
+        )
+        return ratio.sqrt()
+
+
+def centerness_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross-entropy with logits between centerness logits and FCOS centerness targets.
+
+    ``input``: logits (*). ``target``: centerness values in [0, 1] of the same shape, or regression targets
+    (l, t, r, b) of shape (*, 4), converted with :func:`centerness_targets`. ``weight`` (broadcastable to
+    (*)): a per-location weight or positive mask; with it ``mean`` is ``sum(w l) / sum(w)`` (0 when the
+    weights are all 0), so a mask averages over the positives. "none" shape: (*).
+    """
+    check_float("centerness", "input", input)
+    check_float("centerness", "target", target)
+    check_reduction("centerness", reduction)
+    if target.shape == (*input.shape, 4):
+        target = centerness_targets(target)
+    else:
+        check_same_shape("centerness", input, target)
+    _check_weight("centerness", weight, input)
+    x = _upcast(input)
+    loss = F.binary_cross_entropy_with_logits(x, target.to(x.dtype), reduction="none")
+    if weight is not None and reduction == "mean":
+        return masked_mean(loss, weight.to(loss.dtype).expand_as(loss))
+    return _reduce_elementwise(loss, weight, reduction)
+
+
+def varifocal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.75,
+    gamma: float = 2.0,
+    iou_weighted: bool = True,
+    weight: Tensor | None = None,
+    avg_factor: float | Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Varifocal loss (Zhang et al., "VarifocalNet", CVPR 2021), IoU-aware classification.
+
+    ``VFL(p, q) = -q (q log p + (1 - q) log(1 - p))`` where ``q > 0`` (the IoU of the predicted box with its
+    ground truth, at the ground-truth class), ``-alpha p^gamma log(1 - p)`` where ``q = 0``; ``p = sigmoid(x)``.
+    ``iou_weighted=False`` weights positives by 1 instead of ``q``. ``p^gamma`` is ``exp(gamma logsigmoid(x))``,
+    finite with gradients at saturated logits.
+
+    Inputs: ``input`` logits (*) (usually (N, C)); ``target`` q in [0, 1] of the same shape. ``weight``:
+    elementwise, broadcastable. ``mean`` divides by ``avg_factor`` when given (e.g. the number of positives),
+    else by the element count. "none" shape: (*). Parity: mmdet ``varifocal_loss`` (same options).
+    """
+    loss_name = "varifocal"
+    check_float(loss_name, "input", input)
+    check_float(loss_name, "target", target)
+    check_same_shape(loss_name, input, target)
+    check_reduction(loss_name, reduction)
+    _check_weight(loss_name, weight, input)
+    x = _upcast(input)
+    q = target.to(x.dtype)
+    bce = F.binary_cross_entropy_with_logits(x, q, reduction="none")
+    negative = alpha * torch.exp(gamma * F.logsigmoid(x))
+    positive = q if iou_weighted else torch.ones_like(q)
+    loss = bce * torch.where(q > 0, positive, negative)
+    return _reduce_elementwise(loss, weight, reduction, avg_factor)
+
+
+def quality_focal_loss(
+    input: Tensor,
+    target: Tensor | tuple[Tensor, Tensor],
+    *,
+    beta: float = 2.0,
+    weight: Tensor | None = None,
+    avg_factor: float | Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Quality focal loss (Li et al., "Generalized Focal Loss", NeurIPS 2020).
+
+    ``QFL(s) = -|y - s|^beta ((1 - y) log(1 - s) + y log s)``, ``s = sigmoid(x)``, ``y`` the soft IoU target
+    (0 for negatives and for every class but the ground truth).
+
+    Inputs: ``input`` logits (N, C); ``target`` either dense soft targets (N, C) in [0, 1], or GFL's pair
+    ``(labels, scores)``: ``labels`` (N,) long, a class in [0, C) for positives and any other value (-1, or C
+    as in mmdet) for background, ``scores`` (N,) the IoU targets of the positives. ``weight``: elementwise,
+    broadcastable to (N, C). ``mean`` divides by ``avg_factor`` when given, else by N * C. "none" shape: (N, C).
+    Parity: mmdet ``quality_focal_loss`` (pair form) and its ``use_sigmoid`` dense equivalent.
+    """
+    loss_name = "quality_focal"
+    check_float(loss_name, "input", input)
+    check_reduction(loss_name, reduction)
+    x = _upcast(input)
+    if isinstance(target, (tuple, list)):
+        y = _dense_quality_target(loss_name, x, *target)
+    else:
+        check_float(loss_name, "target", target)
+        check_same_shape(loss_name, input, target)
+        y = target.to(x.dtype)
+    _check_weight(loss_name, weight, input)
+    bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    gap = (y - torch.sigmoid(x)).abs()
+    # |y - s|^beta: at beta < 1 the derivative is infinite at y == s; the clamp keeps it finite.
+    scale = gap.square() if beta == 2.0 else gap.clamp_min(torch.finfo(gap.dtype).tiny).pow(beta)
+    return _reduce_elementwise(bce * scale, weight, reduction, avg_factor)
+
+
+def _dense_quality_target(loss: str, x: Tensor, labels: Tensor, scores: Tensor) -> Tensor:
+    if x.dim() != 2:
+        raise LossInputError(f"{loss}: the (labels, scores) target form needs input (N, C), got {shape_str(x)}")
+    check_tensor(loss, "labels", labels)
+    if labels.is_floating_point() or labels.shape != x.shape[:1]:
+        raise LossInputError(f"{loss}: expected labels (N,) = ({x.shape[0]},) of integers, got {labels.dtype} {shape_str(labels)}")
+    check_float(loss, "scores", scores)
+    if scores.shape != labels.shape:
+        raise LossInputError(f"{loss}: expected scores with the labels' shape {shape_str(labels)}, got {shape_str(scores)}")
+    c = x.shape[1]
+    positive = (labels >= 0) & (labels < c)
+    # Background labels never reach the scatter: they write a 0 into column 0, which holds 0 anyway.
+    index = torch.where(positive, labels, 0).long().unsqueeze(1)
+    value = torch.where(positive, scores.to(x.dtype), 0.0).unsqueeze(1)
+    return torch.zeros_like(x).scatter_(1, index, value)
+
+
+def _as_levels(loss: str, name: str, value: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    levels = [value] if isinstance(value, Tensor) else list(value)
+    if not levels:
+        raise LossInputError(f"{loss}: {name} is empty; expected one tensor per feature level")
+    for i, t in enumerate(levels):
+        check_tensor(loss, f"{name}[{i}]", t)
+    return levels
+
+
+def fcos_loss(
+    cls_scores: Tensor | Sequence[Tensor],
+    bbox_preds: Tensor | Sequence[Tensor],
+    centernesses: Tensor | Sequence[Tensor],
+    labels: Tensor | Sequence[Tensor],
+    reg_targets: Tensor | Sequence[Tensor],
+    *,
+    focal_alpha: float = 0.25,
+    focal_gamma: float = 2.0,
+    cls_weight: float = 1.0,
+    reg_weight: float = 1.0,
+    centerness_weight: float = 1.0,
+    centerness_weighted_reg: bool = True,
+    eps: float = 1e-7,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """FCOS loss (Tian et al., ICCV 2019) over feature levels; returns ``(total, {"cls", "reg", "centerness"})``.
+
+    Per level l (any number of levels, each a tensor or a one-element list works too):
+        ``cls_scores[l]`` (B, C, H, W) logits; ``bbox_preds[l]`` (B, 4, H, W) predicted (l, t, r, b) distances
+        (non-negative, e.g. after ``exp``/``relu``; negative ones are clamped like inverted boxes);
+        ``centernesses[l]`` (B, 1, H, W) logits; ``labels[l]`` (B, H, W) long, the class in [0, C) of a
+        positive location, -1 for background; ``reg_targets[l]`` (B, 4, H, W) the (l, t, r, b) distances of
+        the assigned box (read at positives only; any finite value elsewhere).
+
+    Terms, with ``P`` the number of positives over all levels clamped to >= 1 (a tensor: no sync):
+        ``cls`` = sigmoid focal (alpha, gamma) summed over all locations and classes / P;
+        ``reg`` = GIoU loss of the boxes (-l, -t, r, b) at positives, weighted by the centerness targets and
+        divided by their sum (FCOS's official recipe; ``centerness_weighted_reg=False``: plain sum / P);
+        ``centerness`` = BCE with logits against the centerness targets at positives / P.
+    ``total = cls_weight cls + reg_weight reg + centerness_weight centerness``; the terms come back detached.
+    Labels are range-checked (one host sync, switchable with ``losskit.functional.set_label_checks``).
+    """
+    name = "fcos"
+    cls_l = _as_levels(name, "cls_scores", cls_scores)
+    box_l = _as_levels(name, "bbox_preds", bbox_preds)
+    ctr_l = _as_levels(name, "centernesses", centernesses)
+    lab_l = _as_levels(name, "labels", labels)
+    reg_l = _as_levels(name, "reg_targets", reg_targets)
+    if not len(cls_l) == len(box_l) == len(ctr_l) == len(lab_l) == len(reg_l):
+        counts = ", ".join(str(len(v)) for v in (cls_l, box_l, ctr_l, lab_l, reg_l))
+        raise LossInputError(f"{name}: every input needs one tensor per level, got {counts} levels")
+    sums: dict[str, list[Tensor]] = {"cls": [], "reg": [], "ctr": [], "reg_norm": [], "pos": []}
+    for i, (cls, box, ctr, lab, reg) in enumerate(zip(cls_l, box_l, ctr_l, lab_l, reg_l)):
+        _check_level(name, i, cls, box, ctr, lab, reg)
+        x = _upcast(cls)
+        acc = acc_dtype(x)
+        c = x.shape[1]
+        positive = lab >= 0
+        onehot = (lab.unsqueeze(1) == torch.arange(c, device=lab.device).view(1, c, 1, 1)).to(x.dtype)
+        sums["cls"].append(sigmoid_focal_loss(x, onehot, alpha=focal_alpha, gamma=focal_gamma, reduction="sum"))
+        sign = torch.tensor(_LTRB_SIGN, dtype=x.dtype, device=x.device)
+        # Background reg targets are arbitrary (maybe inf): replace them by a unit box before any formula.
+        target_ltrb = torch.where(positive.unsqueeze(-1), _upcast(reg).movedim(1, -1), 1.0)
+        ctr_target = torch.where(positive, centerness_targets(target_ltrb), 0.0)
+        giou = generalized_box_iou_loss(
+            _upcast(box).movedim(1, -1) * sign, target_ltrb * sign, eps=eps, reduction="none"
+        )
+        reg_w = ctr_target if centerness_weighted_reg else positive.to(giou.dtype)
+        sums["reg"].append(torch.where(positive, giou * reg_w, 0.0).sum(dtype=acc))
+        sums["reg_norm"].append(reg_w.sum(dtype=acc))
+        bce = F.binary_cross_entropy_with_logits(_upcast(ctr)[:, 0], ctr_target.to(x.dtype), reduction="none")
+        sums["ctr"].append(torch.where(positive, bce, 0.0).sum(dtype=acc))
+        sums["pos"].append(positive.sum(dtype=acc))
+    cls_sum, reg_sum, ctr_sum, reg_norm, num_pos = (torch.stack(v).sum() for v in sums.values())
+    positives = num_pos.clamp_min(1.0)
+    cls_term = cls_sum / positives
+    reg_term = reg_sum / (reg_norm.clamp_min(torch.finfo(reg_norm.dtype).eps) if centerness_weighted_reg else positives)
+    ctr_term = ctr_sum / positives
+    total = cls_weight * cls_term + reg_weight * reg_term + centerness_weight * ctr_term
+    return total, {"cls": cls_term.detach(), "reg": reg_term.detach(), "centerness": ctr_term.detach()}
+
+
+def _check_level(name: str, i: int, cls: Tensor, box: Tensor, ctr: Tensor, lab: Tensor, reg: Tensor) -> None:
+    check_float(name, f"cls_scores[{i}]", cls, "(B, C, H, W)")
+    if cls.dim() != 4:
+        raise LossInputError(f"{name}: expected cls_scores[{i}] of shape (B, C, H, W), got {shape_str(cls)}")
+    b, c, h, w = cls.shape
+    for what, t, shape, is_float in (
+        ("bbox_preds", box, (b, 4, h, w), True),
+        ("centernesses", ctr, (b, 1, h, w), True),
+        ("labels", lab, (b, h, w), False),
+        ("reg_targets", reg, (b, 4, h, w), True),
+    ):
+        if is_float:
+            check_float(name, f"{what}[{i}]", t)
+        if tuple(t.shape) != shape:
+            expected = "(" + ", ".join(map(str, shape)) + ")"
+            raise LossInputError(f"{name}: expected {what}[{i}] of shape {expected} for cls_scores {shape_str(cls)}, got {shape_str(t)}")
+    check_labels(name, lab, c, ignore_index=-1, name=f"labels[{i}]")
