@@ -7,16 +7,32 @@ PyTorch only warns and broadcasts (a silent wrong result).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..functional import regression as FR
 from ..functional._checks import check_float, check_reduction, check_same_shape
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import pair
 
-__all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "GaussianNLLLoss", "PoissonNLLLoss"]
+__all__ = [
+    "MSELoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "GaussianNLLLoss",
+    "PoissonNLLLoss",
+    "WeightedMSELoss",
+    "LogCoshLoss",
+    "CharbonnierLoss",
+    "QuantileLoss",
+    "BarronLoss",
+]
 
 _PAIR = InputSpec(
     tensors=(
@@ -143,3 +159,159 @@ class PoissonNLLLoss(nn.PoissonNLLLoss):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _checked("poisson_nll", input, target)
         return super().forward(input, target)
+
+
+_WEIGHTED_PAIR = InputSpec(
+    tensors=(
+        TensorSpec("input", "(*)", "float", "predictions"),
+        TensorSpec("target", "(*) same as input", "float", "targets"),
+        TensorSpec("weight", "broadcastable to (*)", "float", "per-element weight", optional=True),
+    ),
+    example=pair(),
+)
+
+
+@register_loss(
+    "weighted_mse",
+    aliases=["WeightedMSELoss", "weighted_mse_loss"],
+    tasks=["regression"],
+    inputs=_WEIGHTED_PAIR,
+)
+class WeightedMSELoss(nn.Module):
+    """Weighted mean squared error: ``mean(weight * w * (input - target)^2)``.
+
+    Args: ``weight`` (float, 1.0) a global factor (seed 000's ``WeightedMSELoss(weight)``: ``weight * MSE``);
+    ``reduction`` mean | sum | none ("none": the input's shape). Forward: ``(input, target, weight=None)``
+    with an optional per-element weight tensor ``w`` broadcastable to the input (e.g. (N, 1) per sample);
+    ``mean`` divides by the number of elements, not by ``sum(w)``.
+    Parity: ``weight * F.mse_loss(input, target)`` without ``w``.
+    """
+
+    def __init__(self, weight: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        if not math.isfinite(weight):
+            raise ValueError(f"weighted_mse: weight must be finite, got {weight}")
+        self.weight = float(weight)
+        self.reduction = check_reduction("weighted_mse", reduction)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        w: float | torch.Tensor = self.weight
+        if weight is not None:
+            check_float("weighted_mse", "weight", weight)
+            w = weight * self.weight
+        return FR.weighted_mse_loss(input, target, weight=w, reduction=self.reduction)
+
+
+@register_loss("log_cosh", aliases=["LogCoshLoss", "logcosh"], tasks=["regression"], tags=["robust"], inputs=_PAIR)
+class LogCoshLoss(nn.Module):
+    """Log-cosh loss ``log(cosh(input - target))``: ``d^2 / 2`` for small residuals, ``|d| - log 2`` for
+    large ones. Computed as ``|d| + softplus(-2 |d|) - log 2``, finite for any finite residual (``cosh``
+    overflows float32 past 89). Same layouts and reductions as ``mse``. Parity: pytorch-toolbelt
+    ``LogCoshLoss`` / ``torch.log(torch.cosh(d))`` where that does not overflow.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_reduction("log_cosh", reduction)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return FR.log_cosh_loss(input, target, reduction=self.reduction)
+
+
+@register_loss("charbonnier", aliases=["CharbonnierLoss"], tasks=["regression"], tags=["robust", "restoration"], inputs=_PAIR)
+class CharbonnierLoss(nn.Module):
+    """Charbonnier loss ``sqrt((input - target)^2 + eps^2)`` (Charbonnier et al., ICIP 1994; LapSRN, EDVR),
+    a differentiable L1; ``eps`` = 1e-3, minimum ``eps`` at a perfect prediction. Same layouts and reductions
+    as ``mse``. Parity: kornia ``charbonnier_loss`` is Barron's ``sqrt(d^2 + 1) - 1``, so
+    ``charbonnier(d, eps) = eps * (kornia.losses.charbonnier_loss(d / eps, 0) + 1)``; ``barron(alpha=1,
+    scale=eps) * eps + eps`` likewise.
+    """
+
+    def __init__(self, eps: float = 1e-3, reduction: str = "mean") -> None:
+        super().__init__()
+        if not eps > 0:
+            raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
+        self.eps = float(eps)
+        self.reduction = check_reduction("charbonnier", reduction)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return FR.charbonnier_loss(input, target, eps=self.eps, reduction=self.reduction)
+
+
+def _quantile_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    q = getattr(loss, "quantiles", 0.5)
+    if isinstance(q, torch.Tensor):
+        return torch.randn(4, 8, q.numel(), generator=g), torch.randn(4, 8, generator=g)
+    return torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+
+
+@register_loss(
+    "quantile",
+    aliases=["QuantileLoss", "pinball", "PinballLoss"],
+    tasks=["regression"],
+    tags=["probabilistic"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(*) or (*, Q)", "float", "predictions, one per quantile level"),
+            TensorSpec("target", "(*)", "float", "observations"),
+        ),
+        example=_quantile_example,
+    ),
+)
+class QuantileLoss(nn.Module):
+    """Quantile (pinball) loss (Koenker & Bassett 1978): ``max(q u, (q - 1) u)``, ``u = target - input``.
+
+    Args: ``quantiles``: one level in (0, 1) (default 0.5, half the L1 loss), then ``input`` and ``target``
+    share one shape (*); or a list of Q levels, then ``input`` is (*, Q) (one prediction per level, the levels
+    kept as a buffer) and ``target`` (*) or (*, 1). ``reduction``: "mean" over all elements and levels, "sum",
+    "none" ((*) or (*, Q)). Parity: the pinball loss of pytorch-forecasting's ``QuantileLoss`` (which sums
+    over the levels instead of averaging).
+    """
+
+    def __init__(self, quantiles: float | Sequence[float] = 0.5, reduction: str = "mean") -> None:
+        super().__init__()
+        levels = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
+        if not levels or not all(isinstance(q, (int, float)) and 0.0 < q < 1.0 for q in levels):
+            raise ValueError(f"quantile: quantiles must be numbers in (0, 1), got {quantiles!r}")
+        self.quantiles: float | torch.Tensor
+        if isinstance(quantiles, (int, float)):
+            self.quantiles = float(quantiles)
+        else:
+            self.register_buffer("quantiles", torch.tensor([float(q) for q in levels]))
+        self.reduction = check_reduction("quantile", reduction)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return FR.quantile_loss(input, target, quantiles=self.quantiles, reduction=self.reduction)
+
+
+@register_loss(
+    "barron",
+    aliases=["BarronLoss", "general_robust", "adaptive_robust"],
+    tasks=["regression"],
+    tags=["robust"],
+    inputs=_PAIR,
+)
+class BarronLoss(nn.Module):
+    """Barron's general robust loss (Barron, "A General and Adaptive Robust Loss Function", CVPR 2019):
+    ``rho(d, alpha, c) = |alpha - 2| / alpha * (((d / c)^2 / |alpha - 2| + 1)^(alpha / 2) - 1)``.
+
+    Args: ``alpha`` (fixed shape parameter, default 1: pseudo-Huber/Charbonnier; 2: L2 ``(d/c)^2 / 2``;
+    0: Cauchy; -2: Geman-McClure; ``float("-inf")``: Welsch; ``float("inf")``: ``exp((d/c)^2 / 2) - 1``; the
+    limits are evaluated in closed form, the rest with ``expm1``/``log1p``), ``scale`` c > 0 (1.0),
+    ``reduction`` ("none": the input's shape). For learnable, per-channel alpha or scale call
+    :func:`losskit.functional.regression.barron_loss` with tensors.
+    Parity (scale=1): kornia ``charbonnier_loss`` (alpha=1), ``cauchy_loss`` (0), ``geman_mcclure_loss``
+    (-2), ``welsch_loss`` (-inf); ``mse / 2`` at alpha=2.
+    """
+
+    def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        if math.isnan(alpha):
+            raise ValueError("barron: alpha must not be NaN")
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"barron: scale must be a finite number > 0, got {scale}")
+        self.alpha, self.scale = float(alpha), float(scale)
+        self.reduction = check_reduction("barron", reduction)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return FR.barron_loss(input, target, alpha=self.alpha, scale=self.scale, reduction=self.reduction)
