@@ -11,7 +11,7 @@ from torch import nn
 
 from ..errors import ConfigError, LossInputError
 from ..registry import suggest
-from .calling import call_loss
+from .calling import CallPlan
 
 __all__ = ["CombinedLoss", "split_term_weights"]
 
@@ -77,7 +77,7 @@ def _term_config(config: dict[str, Any]) -> dict[str, Any]:
 class CombinedLoss(nn.Module):
     """A weighted sum of named loss terms: ``total = sum_i w_i * term_i(inputs)``.
 
-    Each term is called through :func:`~losskit.call_loss`, so a term receives only the named inputs its
+    Each term is called like :func:`~losskit.call_loss` (with a call plan made once, at construction), so a term receives only the named inputs its
     ``forward`` accepts (an image-similarity term and a DVF-supervision term can share one call).
 
     Args:
@@ -108,6 +108,7 @@ class CombinedLoss(nn.Module):
 
         self.terms = nn.ModuleDict({name: build_loss(spec) for name, spec in specs.items()})
         self.weights: list[float] = weight_list
+        self._plans = {name: CallPlan.of(term) for name, term in self.terms.items()}  # decided once
 
     @property
     def term_weights(self) -> dict[str, float]:
@@ -117,7 +118,7 @@ class CombinedLoss(nn.Module):
         total: torch.Tensor | None = None
         values: dict[str, torch.Tensor] = {}
         for (name, term), weight in zip(self.terms.items(), self.weights):
-            value = call_loss(term, *inputs, **named)
+            value = self._plans[name].call(term, inputs, named)
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise LossInputError(
