@@ -1,0 +1,145 @@
+"""Measurement primitives shared by the benchmarks: interleaved timing and peak-RSS memory.
+
+Timing: every implementation of a case runs forward+backward on the *same* tensors, interleaved round-robin
+(the order rotates each round), after warm-up; the figure is the median. Slow implementations get fewer
+repeats (a per-implementation time budget), never fewer than ``min_repeats``.
+
+Memory: the peak growth of the process's resident set (``VmHWM - VmRSS`` from ``/proc/self/status``) during
+one forward+backward, read in a fresh worker process started with glibc's dynamic mmap threshold disabled
+(``MALLOC_MMAP_THRESHOLD_``), so every large tensor is its own ``mmap`` and is returned to the OS when freed.
+The high-water mark is reset (``echo 5 > /proc/self/clear_refs``) after the inputs exist and after a
+warm-up call, so the figure is what the loss's forward+backward adds on top of its inputs (including the
+input's ``.grad``, which every implementation allocates alike).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = [
+    "THREADS",
+    "MALLOC_ENV",
+    "Step",
+    "Timing",
+    "time_interleaved",
+    "peak_memory",
+    "memory_supported",
+    "machine_info",
+]
+
+#: Threads for every measurement (the brief's fixed setting; the machine has 2 cores).
+THREADS = 2
+#: Environment for memory workers: fixed mmap threshold, so freed large blocks leave the RSS at once.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
+
+#: One forward+backward: returns the loss (already backpropagated) as a detached scalar.
+Step = Callable[[], torch.Tensor]
+
+
+@dataclass
+class Timing:
+    """Per-implementation samples in seconds."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+
+def time_interleaved(
+    steps: Mapping[str, Step],
+    *,
+    repeats: int = 15,
+    min_repeats: int = 3,
+    warmup: int = 2,
+    budget_s: float = 6.0,
+) -> dict[str, Timing]:
+    """Median-ready timings of several forward+backward steps, run round-robin on the same inputs.
+
+    Each step gets ``repeats`` samples, or fewer if that would exceed ``budget_s`` of its own run time (judged
+    from the slowest warm-up call), but at least ``min_repeats``.
+    """
+    names = list(steps)
+    wanted: dict[str, int] = {}
+    for name in names:
+        first = float("inf")
+        for _ in range(max(warmup, 1)):
+            t0 = time.perf_counter()
+            steps[name]()
+            first = min(first, time.perf_counter() - t0)
+        wanted[name] = max(min_repeats, min(repeats, int(budget_s / max(first, 1e-6))))
+    out = {name: Timing() for name in names}
+    rnd = 0
+    while any(len(out[n].samples) < wanted[n] for n in names):
+        order = names[rnd % len(names):] + names[: rnd % len(names)]
+        for name in order:
+            if len(out[name].samples) >= wanted[name]:
+                continue
+            t0 = time.perf_counter()
+            steps[name]()
+            out[name].samples.append(time.perf_counter() - t0)
+        rnd += 1
+    return out
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        match = re.search(rf"^{key}:\s+(\d+) kB", fh.read(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"/proc/self/status has no {key}")
+    return int(match.group(1)) * 1024
+
+
+def memory_supported() -> bool:
+    """Whether the RSS high-water mark can be read and reset (Linux with a writable ``clear_refs``)."""
+    try:
+        _status("VmHWM")
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(step: Step, *, tries: int = 2) -> int:
+    """Peak RSS growth in bytes during ``step()`` (the minimum over ``tries``; one warm-up call first)."""
+    step()
+    best = None
+    for _ in range(tries):
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+        base = _status("VmRSS")
+        step()
+        peak = _status("VmHWM") - base
+        best = peak if best is None else min(best, peak)
+    return max(int(best or 0), 0)
+
+
+def machine_info() -> dict[str, str]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            found = re.search(r"^model name\s*:\s*(.+)$", fh.read(), re.MULTILINE)
+        if found:
+            cpu = found.group(1).strip()
+    except OSError:
+        pass
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} logical CPUs",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "os": platform.platform(),
+    }

@@ -1,0 +1,205 @@
+"""Run the loss benchmarks of issues 3 and 4 and write ``benchmarks/RESULTS.md``.
+
+Usage::
+
+    python benchmarks/run.py                  # the full run (what ``make bench`` does)
+    python benchmarks/run.py --quick          # small shapes, few repeats: a smoke run (RESULTS.quick.md)
+    python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
+
+Every case times forward+backward of losskit, MONAI, kornia and a floor on the same tensors in this process,
+interleaved (medians; see ``_harness``), then measures each implementation's peak memory in a fresh worker
+process (``--memory-worker``). See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+try:
+    import losskit  # noqa: F401
+except ImportError:  # run from a checkout without an installed package
+    sys.path.insert(0, str(HERE.parent / "src"))
+
+import torch
+
+from _harness import MALLOC_ENV, THREADS, machine_info, memory_supported, peak_memory, time_interleaved
+from _report import CaseResult, Row, case_table, check_goals, goals_table
+from cases import Case, Impl, Inputs, make_cases
+
+warnings.filterwarnings("ignore")
+
+
+def make_step(fn, inputs: Inputs):  # type: ignore[no-untyped-def]
+    """Forward+backward of ``fn`` on ``inputs``; the gradient is dropped afterwards (it is part of the cost)."""
+    pred = inputs["pred"]
+
+    def step() -> torch.Tensor:
+        loss = fn(inputs)
+        loss.backward()
+        pred.grad = None
+        return loss.detach()
+
+    return step
+
+
+def _build(impl: Impl, inputs: Inputs):  # type: ignore[no-untyped-def]
+    """The implementation's step, or the reason it cannot run (one checked call first)."""
+    try:
+        step = make_step(impl.make(), inputs)
+        value = step()
+        if value.numel() != 1:
+            return None, f"returned shape {tuple(value.shape)}, not a scalar"
+        return step, float(value)
+    except Exception as exc:  # noqa: BLE001 - any failure is a skipped row
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        if type(exc).__name__ == "UnknownLossError":
+            return None, "not registered (yet)"
+        return None, f"{type(exc).__name__}: {msg}"[:160]
+
+
+def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int) -> CaseResult:
+    """Time (here) and measure the memory (in a worker) of every implementation of ``case``."""
+    inputs = case.inputs(case.shape)
+    result = CaseResult(case)
+    steps = {}
+    for impl in case.impls:
+        step, info = _build(impl, inputs)
+        if step is None:
+            result.rows.append(Row(impl, skipped=str(info)))
+        else:
+            steps[impl.label] = step
+            result.rows.append(Row(impl, value=info))
+    timings = time_interleaved(steps, repeats=repeats, budget_s=case.budget_s / (4 if quick else 1),
+                               min_repeats=2 if quick else 3, warmup=1 if quick else 2)
+    for row in result.rows:
+        row.timing = timings.get(row.impl.label)
+    del inputs, steps
+    if memory:
+        peaks = _memory_in_worker(index, quick, [r.impl.label for r in result.rows if not r.skipped])
+        for row in result.rows:
+            row.memory = peaks.get(row.impl.label)
+    return result
+
+
+def _memory_in_worker(index: int, quick: bool, labels: list[str]) -> dict[str, int]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(index)]
+    if quick:
+        cmd.append("--quick")
+    env = {**os.environ, **MALLOC_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent / "src"), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        print(f"  memory worker failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return {}
+    peaks = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {k: v for k, v in peaks.items() if k in labels and v is not None}
+
+
+def memory_worker(index: int, quick: bool) -> None:
+    """Print ``{label: peak bytes}`` for case ``index``, one implementation after another."""
+    case = make_cases(quick)[index]
+    inputs = case.inputs(case.shape)
+    out: dict[str, int | None] = {}
+    for impl in case.impls:
+        step, _ = _build(impl, inputs)
+        out[impl.label] = peak_memory(step) if step is not None else None
+        del step
+    print(json.dumps(out))
+
+
+def select(cases: list[Case], pattern: str | None) -> list[tuple[int, Case]]:
+    """Cases whose id contains ``pattern`` (a case-insensitive regular expression)."""
+    indexed = list(enumerate(cases))
+    if not pattern:
+        return indexed
+    rx = re.compile(pattern, re.IGNORECASE)
+    return [(i, c) for i, c in indexed if rx.search(c.id) or rx.search(f"issue{c.issue}")]
+
+
+def write_results(path: Path, results: list[CaseResult], command: str, elapsed: float, memory: bool) -> None:
+    info = machine_info()
+    goals = [g for r in results for g in check_goals(r)]
+    met = sum(g.met is True for g in goals)
+    lines = [
+        "# losskit benchmark results",
+        "",
+        f"- Command: `{command}` ({elapsed / 60:.1f} min)",
+        f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Machine: {info['cpu']}; {info['os']}",
+        f"- Python {info['python']}, torch {info['torch']}, {info['threads']} threads "
+        f"(`torch.set_num_threads({THREADS})`), {_versions()}",
+        "",
+        "Times are forward+backward medians of interleaved repeats on the same tensors in one process "
+        "(`n` = repeats; slow implementations get fewer). Ratios compare figures from the same run. "
+        "Peak memory is the growth of the peak resident set (VmHWM) over the baseline with the inputs "
+        "already allocated, during one forward+backward, in a fresh worker process with glibc's mmap "
+        "threshold fixed so freed tensors leave the RSS at once (see `benchmarks/README.md`). "
+        "It includes the input's gradient, which every implementation allocates alike."
+        + ("" if memory else " **Memory was not measured in this run.**"),
+        "",
+        f"## Goals ({met} of {len(goals)} met)",
+        "",
+        *goals_table(goals),
+    ]
+    for issue, title in ((3, "segmentation / classification"), (4, "registration and boxes")):
+        sub = [r for r in results if r.case.issue == issue]
+        if sub:
+            lines += ["", f"## Issue {issue}: {title}", "", *case_table(sub)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _versions() -> str:
+    out = []
+    for mod in ("monai", "kornia"):
+        try:
+            out.append(f"{mod} {__import__(mod).__version__}")
+        except Exception:  # noqa: BLE001
+            out.append(f"{mod} not installed")
+    return ", ".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small shapes and few repeats (smoke run)")
+    ap.add_argument("--only", metavar="PATTERN", help="run the cases whose id matches this regex")
+    ap.add_argument("--repeats", type=int, default=15, help="repeats per implementation (max)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
+    ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
+    ap.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    if args.memory_worker is not None:
+        memory_worker(args.memory_worker, args.quick)
+        return 0
+    memory = not args.no_memory and memory_supported()
+    repeats = 3 if args.quick else args.repeats
+    out = args.out or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
+    command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    t0 = time.perf_counter()
+    results = []
+    for index, case in select(make_cases(args.quick), args.only):
+        res = run_case(case, repeats=repeats, memory=memory, quick=args.quick, index=index)
+        results.append(res)
+        print("\n".join(case_table([res])[2:]), flush=True)
+    if not results:
+        print(f"no case matches {args.only!r}", file=sys.stderr)
+        return 2
+    write_results(out, results, command, time.perf_counter() - t0, memory)
+    goals = [g for r in results for g in check_goals(r)]
+    print("\n" + "\n".join(goals_table(goals)))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
