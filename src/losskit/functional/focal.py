@@ -36,52 +36,61 @@ def _check_gamma(loss: str, gamma: float) -> None:
 # --------------------------------------------------------------------------------------------- sigmoid
 
 
-def _sigmoid_terms(x: Tensor, y: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(ce, q = 1 - p_t, sigmoid(x), sigmoid(-x)) for logits ``x`` and soft targets ``y``."""
-    ls_pos = F.logsigmoid(x)
-    ls_neg = ls_pos - x  # log sigmoid(-x), exact in log space for any |x|
-    s_pos = ls_pos.exp()
-    s_neg = ls_neg.exp()
-    # -(y log s(x) + (1 - y) log s(-x)) = -log s(-x) - y x
-    ce = torch.addcmul(ls_neg, y, x).neg_()
-    q = torch.lerp(s_pos, s_neg, y)  # y s(-x) + (1 - y) s(x)
-    return ce, q, s_pos, s_neg
+def _sigmoid_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(ce, sigmoid(x), sigmoid(-x))`` for logits ``x`` and soft targets ``y``, three fresh buffers."""
+    sp = F.softplus(x)  # -log sigmoid(-x); one buffer, unlike F.logsigmoid which also allocates a scratch one
+    ce = torch.addcmul(sp, y, x, value=-1.0)  # softplus(x) - y x = -(y log s(x) + (1 - y) log s(-x))
+    s_pos = torch.sub(x, sp).exp_()
+    s_neg = sp.neg_().exp_()
+    return ce, s_pos, s_neg
+
+
+def _alpha_t(y: Tensor, alpha: float, out: Tensor) -> Tensor:
+    return torch.mul(y, 2.0 * alpha - 1.0, out=out).add_(1.0 - alpha)  # alpha y + (1 - alpha)(1 - y)
 
 
 class _SigmoidFocal(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:  # type: ignore[override]
         xf, yf = _upcast(x), y.to(acc_dtype(x))
-        ce, q, _, _ = _sigmoid_terms(xf, yf, gamma)
-        out = ce.mul_(q.pow_(gamma)) if gamma != 0 else ce
+        ce, s_pos, s_neg = _sigmoid_terms(xf, yf)
+        if gamma != 0:
+            # q = 1 - p_t = y s(-x) + (1 - y) s(x); lerp is exact at y in {0, 1}. Clamped at the smallest
+            # normal so that q^gamma and the backward ratio stay finite for gamma < 1.
+            q = s_pos.lerp_(s_neg, yf).clamp_min_(torch.finfo(s_pos.dtype).tiny)
+            ce.mul_(q.pow_(gamma))
         if alpha >= 0:
-            out.mul_(yf.mul(2.0 * alpha - 1.0).add_(1.0 - alpha))
+            ce.mul_(_alpha_t(yf, alpha, s_neg))
         ctx.save_for_backward(x, y)
         ctx.alpha, ctx.gamma = alpha, gamma
-        return out
+        return ce
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
         x, y = ctx.saved_tensors
         alpha, gamma = ctx.alpha, ctx.gamma
         xf, yf = _upcast(x), y.to(acc_dtype(x))
-        ce, q, s_pos, s_neg = _sigmoid_terms(xf, yf, gamma)
-        # dL/dx = a_t q^g [g (1 - 2y) s(x) s(-x) / q * ce + s(x) - y]; s(x)s(-x)/q <= 1 for y in [0, 1], and
-        # the q = 0 limit of that ratio is never needed because q^g * ratio is then 0 (g > 0) or unused (g = 0).
-        grad = s_pos - yf
+        ce, s_pos, s_neg = _sigmoid_terms(xf, yf)
         if gamma != 0:
-            ratio = torch.where(q > 0, s_pos * s_neg / q, torch.zeros_like(q))
-            grad.add_(ratio.mul_(ce).mul_(yf.mul(-2.0).add_(1.0)), alpha=gamma)
-            grad.mul_(q.pow_(gamma))
+            # dL/dx = a_t q^g [g (1 - 2y) ce s(x) s(-x) / q + s(x) - y]: the ratio s(x) s(-x) / q is <= 1 for
+            # y in [0, 1], so (1 - p_t)^(g - 1), infinite at saturation for g < 1, is never formed.
+            q = torch.lerp(s_pos, s_neg, yf).clamp_min_(torch.finfo(s_pos.dtype).tiny)
+            ratio = s_neg.mul_(s_pos).div_(q).mul_(ce)
+            ratio.mul_(torch.mul(yf, -2.0, out=ce).add_(1.0))
+            grad = s_pos.sub_(yf).add_(ratio, alpha=gamma).mul_(q.pow_(gamma))
+            scratch = ratio
+        else:
+            grad, scratch = s_pos.sub_(yf), s_neg
         if alpha >= 0:
-            grad.mul_(yf.mul(2.0 * alpha - 1.0).add_(1.0 - alpha))
+            grad.mul_(_alpha_t(yf, alpha, scratch))
         grad.mul_(grad_out)
         return grad.to(x.dtype), None, None, None
 
 
 def _sigmoid_focal_autograd(x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:
     xf, yf = _upcast(x), y.to(acc_dtype(x))
-    ce, q, _, _ = _sigmoid_terms(xf, yf, gamma)
+    ce = F.softplus(xf) - yf * xf
+    q = yf * torch.sigmoid(-xf) + (1.0 - yf) * torch.sigmoid(xf)
     # the clamp keeps d(q^g)/dq finite for g < 1 where q underflows to 0
     out = ce * q.clamp_min(torch.finfo(q.dtype).tiny).pow(gamma)
     if alpha >= 0:
@@ -160,9 +169,9 @@ def _focal_from_logp(logp: Tensor, gamma: float) -> Tensor:
 
 
 def _logsumexp_dim1(x: Tensor) -> Tensor:
-    """Per-pixel logsumexp over classes of (N, C, S), chunked over S to bound the temporary to ~16 MiB."""
+    """Per-pixel logsumexp over classes of (N, C, S), chunked over S to bound the temporary to ~4 MiB."""
     n, c, s = x.shape
-    step = max(1, (1 << 22) // max(1, n * c))
+    step = max(1, (1 << 20) // max(1, n * c))
     if step >= s:
         return torch.logsumexp(x, dim=1)
     return torch.cat([torch.logsumexp(x[:, :, i : i + step], dim=1) for i in range(0, s, step)], dim=1)
