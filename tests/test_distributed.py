@@ -24,7 +24,21 @@ CASES = [
     ("info_nce", "view", 4),
     ("supcon", "labels", 4),
     ("triplet", "labels", 3),
+    ("arcface", "labels", 4),  # has its own parameters (class centres)
 ]
+ARCFACE = {"num_classes": 4, "embedding_size": 4}
+
+
+def _loss(name: str) -> nn.Module:
+    loss = losskit.build_loss(name, **(ARCFACE if name == "arcface" else {})).double()
+    torch.manual_seed(1)  # the same class centres on every rank and in the reference
+    for p in loss.parameters():
+        torch.nn.init.normal_(p)
+    return loss
+
+
+def _grads(model: nn.Module, loss: nn.Module) -> list[torch.Tensor]:
+    return [p.grad for p in [*model.parameters(), *loss.parameters()]]
 
 
 def _data() -> tuple[nn.Linear, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,15 +69,16 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         for name, kind, split in CASES:
             model, x, view, labels = _data()
             rows = slice(0, split) if rank == 0 else slice(split, None)
-            loss = GatherLoss(name)
-            out = _run(loss, model, x[rows], view[rows], labels[rows], kind)
+            inner = _loss(name)
+            out = _run(GatherLoss(inner), model, x[rows], view[rows], labels[rows], kind)
             out.backward()
             grads = []
-            for p in model.parameters():
-                g = p.grad.clone()
+            for g in _grads(model, inner):
+                g = g.clone()
                 dist.all_reduce(g)  # what DDP does, then divides by the world size
                 grads.append(g / WORLD)
-            results[name] = {"value": out.detach() / WORLD, "grads": grads}
+            pml_style = _run(GatherLoss(_loss(name), scale="loss"), model, x[rows], view[rows], labels[rows], kind)
+            results[name] = {"value": out.detach(), "grads": grads, "pml_value": pml_style.detach()}
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -94,13 +109,17 @@ def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 @pytest.mark.parametrize("name,kind,split", CASES)
 def test_gathered_loss_matches_single_process(rank_results: list[dict], name: str, kind: str, split: int) -> None:
     model, x, view, labels = _data()
-    reference = _run(losskit.build_loss(name), model, x, view, labels, kind)
+    loss = _loss(name)
+    reference = _run(loss, model, x, view, labels, kind)
     reference.backward()
+    want = _grads(model, loss)
     for r in range(WORLD):
         got = rank_results[r][name]
         torch.testing.assert_close(got["value"], reference.detach(), rtol=1e-10, atol=1e-12)
-        for g, p in zip(got["grads"], model.parameters()):
-            torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(got["pml_value"], WORLD * reference.detach(), rtol=1e-10, atol=1e-12)
+        assert len(got["grads"]) == len(want)
+        for g, w in zip(got["grads"], want):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
 
 def test_local_only_batch_differs(rank_results: list[dict]) -> None:

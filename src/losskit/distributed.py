@@ -4,11 +4,16 @@ A pairwise loss computed on each rank's local batch only sees local pairs. :clas
 the batch so every rank computes the loss over the *global* batch, while autograd reaches only the local
 slice (``all_gather`` carries no gradient; the local tensor is put back in its slot).
 
-The scaling rule (pytorch-metric-learning's, PML#363): every rank then holds the same global loss ``L`` but
-only ``dL/dx_r`` for its own rows ``x_r``. DDP *averages* parameter gradients over the W ranks, which gives
-``(1/W) sum_r dL/dx_r dx_r/dtheta = (1/W) dL/dtheta``. The wrapper therefore returns ``W * L`` so that, after
-DDP's averaging, the parameters receive exactly the gradient of the single-process loss over the
-concatenated batch. Divide the returned value by ``world_size`` (or use ``return_unscaled``) to log ``L``.
+The scaling rule (PML#363): every rank then holds the same global loss ``L`` but only ``dL/dx_r`` for its
+own rows ``x_r``. DDP *averages* parameter gradients over the W ranks, which gives
+``(1/W) sum_r dL/dx_r dx_r/dtheta = (1/W) dL/dtheta``: a factor W is missing. pytorch-metric-learning
+returns ``W * L``. That is right for parameter-free losses but wrong for a loss with its own parameters
+(ArcFace class centres, proxies): every rank already computes their *full* gradient from the gathered batch,
+so ``W * L`` makes them W times too large. By default :class:`GatherLoss` therefore returns ``L`` itself and
+multiplies by W only the gradient that flows back into the local rows (an identity whose backward scales by
+W). After DDP's averaging the model and the loss's own parameters both receive exactly the gradient of the
+single-process loss over the concatenated batch, and the logged value is the global loss.
+``scale="loss"`` gives PML's ``W * L`` instead.
 
 When ``torch.distributed`` is not available or not initialised, the wrapper calls the loss unchanged.
 """
@@ -62,34 +67,54 @@ class GatherLoss(nn.Module):
             It must be a function of the whole batch whose rows it treats symmetrically (pairwise, contrastive,
             proxy losses: ``contrastive``, ``triplet``, ``info_nce``, ``supcon``, ``multi_similarity``,
             ``arcface``...).
-        scale_by_world_size: multiply by ``world_size`` (the rule that makes DDP's gradient averaging exact);
-            turn it off only when gradients are summed, not averaged, across ranks.
+        scale: "gradient" (default): return the global loss and scale the gradient reaching the local rows
+            by ``world_size``; "loss": return ``world_size * loss`` (PML's ``DistributedLossWrapper``, exact
+            only for losses without parameters); "none": no scaling (when gradients are summed, not
+            averaged, across ranks).
         group: the process group (default: the world).
 
     ``forward(*inputs, **named)``: every tensor positional input with a batch dim (embeddings, labels, a second
     view) is gathered along dim 0; named inputs and non-tensors pass through unchanged.
     """
 
-    def __init__(self, loss: Any, scale_by_world_size: bool = True, group: Any = None) -> None:
+    def __init__(self, loss: Any, scale: str = "gradient", group: Any = None) -> None:
         super().__init__()
         if not isinstance(loss, nn.Module):
             from .config.builder import build_loss
 
             loss = build_loss(loss)
         self.loss = loss
-        self.scale_by_world_size = scale_by_world_size
+        if scale not in ("gradient", "loss", "none"):
+            raise ValueError(f"GatherLoss: scale must be 'gradient', 'loss' or 'none', got {scale!r}")
+        self.scale = scale
         self.group = group
 
     def forward(self, *inputs: Any, **named: Any) -> Any:
         if not is_distributed():
             return self.loss(*inputs, **named)
-        gathered = [
-            gather_with_grad(x, self.group) if isinstance(x, torch.Tensor) and x.dim() > 0 else x for x in inputs
-        ]
+        world = dist.get_world_size(self.group)
+        gathered = []
+        for x in inputs:
+            if isinstance(x, torch.Tensor) and x.dim() > 0:
+                if self.scale == "gradient" and x.requires_grad:
+                    x = _ScaleGrad.apply(x, float(world))
+                x = gather_with_grad(x, self.group)
+            gathered.append(x)
         out = self.loss(*gathered, **named)
-        if self.scale_by_world_size:
-            out = out * dist.get_world_size(self.group)
-        return out
+        return out * world if self.scale == "loss" else out
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity whose backward multiplies the gradient by a constant."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, factor: float) -> torch.Tensor:
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.factor, None
 
 
 #: pytorch-metric-learning's name for the same wrapper.

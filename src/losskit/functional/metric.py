@@ -12,10 +12,9 @@ means divide by ``count.clamp_min(1)`` and every masked log-sum-exp stays finite
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
-
-import contextlib
 
 import torch
 import torch.nn.functional as F
