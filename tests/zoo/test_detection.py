@@ -371,14 +371,14 @@ def test_fcos_matches_reference_and_returns_terms() -> None:
 
 def test_fcos_gradcheck_and_no_positives() -> None:
     _, cls, box, ctr, labels, reg = _fcos_inputs()
-    small = [t[:1, :, :3, :3].clone() for t in cls[:1]]
-    sbox = [t[:1, :, :3, :3].clone() for t in box[:1]]
-    sctr = [t[:1, :, :3, :3].clone() for t in ctr[:1]]
-    slab = [torch.tensor([[[0, -1, 2], [-1, 1, -1], [-1, -1, 0]]])]
-    sreg = [t[:1, :, :3, :3].clone() for t in reg[:1]]
+    g = torch.Generator().manual_seed(10)
+    scls, sctr = torch.randn(1, 2, 2, 2, generator=g, dtype=torch.float64), torch.randn(1, 1, 2, 2, generator=g, dtype=torch.float64)
+    sbox = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
+    sreg = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
+    slab = [torch.tensor([[[0, -1], [1, -1]]])]
     loss = build_loss("fcos")
-    inputs = [t.requires_grad_(True) for t in (small[0], sbox[0], sctr[0])]
-    assert torch.autograd.gradcheck(lambda a, b, c: loss([a], [b], [c], slab, sreg), inputs)
+    inputs = [t.requires_grad_(True) for t in (scls, sbox, sctr)]
+    assert torch.autograd.gradcheck(lambda a, b, c: loss([a], [b], [c], slab, [sreg]), inputs)
     # no positive anywhere: finite, regression and centerness terms are 0, cls is the background focal sum
     none = [torch.full_like(t, -1) for t in labels]
     garbage = [torch.full_like(t, float("inf")) for t in reg]
