@@ -285,7 +285,7 @@ def _vq_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torc
 
 @register_loss(
     "vq",
-    aliases=["VQLoss", "vq_vae", "commitment"],
+    aliases=["VQLoss", "vq_vae"],
     tasks=["generative"],
     inputs=InputSpec(
         tensors=(
@@ -329,7 +329,7 @@ def _adv_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor]:
 
 @register_loss(
     "adversarial",
-    aliases=["AdversarialLoss", "gan", "PatchAdversarialLoss"],
+    aliases=["AdversarialLoss", "gan"],
     tasks=["generative"],
     inputs=InputSpec(
         tensors=(TensorSpec("input", "(N, *) or list of them", "float", "raw discriminator outputs (no activation)"),),

@@ -206,7 +206,7 @@ class SupConLoss(nn.Module):
 
 
 @register_loss(
-    "multi_similarity", aliases=["MultiSimilarityLoss", "ms"], tasks=["metric_learning"], inputs=_PAIR_SPEC
+    "multi_similarity", aliases=["MultiSimilarityLoss"], tasks=["metric_learning"], inputs=_PAIR_SPEC
 )
 class MultiSimilarityLoss(nn.Module):
     """Multi-similarity loss (Wang et al., CVPR 2019) on cosine similarities, per anchor i:
