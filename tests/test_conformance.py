@@ -105,3 +105,20 @@ def test_user_loss_with_own_inputs() -> None:
     report = check_loss(_Base(), inputs=(x, y), compile=None)
     assert report.value == pytest.approx(float((x - y).pow(2).mean()), rel=1e-6)
     assert report.loss == "_Base"
+
+
+@pytest.mark.parametrize("name", _builtins())
+def test_every_builtin_round_trips_through_to_config(name: str) -> None:
+    import yaml
+
+    from losskit.inputs import make_generator
+    from losskit.testing import example_for
+
+    loss = losskit.build_loss(name)
+    config = losskit.to_config(loss)
+    rebuilt = losskit.build_loss(yaml.safe_load(yaml.safe_dump(config)))
+    assert type(rebuilt) is type(loss) and losskit.to_config(rebuilt) == config
+    torch.manual_seed(0)
+    rebuilt.load_state_dict(loss.state_dict())  # learnable losses (arcface) start from random weights
+    example = example_for(loss, make_generator(0))
+    torch.testing.assert_close(rebuilt(*example.args, **example.kwargs), loss(*example.args, **example.kwargs))
