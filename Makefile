@@ -14,7 +14,7 @@ install: $(STAMP)
 # so that no later step swaps it for a different build.
 $(STAMP): pyproject.toml Makefile $(wildcard tests/plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(TORCH) numpy
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench]" $(PLUGINS)
 	touch $@
