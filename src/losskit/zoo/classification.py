@@ -9,6 +9,8 @@ is "mean" | "sum" | "none" ("none" keeps (N, *spatial) for index targets).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,11 +24,21 @@ from ..functional._checks import (
     label_checks_enabled,
     shape_str,
 )
+from ..functional.classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
-from ._examples import logits_and_binary, logits_and_labels, probs_and_binary
+from ._examples import logits_and_binary, logits_and_labels, num_classes_of, probs_and_binary
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "check_class_input"]
+__all__ = [
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "SoftTargetCrossEntropy",
+    "PolyLoss",
+    "LogitAdjustedCrossEntropy",
+    "check_class_input",
+]
 
 _LOGITS_LABELS = InputSpec(
     tensors=(
@@ -212,3 +224,151 @@ class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
         return F.binary_cross_entropy_with_logits(
             input, target, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )
+
+
+# ------------------------------------------------------------------------------------- beyond torch.nn
+
+
+def _soft_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    c = num_classes_of(loss)
+    return torch.randn(4, c, generator=g), torch.softmax(torch.randn(4, c, generator=g), dim=1)
+
+
+@register_loss(
+    "soft_target_cross_entropy",
+    aliases=["SoftTargetCrossEntropy", "soft_ce"],
+    tasks=["classification"],
+    tags=["mixup"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(N, C) or (N, C, *spatial)", "float", "logits"),
+            TensorSpec("target", "(N, C) or (N, C, *spatial)", "float", "class probabilities (mixup/CutMix)"),
+        ),
+        example=_soft_example,
+    ),
+)
+class SoftTargetCrossEntropy(nn.Module):
+    """Cross-entropy against soft targets (timm ``SoftTargetCrossEntropy``): ``sum_c -y_c log_softmax(x)_c``.
+
+    Inputs: logits (N, C, *) and probabilities of the same shape (class dim 1). ``reduction``: "mean" over N
+    (and spatial positions), "sum", "none" (N, *). Parity: timm ``SoftTargetCrossEntropy()`` = "mean";
+    equals ``F.cross_entropy(x, y)`` with probability targets. For class indices use ``cross_entropy``.
+    """
+
+    def __init__(self, reduction: str = "mean", num_classes: int | None = None) -> None:
+        super().__init__()
+        self.reduction = check_reduction("soft_target_cross_entropy", reduction)
+        self.num_classes = num_classes
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_float("soft_target_cross_entropy", "target", target, "(N, C, *) of class probabilities")
+        check_class_input("soft_target_cross_entropy", input, target, num_classes=self.num_classes, ignore_index=None)
+        return soft_target_cross_entropy(input, target, reduction=self.reduction)
+
+
+@register_loss("poly", aliases=["PolyLoss", "poly1", "Poly1CrossEntropyLoss"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
+class PolyLoss(nn.Module):
+    """Poly-1 cross-entropy (Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+    Functions", ICLR 2022): ``CE + epsilon (1 - p_t)``.
+
+    Inputs: logits (N, C, *); class indices (N, *) or probabilities (N, C, *). ``p_t`` is the probability of
+    the (smoothed) target, ``(1 - ls) p_t + ls / C`` under ``label_smoothing`` (as the paper's code). Options:
+    ``epsilon`` (paper default 1; 0 gives exactly ``cross_entropy``), class ``weight`` (C,) buffer scaling both
+    terms, ``ignore_index`` (default -100 as PyTorch), ``label_smoothing``, ``num_classes``. ``reduction``:
+    "mean" divides by the summed weight of the valid targets (PyTorch's weighted CE mean; the count when
+    unweighted), "sum", "none" (N, *) with ignored entries 0. timm ``PolyCrossEntropy``-style usage maps 1:1.
+    """
+
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        weight: torch.Tensor | None = None,
+        ignore_index: int | None = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"poly: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.epsilon = float(epsilon)
+        self.ignore_index = ignore_index
+        self.label_smoothing = float(label_smoothing)
+        self.reduction = check_reduction("poly", reduction)
+        self.num_classes = num_classes
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_class_input(
+            "poly", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight
+        )
+        return poly1_cross_entropy(
+            input, target, epsilon=self.epsilon, weight=self.weight, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, reduction=self.reduction,
+        )
+
+
+@register_loss(
+    "logit_adjusted_cross_entropy",
+    aliases=["LogitAdjustedCrossEntropy", "logit_adjusted_ce", "la_ce"],
+    tasks=["classification"],
+    tags=["long_tail", "imbalanced"],
+    inputs=_LOGITS_LABELS,
+)
+class LogitAdjustedCrossEntropy(nn.Module):
+    """Logit-adjusted cross-entropy (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021):
+    ``CE(x + tau log pi, y)``.
+
+    ``prior``: class counts or probabilities (C,) (normalised here; every entry must be > 0, give zero-count
+    classes a pseudo-count), kept as the buffer ``log_prior``; ``None`` means uniform (= plain CE). ``tau``
+    (paper default 1; 0 = CE). ``weight``, ``ignore_index`` (-100), ``label_smoothing``, ``reduction`` and
+    targets (indices (N, *) or probabilities (N, C, *)) exactly as ``cross_entropy``; "none" is (N, *).
+    Use the unadjusted logits at inference (the adjustment is a training-time loss only).
+    """
+
+    def __init__(
+        self,
+        prior: Sequence[float] | torch.Tensor | None = None,
+        tau: float = 1.0,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        log_prior = None
+        if prior is not None:
+            p = torch.as_tensor(prior, dtype=torch.float64).flatten()
+            if p.numel() == 0 or not bool(torch.isfinite(p).all()) or bool((p <= 0).any()):
+                raise ValueError(
+                    "logit_adjusted_cross_entropy: prior must be finite, positive class counts or probabilities "
+                    f"(give zero-count classes a pseudo-count), got {p.tolist()}"
+                )
+            log_prior = (p / p.sum()).log().float()
+            if num_classes is not None and p.numel() != num_classes:
+                raise ValueError(f"logit_adjusted_cross_entropy: prior has {p.numel()} entries for num_classes={num_classes}")
+            num_classes = p.numel()
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"logit_adjusted_cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.tau = float(tau)
+        self.ignore_index = ignore_index
+        self.label_smoothing = float(label_smoothing)
+        self.reduction = check_reduction("logit_adjusted_cross_entropy", reduction)
+        self.num_classes = num_classes
+        self.register_buffer("log_prior", log_prior)
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_class_input(
+            "logit_adjusted_cross_entropy", input, target, num_classes=self.num_classes,
+            ignore_index=self.ignore_index, weight=self.weight,
+        )
+        return logit_adjusted_cross_entropy(
+            input, target, self.log_prior, tau=self.tau, weight=self.weight, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, reduction=self.reduction,
+        )
+
+
+# The focal family lives in its own module (file size); importing it here registers it with this one.
+from . import focal as _focal  # noqa: E402,F401

@@ -1,0 +1,281 @@
+"""The focal family: sigmoid focal (RetinaNet / detection), softmax focal (segmentation), asymmetric loss.
+
+Thin modules over :mod:`losskit.functional.focal` and :mod:`losskit.functional.classification`; conventions as
+in ``docs/contributing.md`` (logits, ``ignore_index`` masked before any gather, float32 accumulation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import LossInputError
+from ..functional._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
+from ..functional._reduce import acc_dtype
+from ..functional.classification import asymmetric_multilabel_loss, asymmetric_single_label_loss
+from ..functional.focal import sigmoid_focal_loss, softmax_focal_loss
+from ..inputs import InputSpec, TensorSpec
+from ..registration import register_loss
+from ._examples import logits_and_binary, logits_and_labels
+from .classification import check_class_input
+
+__all__ = ["FocalLoss", "FocalLossPixelwise", "AsymmetricLoss"]
+
+
+def _check_gamma(loss: str, name: str, gamma: float) -> float:
+    if not gamma >= 0:
+        raise ValueError(f"{loss}: {name} must be >= 0, got {gamma}")
+    return float(gamma)
+
+
+def _class_tensor(loss: str, name: str, value: float | Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
+    if value is None or isinstance(value, (int, float)):
+        return None
+    t = torch.as_tensor(value, dtype=torch.float32) if not isinstance(value, torch.Tensor) else value.detach().clone()
+    if t.dim() != 1 or not t.is_floating_point():
+        raise ValueError(f"{loss}: {name} must be a number or a 1-D float sequence (one per class), got shape {tuple(t.shape)}")
+    return t
+
+
+def _focal_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return logits_and_binary((4, 3))(loss, g)
+
+
+@register_loss(
+    "focal",
+    aliases=["FocalLoss", "sigmoid_focal"],
+    tasks=["classification", "detection"],
+    tags=["imbalanced"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(N, C, *) or (*)", "float", "logits"),
+            TensorSpec("target", "(*) same as input, or (N, *)", "float | long", "targets in [0, 1], or class indices (negative = ignored)"),
+        ),
+        example=_focal_example,
+    ),
+)
+class FocalLoss(nn.Module):
+    """Sigmoid focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017), RetinaNet style.
+
+    ``FL = a_t (1 - p_t)^gamma BCE(x, y)``, ``p = sigmoid(x)``, ``p_t = p y + (1 - p)(1 - y)``,
+    ``a_t = alpha y + (1 - alpha)(1 - y)``; computed by :func:`losskit.functional.focal.sigmoid_focal_loss`
+    (log space, gamma < 1 safe, float32 accumulation).
+
+    Inputs: ``input`` logits; ``target`` either
+      * float in [0, 1] with the input's shape (binary, multilabel, detection one-hot/soft/background rows), or
+      * class indices (N,) / (N, *) for logits (N, C) / (N, C, *) (AutoTimm's ``FocalLoss``): each element is
+        one-vs-rest against the target class; a negative label marks an ignored row. Computed as the all-negative
+        loss plus a gathered correction at the target class, so no one-hot tensor is built.
+
+    Options: ``alpha`` (None or negative disables), ``gamma`` >= 0, ``reduction``, ``num_classes`` (checked).
+    "mean" is over the elements of the non-ignored rows (N*C*spatial when nothing is ignored); "none" has the
+    input's shape (ignored rows are 0). Note torchvision's default reduction is "none", losskit's "mean".
+
+    Parity: ``torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction)``;
+    ``kornia.losses.binary_focal_loss_with_logits``; MONAI ``FocalLoss(alpha=alpha, gamma=gamma)`` (sigmoid).
+    ``gamma=0, alpha=None`` is ``bce_with_logits``.
+    """
+
+    def __init__(
+        self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean", num_classes: int | None = None
+    ) -> None:
+        super().__init__()
+        if alpha is not None and alpha > 1:
+            raise ValueError(f"focal: alpha must be in [0, 1] (None or negative disables it), got {alpha}")
+        self.alpha = alpha
+        self.gamma = _check_gamma("focal", "gamma", gamma)
+        self.reduction = check_reduction("focal", reduction)
+        self.num_classes = num_classes
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_float("focal", "input", input)
+        if target.is_floating_point():
+            check_same_shape("focal", input, target)
+            if self.num_classes is not None and input.dim() >= 2 and input.shape[1] != self.num_classes:
+                raise LossInputError(f"focal: configured for num_classes={self.num_classes}, got input {shape_str(input)}")
+            return sigmoid_focal_loss(input, target, alpha=self.alpha, gamma=self.gamma, reduction=self.reduction)
+        # negative labels are ignored: validate with them mapped to a single ignore value
+        neg = target < 0
+        check_class_input(
+            "focal", input, torch.where(neg, torch.full_like(target, -1), target), num_classes=self.num_classes,
+            ignore_index=-1, allow_dense=False,
+        )
+        return self._from_indices(input, target.long(), ~neg)
+
+    def _from_indices(self, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        safe = torch.where(valid, labels, torch.zeros_like(labels)).unsqueeze(1)
+        # Every element as a negative (a stride-0 zero target, no memory), then the target class corrected.
+        zeros = x.new_zeros(()).expand_as(x)
+        neg = sigmoid_focal_loss(x, zeros, alpha=self.alpha, gamma=self.gamma, reduction="none")
+        x_t = x.gather(1, safe)
+        pos = sigmoid_focal_loss(x_t, x_t.new_ones(()).expand_as(x_t), alpha=self.alpha, gamma=self.gamma, reduction="none")
+        corr = pos - neg.gather(1, safe)
+        mask = valid.unsqueeze(1)
+        zero = torch.zeros((), dtype=neg.dtype, device=neg.device)
+        if self.reduction == "none":
+            return torch.where(mask, neg.scatter_add(1, safe, corr), zero)
+        per_row = torch.where(valid, neg.sum(1, dtype=acc_dtype(neg)) + corr.squeeze(1), zero)
+        if self.reduction == "sum":
+            return per_row.sum(dtype=acc_dtype(per_row))
+        return per_row.sum(dtype=acc_dtype(per_row)) / (valid.sum(dtype=per_row.dtype) * x.shape[1]).clamp_min(1)
+
+
+def _pixel_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return logits_and_labels(2, (4, 4))(loss, g)
+
+
+@register_loss(
+    "focal_pixelwise",
+    aliases=["FocalLossPixelwise", "focal_loss", "softmax_focal", "SoftmaxFocalLoss"],
+    tasks=["segmentation", "classification"],
+    tags=["imbalanced"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(N, C) or (N, C, *spatial)", "float", "logits"),
+            TensorSpec("target", "(N, *spatial)", "long", "class indices (ignore_index allowed)"),
+        ),
+        example=_pixel_example,
+    ),
+)
+class FocalLossPixelwise(nn.Module):
+    """Softmax focal loss per pixel (segmentation) or per sample: ``-alpha_t (1 - p_t)^gamma log p_t``.
+
+    ``p = softmax(x)`` over dim 1, evaluated by :func:`losskit.functional.focal.softmax_focal_loss`: a custom
+    autograd function that keeps only the logits, labels and one float per pixel, with no one-hot tensor and
+    no loop over classes; gamma < 1 (and 0) safe at saturated logits.
+
+    Inputs: logits (N, C, *) with any number of spatial dims (1D/2D/3D, or (N, C)); class indices (N, *).
+    Options: ``alpha`` a scalar (multiplies every term, AutoTimm/seed-000 ``alpha * (1 - pt)^gamma * ce``), a
+    per-class sequence/tensor (C,) (buffer, gathered at the target), or None; ``gamma`` >= 0; ``weight``
+    per-class (C,) buffer multiplying like alpha; ``ignore_index`` (default 255, masked before the gather);
+    ``reduction``: "mean" over non-ignored pixels (0 with zero gradient if none), "sum", "none" (N, *).
+    ``num_classes`` is checked against the input when given.
+
+    Seed 000's ``focal_loss`` (default ``alpha=1.0``) resolves here; losskit's default is AutoTimm's
+    ``alpha=0.25``, so pass ``alpha=1.0`` for seed-000 values. ``gamma=0, alpha=None`` is cross-entropy.
+
+    Parity (``alpha=None``): kornia ``focal_loss(x, y, alpha=1.0, gamma)`` "mean" = this "mean" / C (kornia
+    divides by C x pixels, ignored pixels included); MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
+    gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
+    """
+
+    def __init__(
+        self,
+        alpha: float | Sequence[float] | torch.Tensor | None = 0.25,
+        gamma: float = 2.0,
+        ignore_index: int | None = 255,
+        reduction: str = "mean",
+        weight: torch.Tensor | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.gamma = _check_gamma("focal_pixelwise", "gamma", gamma)
+        self.reduction = check_reduction("focal_pixelwise", reduction)
+        self.ignore_index = ignore_index
+        self.num_classes = num_classes
+        alpha_t = _class_tensor("focal_pixelwise", "alpha", alpha)
+        self.alpha_scalar: float | None = None if alpha_t is not None or alpha is None else float(alpha)  # type: ignore[arg-type]
+        self.register_buffer("alpha", alpha_t)
+        self.register_buffer("weight", _class_tensor("focal_pixelwise", "weight", weight))
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_class_input(
+            "focal_pixelwise", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index,
+            weight=self.weight, allow_dense=False,
+        )
+        alpha = self.alpha if self.alpha is not None else self.alpha_scalar
+        if isinstance(alpha, torch.Tensor) and alpha.numel() != input.shape[1]:
+            raise LossInputError(f"focal_pixelwise: per-class alpha has {alpha.numel()} entries for {input.shape[1]} classes")
+        return softmax_focal_loss(
+            input, target, gamma=self.gamma, alpha=alpha, weight=self.weight, ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
+
+
+def _asl_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    if getattr(loss, "mode", "multilabel") == "multiclass":
+        return logits_and_labels()(loss, g)
+    return logits_and_binary((4, 5))(loss, g)
+
+
+@register_loss(
+    "asymmetric",
+    aliases=["AsymmetricLoss", "asl"],
+    tasks=["classification"],
+    tags=["multilabel", "imbalanced"],
+    inputs=InputSpec(
+        tensors=(
+            TensorSpec("input", "(N, C, *)", "float", "logits"),
+            TensorSpec("target", "(N, C, *) multilabel, or (N, *) multiclass", "float | long", "{0,1} targets or class indices"),
+        ),
+        example=_asl_example,
+    ),
+)
+class AsymmetricLoss(nn.Module):
+    """Asymmetric loss, ASL (Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021).
+
+    ``mode="multilabel"`` (sigmoid, same-shape {0,1}/soft float target):
+    ``-y (1-p)^gamma_pos log max(p, eps) - (1-y) p_m^gamma_neg log max(1 - p_m, eps)``, ``p_m = max(p - clip, 0)``;
+    "none" keeps the input's shape, "mean" is over all elements. timm/ASL ``AsymmetricLossMultiLabel(gamma_neg,
+    gamma_pos, clip, eps)`` returns the sum: ``reduction="sum"`` here.
+
+    ``mode="multiclass"`` (softmax, class indices (N, *)): ``-sum_c y'_c w_c log p_c`` with ``w = (1-p_t)^gamma_pos``
+    on the target class and ``p_c^gamma_neg`` elsewhere, ``y'`` the one-hot smoothed by ``label_smoothing``;
+    ``ignore_index`` supported; "mean" over valid elements, "none" (N, *). timm ``AsymmetricLossSingleLabel(
+    gamma_pos, gamma_neg, eps=ls)`` = ``label_smoothing=ls`` (timm's default ls is 0.1, losskit's 0).
+
+    Computed in float32 from ``logsigmoid``/``log_softmax`` (no NaN in fp16, ASL#53); powers guarded at 0.
+    """
+
+    def __init__(
+        self,
+        gamma_pos: float = 1.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        eps: float = 1e-8,
+        mode: str = "multilabel",
+        label_smoothing: float = 0.0,
+        ignore_index: int | None = None,
+        reduction: str = "mean",
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.gamma_pos = _check_gamma("asymmetric", "gamma_pos", gamma_pos)
+        self.gamma_neg = _check_gamma("asymmetric", "gamma_neg", gamma_neg)
+        if not 0.0 <= clip < 1.0:
+            raise ValueError(f"asymmetric: clip must be in [0, 1), got {clip}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"asymmetric: label_smoothing must be in [0, 1], got {label_smoothing}")
+        if eps < 0:
+            raise ValueError(f"asymmetric: eps must be >= 0, got {eps}")
+        self.clip, self.eps, self.label_smoothing = float(clip), float(eps), float(label_smoothing)
+        self.mode = check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass"))
+        self.ignore_index = ignore_index
+        self.reduction = check_reduction("asymmetric", reduction)
+        self.num_classes = num_classes
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.mode == "multilabel":
+            check_float("asymmetric", "input", input)
+            if not target.is_floating_point():
+                raise LossInputError(
+                    f"asymmetric: mode='multilabel' expects a float {{0, 1}} target of the input's shape "
+                    f"{shape_str(input)}, got {target.dtype} {shape_str(target)}; use mode='multiclass' for class indices"
+                )
+            check_same_shape("asymmetric", input, target)
+            if self.num_classes is not None and input.dim() >= 2 and input.shape[1] != self.num_classes:
+                raise LossInputError(f"asymmetric: configured for num_classes={self.num_classes}, got input {shape_str(input)}")
+            return asymmetric_multilabel_loss(
+                input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip, eps=self.eps,
+                reduction=self.reduction,
+            )
+        check_class_input(
+            "asymmetric", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, allow_dense=False
+        )
+        return asymmetric_single_label_loss(
+            input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, label_smoothing=self.label_smoothing,
+            ignore_index=self.ignore_index, reduction=self.reduction,
+        )
+
