@@ -108,6 +108,7 @@ def _geometry(input: torch.Tensor, target: torch.Tensor, eps: float, enclosing: 
     union = pw * ph + tw * th - inter
     iou = inter / union
     if not enclosing:
+        # Plain IoU reads only iou/union: skip the enclosing-box kernels; the other fields are placeholders.
         return _Geometry(iou, union, *([iou] * 8))
     enc_w = torch.clamp(px2, min=tx2) - torch.clamp(px1, max=tx1) + eps
     enc_h = torch.clamp(py2, min=ty2) - torch.clamp(py1, max=ty1) + eps

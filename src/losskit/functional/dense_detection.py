@@ -244,7 +244,9 @@ def fcos_loss(
         ``reg`` = GIoU loss of the boxes (-l, -t, r, b) at positives, weighted by the centerness targets and
         divided by their sum (FCOS's official recipe; ``centerness_weighted_reg=False``: plain sum / P);
         ``centerness`` = BCE with logits against the centerness targets at positives / P.
-    ``total = cls_weight cls + reg_weight reg + centerness_weight centerness``; the terms come back detached.
+    ``total = cls_weight cls + reg_weight reg + centerness_weight centerness``, always a scalar (there is no
+    "none" reduction: the terms are normalised sums); the terms come back detached. Half-precision inputs
+    are computed in float32, every level in the dtype of its ``cls_scores`` (upcast).
     Labels are range-checked (one host sync, switchable with ``losskit.functional.set_label_checks``).
     """
     name = "fcos"
@@ -267,15 +269,15 @@ def fcos_loss(
         sums["cls"].append(sigmoid_focal_loss(x, onehot, alpha=focal_alpha, gamma=focal_gamma, reduction="sum"))
         sign = torch.tensor(_LTRB_SIGN, dtype=x.dtype, device=x.device)
         # Background reg targets are arbitrary (maybe inf): replace them by a unit box before any formula.
-        target_ltrb = torch.where(positive.unsqueeze(-1), _upcast(reg).movedim(1, -1), 1.0)
+        target_ltrb = torch.where(positive.unsqueeze(-1), reg.to(x.dtype).movedim(1, -1), 1.0)
         ctr_target = torch.where(positive, centerness_targets(target_ltrb), 0.0)
         giou = generalized_box_iou_loss(
-            _upcast(box).movedim(1, -1) * sign, target_ltrb * sign, eps=eps, reduction="none"
+            box.to(x.dtype).movedim(1, -1) * sign, target_ltrb * sign, eps=eps, reduction="none"
         )
         reg_w = ctr_target if centerness_weighted_reg else positive.to(giou.dtype)
         sums["reg"].append(torch.where(positive, giou * reg_w, 0.0).sum(dtype=acc))
         sums["reg_norm"].append(reg_w.sum(dtype=acc))
-        bce = F.binary_cross_entropy_with_logits(_upcast(ctr)[:, 0], ctr_target.to(x.dtype), reduction="none")
+        bce = F.binary_cross_entropy_with_logits(ctr.to(x.dtype)[:, 0], ctr_target.to(x.dtype), reduction="none")
         sums["ctr"].append(torch.where(positive, bce, 0.0).sum(dtype=acc))
         sums["pos"].append(positive.sum(dtype=acc))
     cls_sum, reg_sum, ctr_sum, reg_norm, num_pos = (torch.stack(v).sum() for v in sums.values())

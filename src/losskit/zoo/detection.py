@@ -310,7 +310,8 @@ class FCOSLoss(nn.Module):
     Args: ``num_classes`` (checked against the logits when given), ``focal_alpha`` (0.25), ``focal_gamma``
     (2.0), ``cls_weight``, ``reg_weight``, ``centerness_weight`` (1.0 each), ``centerness_weighted_reg``.
     Forward: ``(cls_scores, bbox_preds, centernesses, labels, reg_targets, return_terms=False)``: a scalar
-    tensor, or ``(total, {"cls", "reg", "centerness"})`` with detached terms (like ``CombinedLoss``).
+    tensor (always; no "none" reduction), or ``(total, {"cls", "reg", "centerness"})`` with detached terms
+    (like ``CombinedLoss``).
     Parity: AutoTimm ``FCOSLoss(num_classes, focal_alpha, focal_gamma, cls_weight, reg_weight,
     centerness_weight)``, except that the regression term really is GIoU (AutoTimm's is plain IoU).
     """
