@@ -41,8 +41,6 @@ __all__ = [
 ]
 
 MODES = ("binary", "multiclass", "multilabel")
-# Elements per in-place chunk in the softmax backward: bounds its (N, C, chunk) temporary to a few MiB.
-_CHUNK = 1 << 20
 
 
 class RegionStats(NamedTuple):
@@ -89,14 +87,14 @@ class _SoftmaxLabelStats(torch.autograd.Function):
         py = p.gather(1, idx)  # (N, 1, S)
         giy = gi.gather(1, labels).unsqueeze(1)  # (N, 1, S)
         dot = torch.bmm(gp.unsqueeze(1), p).addcmul_(py, giy)  # (N, 1, S)
-        gp3 = gp.unsqueeze(-1)
-        step = max(1024, _CHUNK // max(p.shape[0] * p.shape[1], 1))
-        for pc, dc in zip(p.split(step, dim=2), dot.split(step, dim=2)):
-            pc.mul_(gp3 - dc)
-        p.scatter_add_(1, idx, py * giy)
+        # grad = p * (gp - dot), built as p*gp - p*dot so only one more (N, C, S) buffer is alive.
+        grad = p * gp.unsqueeze(-1)
+        grad.addcmul_(p, dot, value=-1.0)
+        del p
+        grad.scatter_add_(1, idx, py * giy)
         if valid is not None:
-            p.mul_(valid.unsqueeze(1))
-        return p.to(x.dtype), None, None
+            grad.mul_(valid.unsqueeze(1))
+        return grad.to(x.dtype), None, None
 
 
 class _DenseStats(torch.autograd.Function):

@@ -475,9 +475,10 @@ class DiceFocalLoss(DiceLoss):
     default None here) for "binary"/"multilabel" (mean over valid elements). Logits only. Reductions as
     ``dice_ce``: "mean" | "sum".
 
-    Parity: MONAI ``DiceFocalLoss(softmax=True, to_onehot_y=True, gamma=g, lambda_focal=l)`` averages its
-    focal term over the C channels too, so it equals ``dice_focal(gamma=g, lambda_focal=l / C)``;
-    ``mode="multilabel"`` ≡ MONAI ``DiceFocalLoss(sigmoid=True, gamma=g)``.
+    Parity: ``mode="multilabel"`` ≡ MONAI ``DiceFocalLoss(sigmoid=True, gamma=g)``. MONAI's DiceFocalLoss
+    always uses a sigmoid focal term; the multiclass form here is MONAI ``DiceLoss(softmax=True,
+    to_onehot_y=True) + FocalLoss(use_softmax=True, to_onehot_y=True, gamma=g)`` with ``lambda_focal = 1 / C``
+    (MONAI's focal mean also divides by the C channels).
     """
 
     loss_name = "dice_focal"

@@ -1,0 +1,398 @@
+"""Segmentation losses: parity with MONAI/kornia, gradients, properties, edge cases, input errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import losskit
+from losskit import LossInputError, build_loss
+from losskit.testing import check_loss
+
+NAMES = [
+    "dice", "DiceLoss", "dice_loss", "jaccard", "iou", "tversky", "focal_tversky", "generalized_dice", "dice_ce",
+    "dice_focal", "combined_segmentation", "lovasz", "mcc", "combined_dice_bce", "mask",
+]
+REGION = ["dice", "jaccard", "tversky", "focal_tversky", "mcc", "lovasz"]
+D = torch.float64
+
+
+def _data(n: int = 2, c: int = 3, spatial: tuple[int, ...] = (5, 4), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, c, *spatial, generator=g, dtype=D), torch.randint(0, c, (n, *spatial), generator=g)
+
+
+def _all_present(n: int = 2, c: int = 3, spatial: tuple[int, ...] = (6, 5), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _data(n, c, spatial, seed)
+    y.view(n, -1)[:, :c] = torch.arange(c)  # every class present in every sample
+    return x, y
+
+
+def _onehot(y: torch.Tensor, c: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(y, c).movedim(-1, 1).to(D)
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_loss(name: str) -> None:
+    check_loss(name, compile=None)
+
+
+def test_aliases_and_seed_usages() -> None:
+    assert type(build_loss("DiceLoss")) is type(build_loss("dice"))
+    assert build_loss({"_target_": "DiceLoss", "smooth": 1.0}).smooth_nr == 1.0
+    d = build_loss("dice", num_classes=10, smooth=1.0)
+    assert d.num_classes == 10 and d.mode == "multiclass"
+    cs = build_loss("combined_segmentation", num_classes=19, ce_weight=0.5, dice_weight=1.5, ignore_index=255)
+    x, y = torch.randn(2, 19, 4, 4), torch.randint(0, 19, (2, 4, 4))
+    y[0, 0] = 255
+    assert torch.isfinite(cs(x, y))
+    assert set(NAMES) <= set(n for n in NAMES if losskit.has_loss(n))
+
+
+def test_seed000_dice_translated() -> None:
+    loss = build_loss("DiceLoss", smooth=1.0, mode="binary", from_logits=False)
+    assert loss(torch.ones(2, 1, 4, 4), torch.ones(2, 1, 4, 4)) < 0.1
+    assert loss(torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)) > 0.9
+    assert torch.isfinite(loss(torch.rand(2, 1, 4, 4), torch.randint(0, 2, (2, 4, 4)).float()))
+    with pytest.raises(ValueError, match="(?i)incompatible shapes"):
+        loss(torch.rand(2, 1, 4, 4), torch.rand(3, 4, 4))
+
+
+def test_combined_dice_bce_weights() -> None:
+    x, t = torch.randn(2, 1, 5, 5, dtype=D), torch.randint(0, 2, (2, 1, 5, 5)).to(D)
+    got = build_loss("combined_dice_bce", dice_weight=0.7, bce_weight=0.7)(x, t)
+    ref = 0.7 * build_loss("dice", mode="binary", smooth=1.0)(x, t) + 0.7 * torch.nn.functional.binary_cross_entropy_with_logits(x, t)
+    torch.testing.assert_close(got, ref)
+    with pytest.raises(ValueError):
+        build_loss("combined_dice_bce", dice_weight=-1.0)
+
+
+# ------------------------------------------------------------------------------------------------ parity
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("spatial", [(6, 5), (3, 4, 2)])
+def test_monai_parity_region(batch: bool, spatial: tuple[int, ...]) -> None:
+    ml = pytest.importorskip("monai.losses")
+    x, y = _data(spatial=spatial)
+    y1, w = y.unsqueeze(1), torch.tensor([0.5, 1.0, 2.0], dtype=D)
+    kw = dict(softmax=True, to_onehot_y=True, batch=batch)
+    pairs = [
+        (build_loss("dice", batch=batch, weight=w), ml.DiceLoss(weight=w, **kw)),
+        (build_loss("dice", batch=batch, include_background=False), ml.DiceLoss(include_background=False, **kw)),
+        (build_loss("jaccard", batch=batch, smooth_nr=0.5e-5, smooth_dr=0.5e-5), ml.DiceLoss(jaccard=True, **kw)),
+        (build_loss("tversky", alpha=0.3, beta=0.7, batch=batch), ml.TverskyLoss(alpha=0.3, beta=0.7, **kw)),
+        (build_loss("focal_tversky", alpha=0.3, beta=0.7, gamma=1.0, batch=batch), ml.TverskyLoss(alpha=0.3, beta=0.7, **kw)),
+        (build_loss("mcc", mode="multiclass", batch=batch), ml.MCCLoss(**kw)),
+        (build_loss("dice_ce", batch=batch), ml.DiceCELoss(**kw)),
+    ]
+    for wt in ("square", "simple", "uniform"):
+        pairs.append((build_loss("generalized_dice", w_type=wt, batch=batch), ml.GeneralizedDiceLoss(w_type=wt, **kw)))
+    for ours, theirs in pairs:
+        torch.testing.assert_close(ours(x, y), theirs(x, y1), rtol=1e-5, atol=1e-8)
+    none = build_loss("dice", batch=batch, reduction="none")(x, y)
+    ref = ml.DiceLoss(reduction="none", **kw)(x, y1)
+    torch.testing.assert_close(none, ref.reshape(none.shape), rtol=1e-5, atol=1e-8)
+
+
+def test_monai_parity_sigmoid_soft_and_focal() -> None:
+    ml = pytest.importorskip("monai.losses")
+    x, y = _data(c=3, spatial=(5, 6))
+    t = torch.rand(x.shape, dtype=D)
+    torch.testing.assert_close(build_loss("dice", mode="multilabel")(x, t), ml.DiceLoss(sigmoid=True, soft_label=True)(x, t), rtol=1e-5, atol=1e-8)
+    soft = torch.softmax(torch.randn(x.shape, dtype=D), 1)
+    torch.testing.assert_close(build_loss("dice")(x, soft), ml.DiceLoss(softmax=True, soft_label=True)(x, soft), rtol=1e-5, atol=1e-8)
+    hard = (t > 0.5).to(D)
+    torch.testing.assert_close(build_loss("mcc", mode="multilabel")(x, hard), ml.MCCLoss(sigmoid=True)(x, hard), rtol=1e-5, atol=1e-8)
+    ours = build_loss("dice_focal", gamma=2.0, lambda_focal=1.0 / 3)(x, y)
+    y1 = y.unsqueeze(1)
+    theirs = ml.DiceLoss(softmax=True, to_onehot_y=True)(x, y1) + ml.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)(x, y1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-8)
+    ours = build_loss("dice_focal", mode="multilabel", gamma=2.0)(x, hard)
+    torch.testing.assert_close(ours, ml.DiceFocalLoss(sigmoid=True, gamma=2.0)(x, hard), rtol=1e-5, atol=1e-8)
+
+
+def test_kornia_parity() -> None:
+    kl = pytest.importorskip("kornia.losses")
+    x, y = _all_present(c=4)
+    torch.testing.assert_close(build_loss("dice", smooth_nr=0, smooth_dr=1e-8)(x, y), kl.dice_loss(x, y, average="macro"), rtol=1e-5, atol=1e-8)
+    gdl = build_loss("generalized_dice", w_type="uniform", smooth_nr=0, smooth_dr=1e-8)
+    torch.testing.assert_close(gdl(x, y), kl.dice_loss(x, y, average="micro"), rtol=1e-5, atol=1e-8)
+    tv = build_loss("tversky", alpha=0.3, beta=0.7, smooth_nr=0, smooth_dr=1e-8)
+    torch.testing.assert_close(tv(x, y), kl.tversky_loss(x, y, 0.3, 0.7), rtol=1e-5, atol=1e-8)
+    w = torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=D)
+    x2, y2 = _data(c=4, seed=3)  # absent classes too: kornia scores all of them
+    torch.testing.assert_close(build_loss("lovasz", classes="all", weight=w)(x2, y2), kl.lovasz_softmax_loss(x2, y2, weight=w), rtol=1e-5, atol=1e-8)
+    xb, yb = torch.randn(3, 1, 6, 5, dtype=D), torch.randint(0, 2, (3, 6, 5))
+    torch.testing.assert_close(build_loss("lovasz", mode="binary")(xb, yb.to(D)), kl.lovasz_hinge_loss(xb, yb), rtol=1e-5, atol=1e-8)
+
+
+def test_lovasz_matches_reference_loop() -> None:
+    """Against a straightforward per-(image, class) implementation of Berman's algorithm with ignored pixels."""
+    x, y = _data(n=2, c=3, spatial=(7,))
+    y[0, :2] = 255
+    p = torch.softmax(x, 1)
+    vals = []
+    for b in range(2):
+        keep = y[b] != 255
+        for c in range(3):
+            fg = (y[b][keep] == c).to(D)
+            err = (fg - p[b, c][keep]).abs()
+            e, perm = err.sort(descending=True)
+            f = fg[perm]
+            inter = f.sum() - f.cumsum(0)
+            union = f.sum() + (1 - f).cumsum(0)
+            j = 1 - inter / union
+            j[1:] = j[1:] - j[:-1].clone()
+            vals.append(((e * j).sum(), bool(fg.sum() > 0)))
+    ref = torch.stack([v for v, present in vals if present]).mean()
+    torch.testing.assert_close(build_loss("lovasz", ignore_index=255)(x, y), ref)
+
+
+# ------------------------------------------------------------------------------------------------ gradients
+
+
+def _grad_cases() -> list[tuple[str, dict, str]]:
+    cases = []
+    for name in ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "mcc", "lovasz", "dice_ce"]:
+        for mode in ("multiclass", "binary", "multilabel"):
+            cases.append((name, {"mode": mode}, mode))
+    cases += [("dice_focal", {"mode": "multiclass"}, "multiclass"), ("dice_focal", {"mode": "multilabel"}, "multilabel"),
+              ("combined_segmentation", {}, "multiclass"), ("combined_dice_bce", {}, "binary"), ("mask", {}, "mask")]
+    cases += [("dice", {"mode": "multiclass"}, "soft"), ("dice", {"mode": "multiclass", "from_logits": False}, "probs")]
+    return cases
+
+
+@pytest.mark.parametrize("name,kw,kind", _grad_cases())
+def test_gradcheck(name: str, kw: dict, kind: str) -> None:
+    g = torch.Generator().manual_seed(1)
+    c = 1 if kind == "binary" else 3
+    x = torch.randn(2, c, 3, 2, generator=g, dtype=D)
+    if kind == "multiclass":
+        t = torch.randint(0, 3, (2, 3, 2), generator=g)
+        t[0, 0, 0] = 255
+        kw = {**kw, "ignore_index": 255}
+    elif kind == "soft":
+        t = torch.softmax(torch.randn(x.shape, generator=g, dtype=D), 1)
+    elif kind == "probs":
+        t = torch.randint(0, 3, (2, 3, 2), generator=g)
+    else:
+        t = torch.randint(0, 2, x.shape, generator=g).to(D)
+    if kind == "mask":
+        x, t = x[:, 0], t[:, 0]
+    loss = build_loss(name, **kw)
+    f = (lambda z: loss(torch.softmax(z, 1), t)) if kind == "probs" else (lambda z: loss(z, t))
+    assert torch.autograd.gradcheck(f, (x.requires_grad_(),))
+
+
+# ------------------------------------------------------------------------------------------------ properties
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]), seed=st.integers(0, 10_000),
+       batch=st.booleans())
+def test_minimum_at_soft_target(name: str, seed: int, batch: bool) -> None:
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(2, 3, 4, 3, generator=g, dtype=D) * 3
+    soft = torch.softmax(z, 1)
+    loss = build_loss(name, batch=batch)
+    assert float(loss(z, soft)) < 1e-9
+    zs = z.clone().requires_grad_()
+    loss(zs, soft).backward()
+    assert float(zs.grad.abs().max()) < 1e-6
+    assert float(build_loss(name, batch=batch)(z + 0.5 * torch.randn(z.shape, generator=g, dtype=D), soft)) > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(REGION + ["generalized_dice", "dice_ce"]), seed=st.integers(0, 10_000))
+def test_class_permutation_invariance(name: str, seed: int) -> None:
+    x, y = _data(seed=seed)
+    perm = torch.randperm(3, generator=torch.Generator().manual_seed(seed))
+    inv = torch.argsort(perm)
+    loss = build_loss(name, mode="multiclass")
+    torch.testing.assert_close(loss(x[:, perm], inv[y]), loss(x, y))
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(REGION + ["generalized_dice", "dice_ce", "dice_focal", "combined_segmentation"]),
+       seed=st.integers(0, 10_000), batch=st.booleans())
+def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool) -> None:
+    x, y = _data(spatial=(8,), seed=seed)
+    y[:, :3] = 255
+    kw = {} if name == "combined_segmentation" else {"mode": "multiclass", "batch": batch}
+    if name in ("dice_focal", "dice_ce"):
+        kw.pop("batch")
+    loss = build_loss(name, ignore_index=255, **kw)
+    x2 = x.clone()
+    x2[:, :, :3] = torch.randn(2, 3, 3, dtype=D) * 10
+    a, b = x.clone().requires_grad_(), x2.clone().requires_grad_()
+    la, lb = loss(a, y), loss(b, y)
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(la, lb)
+    torch.testing.assert_close(a.grad, b.grad)
+    assert float(a.grad[:, :, :3].abs().max()) == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(REGION + ["generalized_dice"]), seed=st.integers(0, 10_000), mode=st.sampled_from(["multiclass", "binary"]))
+def test_per_sample_is_mean_of_single_sample(name: str, seed: int, mode: str) -> None:
+    x, y = _data(n=3, c=1 if mode == "binary" else 3, seed=seed)
+    t = y.to(D).unsqueeze(1).clamp(max=1) if mode == "binary" else y
+    loss = build_loss(name, mode=mode)
+    single = torch.stack([loss(x[i : i + 1], t[i : i + 1]) for i in range(3)])
+    if name == "lovasz":
+        present = (loss.__class__(mode=mode, reduction="none")(x, t) != 0).sum(1)
+        ref = (single * present).sum() / present.sum().clamp_min(1) if mode == "multiclass" else single.mean()
+        torch.testing.assert_close(loss(x, t), ref)
+    else:
+        torch.testing.assert_close(loss(x, t), single.mean())
+
+
+@pytest.mark.parametrize("name", REGION + ["generalized_dice"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_sum_is_none_sum_and_shapes(name: str, batch: bool) -> None:
+    x, y = _data()
+    none = build_loss(name, batch=batch, reduction="none", mode="multiclass")(x, y)
+    expected = ((2,) if not batch else (1,)) if name == "generalized_dice" else ((2, 3) if not batch else (3,))
+    assert tuple(none.shape) == expected
+    torch.testing.assert_close(build_loss(name, batch=batch, reduction="sum", mode="multiclass")(x, y), none.sum())
+
+
+# ------------------------------------------------------------------------------------------------ edge cases
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_ignored_and_empty(name: str) -> None:
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    if name == "mask":
+        out = build_loss(name)(torch.randn(0, 4, 4, requires_grad=True), torch.zeros(0, 4, 4))
+        assert float(out.detach()) == 0.0
+        return
+    if name in ("mcc", "combined_dice_bce"):
+        xb = torch.randn(2, 1, 4, 4, requires_grad=True)
+        out = build_loss(name, ignore_index=255)(xb, torch.full((2, 1, 4, 4), 255.0))
+        out.backward()
+        assert torch.isfinite(out) and float(xb.grad.abs().max()) == 0.0
+        return
+    y = torch.full((2, 4, 4), 255)
+    out = build_loss(name, ignore_index=255)(x, y)
+    out.backward()
+    assert torch.isfinite(out) and float(x.grad.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "mcc", "lovasz"])
+def test_empty_masks_policy(name: str) -> None:
+    # Saturated logits: a confident, correct "all background" prediction on empty foreground masks.
+    x = torch.full((2, 1, 6, 6), -60.0, requires_grad=True)
+    value = build_loss(name, mode="binary")(x, torch.zeros(2, 1, 6, 6))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+    if name == "mcc":
+        # MONAI's rule, kept for parity: MCC is 0/0 on an empty target; only an exactly empty prediction scores 0.
+        assert float(value) == pytest.approx(1.0)
+        exact = build_loss(name, mode="binary", from_logits=False)(torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6))
+        assert float(exact) == 0.0
+    else:
+        assert float(value) < 1e-6
+    if name not in ("mcc", "lovasz"):
+        # Without smoothing, exactly empty prediction and target still score 0 (no 0/0).
+        exact = build_loss(name, mode="binary", from_logits=False, smooth=0.0)(torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6))
+        assert float(exact) == 0.0
+    # multiclass with an absent class, prediction confidently right
+    y = torch.zeros(2, 6, 6, dtype=torch.long)
+    xm = torch.zeros(2, 3, 6, 6)
+    xm[:, 0] = 60.0
+    expected = 2 / 3 if name == "mcc" else 0.0  # MCC: the two absent classes score 1 each (see above)
+    assert float(build_loss(name, mode="multiclass")(xm, y)) == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", ["dice", "generalized_dice", "tversky", "lovasz", "dice_ce", "mcc"])
+def test_half_precision_large_map(name: str, dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, 512, 512, generator=g) * 8
+    y = torch.randint(0, 3, (1, 512, 512), generator=g)
+    y[0, :8] = 255
+    loss = build_loss(name, mode="multiclass", ignore_index=255)
+    ref = loss(x, y)
+    xh = x.to(dtype).requires_grad_()
+    out = loss(xh, y)
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(xh.grad.float()).all()
+    assert abs(float(out) - float(ref)) < 2e-2
+
+
+@pytest.mark.parametrize("spatial", [(9,), (3, 4, 5)])
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "generalized_dice", "mcc", "lovasz", "dice_ce", "dice_focal"])
+def test_1d_and_3d(name: str, spatial: tuple[int, ...]) -> None:
+    x, y = _data(spatial=spatial)
+    y.view(-1)[0] = 255
+    out = build_loss(name, mode="multiclass", ignore_index=255)(x.requires_grad_(), y)
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(x.grad).all()
+
+
+def test_weight_buffer_and_include_background() -> None:
+    w = torch.tensor([0.0, 1.0, 3.0])
+    loss = build_loss("dice", weight=w, reduction="none")
+    assert "weight" in dict(loss.named_buffers())
+    x, y = _data()
+    none = loss(x.float(), y)
+    assert float(none[:, 0].abs().max()) == 0.0
+    nb = build_loss("dice", include_background=False, reduction="none")(x, y)
+    assert nb.shape == (2, 2)
+
+
+def test_tversky_alpha_weighs_false_positives() -> None:
+    # Prediction covers everything, target half: only false positives.
+    p = torch.ones(1, 1, 4, 4)
+    t = torch.zeros(1, 1, 4, 4)
+    t[..., :2, :] = 1
+    hi = build_loss("tversky", mode="binary", from_logits=False, alpha=0.9, beta=0.1)(p, t)
+    lo = build_loss("tversky", mode="binary", from_logits=False, alpha=0.1, beta=0.9)(p, t)
+    assert float(hi) > float(lo)
+
+
+def test_focal_tversky_exponent_per_class() -> None:
+    x, y = _data()
+    ft = build_loss("focal_tversky", gamma=2.0, reduction="none")(x, y)
+    tv = build_loss("tversky", alpha=0.3, beta=0.7, reduction="none")(x, y)
+    torch.testing.assert_close(ft, tv**2)
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def test_input_errors() -> None:
+    x = torch.randn(2, 3, 4, 4)
+    dice = build_loss("dice", num_classes=3)
+    with pytest.raises(LossInputError, match="dice"):
+        dice(x, torch.randint(0, 3, (2, 5, 4)))  # shape mismatch
+    with pytest.raises(LossInputError, match="integer"):
+        dice(x, torch.rand(2, 4, 4))  # float labels for multiclass
+    with pytest.raises(LossInputError, match="out of range"):
+        dice(x, torch.full((2, 4, 4), 3))
+    with pytest.raises(LossInputError, match="out of range"):
+        dice(x, torch.full((2, 4, 4), 255))  # 255 without ignore_index
+    with pytest.raises(LossInputError, match="num_classes"):
+        dice(torch.randn(2, 4, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+    with pytest.raises(LossInputError, match="C >= 2"):
+        build_loss("dice")(torch.randn(2, 1, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+    with pytest.raises(LossInputError, match="floating point"):
+        dice(x.long(), torch.zeros(2, 4, 4, dtype=torch.long))
+    with pytest.raises(LossInputError, match=r"\[0, 1\]"):
+        build_loss("dice", mode="multilabel")(x, torch.full(x.shape, 2.0))
+    with pytest.raises(LossInputError, match="mask"):
+        build_loss("mask")(torch.randn(2, 4, 4), torch.rand(3, 4, 4))
+    with losskit.label_checks(False):
+        build_loss("dice", mode="multilabel")(x, torch.full(x.shape, 2.0))  # switched off: no sync, no error
+    with pytest.raises(ValueError, match="mode"):
+        build_loss("dice", mode="softmax")
+    with pytest.raises(ValueError):
+        build_loss("dice_ce", reduction="none")
