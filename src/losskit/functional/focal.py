@@ -228,9 +228,10 @@ def softmax_focal_loss(
 
     Returns a float32 tensor for float16/bfloat16 inputs (float64 stays float64).
 
-    Parity: with ``alpha=None``, ``weight=None``: ``kornia.losses.focal_loss(x, y, alpha=1.0, gamma,
-    reduction="mean")`` equals this mean divided by C (kornia averages over C x pixels, counting ignored
-    pixels); kornia "none" is (N, C, *) with the loss on the target channel. MONAI ``FocalLoss(use_softmax=True,
+    Parity: ``kornia.losses.focal_loss(x, y, alpha=None, gamma, reduction="mean")`` equals this mean
+    (``alpha=None``) divided by C (kornia averages over C x pixels, counting ignored pixels); kornia "none" is
+    (N, C, *) with the loss on the target channel (sum over C = this "none"); kornia's scalar ``alpha=a``
+    weighs class 0 by ``1 - a`` and the others by ``a``, i.e. ``alpha=torch.tensor([1 - a, a, ..., a])`` here. MONAI ``FocalLoss(use_softmax=True,
     to_onehot_y=True, gamma=gamma, reduction="none")`` gives the same per-class terms on the target channel
     (sum over C = this "none"), and MONAI "mean" = this "mean" / C (no ignore_index).
     """

@@ -156,8 +156,8 @@ class FocalLossPixelwise(nn.Module):
     Seed 000's ``focal_loss`` (default ``alpha=1.0``) resolves here; losskit's default is AutoTimm's
     ``alpha=0.25``, so pass ``alpha=1.0`` for seed-000 values. ``gamma=0, alpha=None`` is cross-entropy.
 
-    Parity (``alpha=None``): kornia ``focal_loss(x, y, alpha=1.0, gamma)`` "mean" = this "mean" / C (kornia
-    divides by C x pixels, ignored pixels included); MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
+    Parity (``alpha=None``): kornia ``focal_loss(x, y, alpha=None, gamma)`` "mean" = this "mean" / C (kornia
+    divides by C x pixels, ignored pixels included; its scalar ``alpha=a`` is ``alpha=[1 - a, a, ..., a]`` here); MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
     gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
     """
 
