@@ -116,6 +116,7 @@ def case_table(results: list[CaseResult]) -> list[str]:
         for i, row in enumerate(res.rows):
             case = f"**{res.case.id}**" if i == 0 else ""
             name = row.impl.label + (f" ({row.impl.options})" if row.impl.options else "")
+            name += f" *{row.impl.note}*" if row.impl.note else ""
             if row.skipped:
                 lines.append(f"| {case} | {name} | skipped: {row.skipped} | | | | | |")
                 continue

@@ -30,6 +30,7 @@ class Impl:
     lib: str  # "losskit" | "monai" | "kornia" | "torch"
     make: Callable[[], LossFn]
     options: str = ""
+    note: str = ""
 
     @property
     def is_peer(self) -> bool:
@@ -163,6 +164,11 @@ def floor(kind: str = "log_softmax") -> Impl:
     return Impl("floor: logsigmoid", "torch", lambda: lambda d: F.logsigmoid(d["pred"]).mean())
 
 
+def _note(impl: Impl, note: str) -> Impl:
+    """``impl`` with a note for the table (e.g. a documented scale difference in the value)."""
+    return Impl(impl.label, impl.lib, impl.make, impl.options, note)
+
+
 SEG_SHAPES = ((8, 4, 256, 256), (4, 21, 256, 256), (2, 3, 64, 64, 64))
 _SOFT = {"softmax": True, "to_onehot_y": True}
 
@@ -186,7 +192,8 @@ def _region_cases(shape: tuple[int, ...]) -> list[Case]:
          + ([kornia("tversky_loss", alpha=0.3, beta=0.7)] if is2d else [])),
         ("generalized_dice", [lk("generalized_dice", mode="multiclass"), monai("GeneralizedDiceLoss", **_SOFT)]),
         ("dice_ce", [lk("dice_ce", mode="multiclass"), monai("DiceCELoss", **_SOFT)]),
-        ("focal_pixelwise", [lk("focal_pixelwise", gamma=2.0),
+        ("focal_pixelwise", [_note(lk("focal_pixelwise", alpha=None, gamma=2.0, ignore_index=None),
+                                   "value = peers x C (mean over pixels; MONAI/kornia divide by C x pixels)"),
                              monai("FocalLoss", use_softmax=True, to_onehot_y=True, gamma=2.0),
                              kornia("focal_loss", alpha=None, gamma=2.0, reduction="mean")]),
     ]
@@ -206,7 +213,7 @@ def make_cases(quick: bool = False) -> list[Case]:
         cases += _region_cases(q(shape))
     ml = q((8, 4, 256, 256))
     cases.append(Case(3, "focal (sigmoid)", ml, multilabel_inputs, (
-        lk("focal", ("pred", "target"), mode="multilabel", alpha=0.25, gamma=2.0),
+        lk("focal", ("pred", "target"), alpha=0.25, gamma=2.0),
         monai("FocalLoss", ("pred", "target"), gamma=2.0, alpha=0.25),
         kornia("binary_focal_loss_with_logits", ("pred", "target"), alpha=0.25, gamma=2.0, reduction="mean"),
         floor("logsigmoid"),
