@@ -1,0 +1,213 @@
+"""``losskit list``, ``losskit info`` and ``losskit check``: look at losses and validate configs."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+from typing import Any
+
+import torch
+import yaml
+
+from ..compose.calling import call_loss
+from ..compose.combined import CombinedLoss
+from ..config import build_loss, to_config
+from ..config.serialize import plain_value
+from ..discovery import LossDescription, describe_loss, list_losses
+from ..errors import LossInputError
+from ..inputs import make_generator
+from ..registration import LOSSES
+from ..testing.examples import example_for
+from ._render import Out, one_line
+
+__all__ = ["cmd_list", "cmd_info", "cmd_check", "example_config", "is_builtin"]
+
+
+def is_builtin(name: str) -> bool:
+    """True for losses that ship with losskit (their code lives in the ``losskit`` package)."""
+    # Read from the entries without loading them: a plugin's code is not imported to answer this.
+    return any(e.name == name and e.source.startswith("losskit.") for e in LOSSES.entries())
+
+
+def _describe_or_none(name: str) -> tuple[LossDescription | None, str]:
+    """A description, or ``None`` and the reason when a plugin fails to import (listing must go on)."""
+    try:
+        return describe_loss(name), ""
+    except Exception as exc:  # a broken plugin is shown as such, never a crash of ``list``
+        return None, f"(failed to load: {str(exc).splitlines()[0]})"
+
+
+def cmd_list(args: argparse.Namespace, out: Out) -> int:
+    names = list_losses(args.pattern, task=args.task, tag=args.tag)
+    if args.names:
+        for name in names:
+            print(name)
+        return 0
+    rows = []
+    for name in names:
+        info, problem = _describe_or_none(name)
+        if info is None:
+            rows.append((name, "", "", problem))
+        else:
+            rows.append((name, ", ".join(info.aliases), ", ".join(info.tasks), one_line(info.summary)))
+    filters = [f"{k}={v!r}" for k, v in (("pattern", args.pattern), ("task", args.task), ("tag", args.tag)) if v]
+    title = f"{len(rows)} loss{'es' if len(rows) != 1 else ''}" + (f" ({', '.join(filters)})" if filters else "")
+    out.table(("name", "aliases", "tasks", "summary"), rows, title=title, wide_last=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- info
+
+def _guess(annotation: str) -> Any:
+    """A value of the annotated type for a *required* parameter, so the example config is complete."""
+    text = annotation.lower()
+    for word, value in (("bool", False), ("int", 2), ("float", 1.0), ("str", "value")):
+        if text.startswith(word):
+            return value
+    if "sequence" in text or "list" in text or "tuple" in text:
+        return [1.0, 1.0]
+    return None
+
+
+def _yamlable(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return not (isinstance(value, float) and not math.isfinite(value))
+    if isinstance(value, (list, tuple)):
+        return all(_yamlable(v) for v in value)
+    return False
+
+
+def example_config(name: str) -> dict[str, Any]:
+    """A ``{"loss": spec}`` document that builds the loss ``name``, every defaulted option spelled out.
+
+    Options whose default YAML cannot hold (a tensor, a callable) are left out. The candidate is checked by
+    building it; options are dropped until it builds (a ``None`` default a strict annotation refuses, say).
+    """
+    info = describe_loss(name)
+    obj = LOSSES.get(info.name)
+    if inspect.isclass(obj) and issubclass(obj, CombinedLoss):
+        # A combined loss is nothing without terms: show the seed-000 shape with two real terms.
+        return {"loss": {"name": info.name, "losses": {"ce": "cross_entropy", "smoothed": {
+            "name": "cross_entropy", "label_smoothing": 0.1}}, "weights": [0.5, 0.5]}}
+    full: dict[str, Any] = {"name": info.name}
+    for p in info.params:
+        if p.required:
+            full[p.name] = _guess(p.annotation)
+        elif _yamlable(p.default):
+            full[p.name] = plain_value(p.default)
+    required = {p.name for p in info.params if p.required}
+    candidates = [
+        full,
+        {k: v for k, v in full.items() if v is not None or k in required},
+        {k: v for k, v in full.items() if k == "name" or k in required},
+    ]
+    for candidate in candidates:
+        try:
+            build_loss(candidate)
+        except Exception:
+            continue
+        return {"loss": candidate}
+    return {"loss": candidates[-1]}  # the loss needs values only its author knows: show the minimal shape
+
+
+def _signature(info: LossDescription) -> str:
+    parts = []
+    for p in info.params:
+        text = p.name + (f": {p.annotation}" if p.annotation else "")
+        parts.append(text if p.required else f"{text} = {p.default!r}")
+    if info.var_kwargs:
+        parts.append("**kwargs")
+    return f"{info.name}({', '.join(parts)})"
+
+
+def cmd_info(args: argparse.Namespace, out: Out) -> int:
+    info = describe_loss(args.name)
+    config_text = yaml.safe_dump(example_config(info.name), sort_keys=False)
+    if args.config:
+        print(config_text, end="")
+        return 0
+    out.heading(info.name)
+    if info.summary:
+        out.line(info.summary)
+    out.line()
+    for key, value in (
+        ("aliases", ", ".join(info.aliases) or "-"),
+        ("tasks", ", ".join(info.tasks) or "-"),
+        ("tags", ", ".join(info.tags) or "-"),
+        ("kind", info.kind),
+        ("defined in", info.source),
+    ):
+        out.line(f"{key + ':':12s}{value}")
+    out.heading("Signature")
+    out.code(_signature(info), "python")
+    out.heading("Parameters")
+    if info.params:
+        rows = [(p.name, p.annotation or "-", "(required)" if p.required else repr(p.default)) for p in info.params]
+        out.table(("parameter", "type", "default"), rows)
+    else:
+        out.line("(none)")
+    if info.var_kwargs:
+        out.line("Also accepts any keyword (**kwargs).")
+    out.heading("Inputs")
+    if info.inputs:
+        rows = [
+            (i.name + (" (optional)" if i.optional else ""), i.layout or "-", i.dtype or "-", i.doc or "")
+            for i in info.inputs
+        ]
+        out.table(("input", "layout", "dtype", "meaning"), rows)
+    else:
+        out.line("(not declared)")
+    out.heading("Documentation")
+    out.line(info.doc or "(no docstring)")
+    if not args.no_source:
+        out.heading("Source")
+        try:
+            source = inspect.getsource(LOSSES.get(info.name))
+        except (OSError, TypeError):
+            source = "(source not available)"
+        out.code(source, "python")
+    out.heading("Example config (builds with losskit.build_loss)")
+    out.code(config_text, "yaml")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- check
+
+def cmd_check(args: argparse.Namespace, out: Out) -> int:
+    allow: Any = True if args.allow_imports else (args.allow_import or False)
+    module = build_loss(args.config, allow_imports=allow)
+    out.heading(f"{args.config}: builds {type(module).__name__}")
+    try:
+        resolved = to_config(module)
+    except Exception as exc:  # a module without a recorded config still gets checked
+        resolved = None
+        out.line(f"(no serialisable config: {exc})")
+    if resolved is not None:
+        out.heading("Resolved config (losskit.to_config)")
+        out.code(yaml.safe_dump({"loss": resolved}, sort_keys=False), "yaml")
+    example = example_for(module, make_generator(args.seed))
+    shapes = ", ".join(_shape(a) for a in example.args)
+    if isinstance(module, CombinedLoss):
+        total, terms = module(*example.args, return_terms=True, **example.kwargs)
+    else:
+        total, terms = call_loss(module, *example.args, **example.kwargs), {}
+    if not isinstance(total, torch.Tensor):
+        raise LossInputError(f"the loss returned {type(total).__name__}, expected a tensor")
+    out.heading(f"Value on example inputs ({shapes})")
+    rows = [(name, f"{float(v):.6g}", f"{w:g}") for (name, v), w in zip(terms.items(), module.weights)] if terms else []
+    total_text = f"{float(total):.6g}" if total.dim() == 0 else f"tensor of shape {tuple(total.shape)}"
+    rows.append(("total", total_text, ""))
+    out.table(("term", "value", "weight"), rows)
+    values = [total, *terms.values()]
+    if not all(bool(torch.isfinite(v).all()) for v in values):
+        out.line("FAILED: the loss is not finite on valid inputs")
+        return 1
+    out.line("OK")
+    return 0
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
+    return type(value).__name__
