@@ -118,12 +118,14 @@ def logit_adjusted_cross_entropy(
     Same targets, ``weight``, ``ignore_index``, smoothing and reductions as ``F.cross_entropy``; ``tau=0`` or
     ``log_prior=None`` is plain CE.
     """
-    x = input
+    x = _upcast(input)
     if log_prior is not None and tau != 0:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        x = _upcast(x) + (tau * log_prior.to(acc_dtype(x))).reshape(shape)
+        x = x + (tau * log_prior.to(x.dtype)).reshape((1, -1) + (1,) * (x.dim() - 2))
+    if target.is_floating_point():
+        target = target.to(x.dtype)
     return F.cross_entropy(
-        x, target, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+        x, target, weight=None if weight is None else weight.to(x.dtype), ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction,
     )
 
 
