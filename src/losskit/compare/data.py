@@ -101,7 +101,7 @@ def make_imbalanced_blobs(
     split: int = 0,
     features: int = 16,
     shares: Sequence[float] = DEFAULT_CLASS_SHARES,
-    spread: float = 1.6,
+    spread: float = 2.2,
 ) -> Split:
     """``n`` feature vectors (n, features) from overlapping Gaussian clusters with long-tailed class shares.
 

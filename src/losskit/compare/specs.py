@@ -29,7 +29,7 @@ __all__ = ["LossCase", "task_params", "fit_spec", "prepare_losses", "read_loss_l
 
 #: Parameters that take the training set's class statistics, by what the name says they hold.
 _COUNT_PARAMS = ("class_counts", "samples_per_class", "cls_num_list", "num_per_class", "class_sizes")
-_PRIOR_PARAMS = ("class_priors", "priors", "class_frequencies", "class_freq", "base_probs")
+_PRIOR_PARAMS = ("prior", "class_priors", "priors", "class_frequencies", "class_freq", "base_probs")
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""``losskit compare``: train once per loss with progress bars, print the table, write the report files."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from ._render import CLI_HINT, Out, have_rich
+
+__all__ = ["cmd_compare", "RichProgress", "LineProgress"]
+
+
+class MissingExtra(ImportError):
+    """A ``[cli]`` extra is not installed; the message is the one-line install hint."""
+
+
+class RichProgress:
+    """One rich progress bar per loss, its latest validation metric alongside."""
+
+    def __init__(self, console: Any, metric: str, metric_label: str, epochs: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.metric, self.metric_label, self.epochs = metric, metric_label, epochs
+        self.bars = Progress(
+            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"), console=console, transient=False,
+        )
+        self.ids: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bars.__exit__(*exc)
+
+    def start(self, label: str, total_steps: int) -> None:
+        self.ids[label] = self.bars.add_task(label, total=total_steps, status="")
+
+    def advance(self, label: str, epoch: int, metrics: dict[str, float]) -> None:
+        # The runner reports per epoch; the bar counts steps, so jump to the end of that epoch.
+        total = self.bars.tasks[self.ids[label]].total or 0
+        self.bars.update(self.ids[label], completed=total * epoch / self.epochs,
+                         status=f"{self.metric_label} {metrics[self.metric]:.3f}")
+
+    def finish(self, result: Any) -> None:
+        status = f"failed: {result.error}" if result.error else f"{self.metric_label} {result.metrics[self.metric]:.3f}"
+        self.bars.update(self.ids[result.label], completed=self.bars.tasks[self.ids[result.label]].total, status=status)
+
+
+class LineProgress:
+    """Plain-text progress (``--plain`` or not a terminal): one line per finished loss."""
+
+    def __init__(self, metric: str, metric_label: str) -> None:
+        self.metric, self.metric_label = metric, metric_label
+
+    def start(self, label: str, total_steps: int) -> None:
+        print(f"training with {label} ({total_steps} steps) ...", flush=True)
+
+    def advance(self, label: str, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def finish(self, result: Any) -> None:
+        if result.error:
+            print(f"  {result.label}: failed: {result.error}", flush=True)
+        else:
+            value = result.metrics[self.metric]
+            print(f"  {result.label}: {self.metric_label} {value:.4f} in {result.seconds:.1f} s", flush=True)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from ..compare import CompareSettings, read_loss_list
+
+    if args.config:
+        losses: list[Any] | None = read_loss_list(args.config)
+    elif args.losses:
+        losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+        if not losses:
+            raise ValueError("--losses: give at least one loss name")
+    else:
+        losses = None
+    return CompareSettings(
+        task=args.task, losses=losses, epochs=args.epochs, seed=args.seed, samples=args.samples, size=args.size,
+        batch_size=args.batch_size, lr=args.lr,
+    )
+
+
+def cmd_compare(args: argparse.Namespace, out: Out) -> int:
+    if not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise MissingExtra(f"compare needs matplotlib for curves.png: {CLI_HINT} (or pass --no-plot)") from None
+    if not args.plain and not have_rich():
+        raise MissingExtra(f"compare needs rich for its progress bars: {CLI_HINT} (or pass --plain)")
+    import torch
+
+    from ..compare import get_task, run_comparison, summary_columns, summary_rows, write_all
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = _settings(args)
+    task = get_task(settings.task)
+    s = settings.resolved()
+    out.heading(f"losskit compare: {task.name}, {len(settings.losses or task.default_losses)} losses")
+    out.line(f"{task.description}; {s['epochs']} epochs, seed {s['seed']}")
+    started = time.perf_counter()
+    label = task.metric_labels[task.primary]
+    if out.rich:
+        with RichProgress(out.console, task.primary, label, s["epochs"]) as progress:
+            comparison = run_comparison(settings, progress)
+    else:
+        comparison = run_comparison(settings, LineProgress(task.primary, label))
+    elapsed = time.perf_counter() - started
+    paths = write_all(comparison, args.out, curves=not args.no_plot)
+    out.table(summary_columns(comparison), summary_rows(comparison), title=f"Results ({task.name}, ★ best {label})")
+    winner = comparison.winner
+    out.line(f"winner: {winner}" if winner else "no loss finished training")
+    out.line(f"{len(comparison.results)} losses in {elapsed:.1f} s; results in {', '.join(str(p) for p in paths.values())}")
+    return 0 if winner else 1
