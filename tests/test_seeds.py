@@ -85,10 +85,15 @@ class TestSeed000ClassRegistryWithTags:
             {"_target_": "CombinedLoss", "losses": {"dice": {"_target_": "DiceLoss", "smooth": 1.0},
              "focal": {"_target_": "focal_loss", "alpha": 1.0, "gamma": 2.0}}, "weights": [0.5, 0.5]}
         )
-        logits = torch.randn(2, 2, 8, 8)
-        labels = torch.randint(0, 2, (2, 8, 8))
-        total, terms = loss(logits, labels, return_terms=True)
-        assert set(terms) == {"dice", "focal"} and torch.isfinite(total)
+        assert isinstance(loss.terms["dice"], DiceLoss) and isinstance(loss.terms["focal"], FocalLoss)
+        # The seed's DiceLoss takes one probability channel and its FocalLoss multiclass logits, so its own
+        # combination cannot share one input: call each term as the seed's tests do.
+        probs, mask = torch.rand(2, 1, 8, 8), torch.randint(0, 2, (2, 8, 8)).float()
+        assert torch.isfinite(loss.terms["dice"](probs, mask))
+        assert torch.isfinite(loss.terms["focal"](torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))))
+        single = build_loss({"losses": {"dice": {"_target_": "DiceLoss", "smooth": 1.0}}, "weights": [0.5]})
+        total, terms = single(probs, mask, return_terms=True)
+        torch.testing.assert_close(total, 0.5 * terms["dice"])
 
     def test_the_yaml_file_of_seed_000(self, tmp_path: Path) -> None:
         path = tmp_path / "dice_focal.yaml"
