@@ -12,7 +12,8 @@ Speed and memory, compared with MONAI 1.6:
   The rectangular window sum is built from power-of-two partial sums (``log2 k`` shifted adds per axis,
   exact like a direct sum, unlike a long cumulative sum in float32); other kernels use ``k`` shifted
   multiply-adds per axis instead of MONAI's three grouped convolutions per map.
-* ``mutual_information_loss`` builds the joint histogram in chunks of voxels under activation checkpointing,
+* ``mutual_information_loss`` builds the joint histogram in chunks of voxels with a custom backward that
+  recomputes each chunk's weights,
   so only one (B, chunk, bins) weight tensor is alive at a time instead of MONAI's (B, N_vox, bins) tensors.
 """
 
@@ -23,7 +24,6 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
@@ -32,6 +32,7 @@ from ._reduce import acc_dtype, reduce
 __all__ = [
     "KERNEL_TYPES",
     "MI_KERNEL_TYPES",
+    "MI_CHUNK_ELEMENTS",
     "make_kernel_1d",
     "window_sum",
     "check_image_pair",
@@ -43,8 +44,9 @@ __all__ = [
 
 KERNEL_TYPES = ("rectangular", "triangular", "gaussian")
 MI_KERNEL_TYPES = ("gaussian", "b-spline")
-# Voxels per chunk of the MI joint histogram: a (B, chunk, bins) float32 weight tensor is ~1.5 MiB per sample.
-MI_CHUNK = 1 << 14
+# Elements of one (B, chunk, bins) Parzen weight tensor of the MI joint histogram (2 MiB in float32): big enough
+# that per-op overhead (and thread synchronisation) stays small, small enough to keep the peak low.
+MI_CHUNK_ELEMENTS = 1 << 19
 
 
 @contextlib.contextmanager
@@ -258,11 +260,62 @@ def _parzen(x: Tensor, kernel_type: str, num_bins: int, preterm: float, order: i
 
 def _histogram_chunk(a: Tensor, b: Tensor, kernel_type: str, num_bins: int, preterm: float) -> Tensor:
     """(B, bins + 1, bins + 1): the unnormalised joint histogram in [:, :bins, :bins], the marginal sums in
-    the last row/column (one output, so a single checkpoint covers all three)."""
+    the last row/column (one bmm gives all three)."""
     wa = _parzen(a, kernel_type, num_bins, preterm, order=3)
     wb = _parzen(b, kernel_type, num_bins, preterm, order=0)
     ones = wa.new_ones(wa.shape[0], wa.shape[1], 1)
     return torch.bmm(torch.cat((wa, ones), -1).transpose(1, 2), torch.cat((wb, ones), -1))
+
+
+def _joint_histogram(a: Tensor, b: Tensor, kernel_type: str, num_bins: int, preterm: float, chunk: int) -> Tensor:
+    hist = _histogram_chunk(a[:, :chunk], b[:, :chunk], kernel_type, num_bins, preterm)
+    for s in range(chunk, a.shape[1], chunk):
+        # in place: no per-chunk allocation survives the iteration (keeps the allocator from fragmenting)
+        hist = hist.add_(_histogram_chunk(a[:, s : s + chunk], b[:, s : s + chunk], kernel_type, num_bins, preterm))
+    return hist
+
+
+class _ChunkedJointHistogram(torch.autograd.Function):
+    """The (B, bins + 1, bins + 1) histogram of :func:`_histogram_chunk` summed over voxel chunks, without
+    keeping any (B, N, bins) tensor: the backward recomputes each chunk's Parzen weights and back-propagates
+    through them alone (custom checkpointing with one preallocated gradient buffer per input)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, a: Tensor, b: Tensor, kernel_type: str, num_bins: int, preterm: float, chunk: int
+    ) -> Tensor:
+        ctx.save_for_backward(a, b)
+        ctx.options = (kernel_type, num_bins, preterm, chunk)  # type: ignore[attr-defined]
+        return _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        a, b = ctx.saved_tensors  # type: ignore[attr-defined]
+        kernel_type, num_bins, preterm, chunk = ctx.options  # type: ignore[attr-defined]
+        need_a, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
+        ga = torch.zeros_like(a) if need_a else None
+        gb = torch.zeros_like(b) if need_b else None
+        g_joint = grad[:, :num_bins, :num_bins]
+        for s in range(0, a.shape[1], chunk):
+            with torch.enable_grad():
+                ac = a[:, s : s + chunk].detach().requires_grad_(need_a)
+                bc = b[:, s : s + chunk].detach().requires_grad_(need_b)
+                wa = _parzen(ac, kernel_type, num_bins, preterm, order=3)
+                wb = _parzen(bc, kernel_type, num_bins, preterm, order=0)
+            outputs, grads, inputs = [], [], []
+            # d hist[i, j] / d wa[v, i] = wb[v, j] (with wb's implicit trailing 1), and symmetrically for wb
+            if need_a and wa.requires_grad:
+                outputs.append(wa)
+                grads.append(torch.bmm(wb.detach(), g_joint.transpose(1, 2)) + grad[:, :num_bins, num_bins].unsqueeze(1))
+                inputs.append(ac)
+            if need_b and wb.requires_grad:
+                outputs.append(wb)
+                grads.append(torch.bmm(wa.detach(), g_joint) + grad[:, num_bins, :num_bins].unsqueeze(1))
+                inputs.append(bc)
+            if outputs:
+                for target, g in zip(inputs, torch.autograd.grad(outputs, inputs, grads)):
+                    (ga if target is ac else gb)[:, s : s + chunk] = g  # type: ignore[index]
+        return ga, gb, None, None, None, None
 
 
 def mutual_information_loss(
@@ -276,7 +329,7 @@ def mutual_information_loss(
     smooth_nr: float = 1e-7,
     smooth_dr: float = 1e-7,
     reduction: str = "mean",
-    chunk_size: int = MI_CHUNK,
+    chunk_size: int | None = None,
 ) -> Tensor:
     """Global mutual information by Parzen windowing, negated (see
     :class:`losskit.zoo.registration.MutualInformationLoss` for the formula and the deviations from MONAI).
@@ -295,6 +348,7 @@ def mutual_information_loss(
         dtype = acc_dtype(input)
         a, b = input.to(dtype).flatten(1), target.to(dtype).flatten(1)
         n = a.shape[1]
+        chunk = chunk_size or max(1024, MI_CHUNK_ELEMENTS // (a.shape[0] * (num_bins + 1)))
         preterm = 0.0
         if kernel_type == "gaussian":
             a, b = _unit_range(a, value_range), _unit_range(b, value_range)
@@ -303,21 +357,12 @@ def mutual_information_loss(
         else:
             a, b = _bspline_bins(a, num_bins), _bspline_bins(b, num_bins)
         track = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-        if n <= chunk_size or not track:
-            hist = sum(
-                _histogram_chunk(a[:, s : s + chunk_size], b[:, s : s + chunk_size], kernel_type, num_bins, preterm)
-                for s in range(0, n, chunk_size)
-            )
+        if n > chunk and track:
+            # Weights recomputed chunk by chunk in backward: peak memory is one chunk, not (B, N, bins).
+            hist = _ChunkedJointHistogram.apply(a, b, kernel_type, num_bins, preterm, chunk)
         else:
-            # Recompute each chunk's weights in backward: peak memory is one chunk, not (B, N, bins).
-            hist = sum(
-                checkpoint(
-                    _histogram_chunk, a[:, s : s + chunk_size], b[:, s : s + chunk_size], kernel_type, num_bins, preterm,
-                    use_reentrant=False,
-                )
-                for s in range(0, n, chunk_size)
-            )
-        hist = hist / n  # type: ignore[operator]
+            hist = _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
+        hist = hist / n
         pab, pa, pb = hist[:, :num_bins, :num_bins], hist[:, :num_bins, num_bins], hist[:, num_bins, :num_bins]
         papb = pa.unsqueeze(2) * pb.unsqueeze(1)
         mi = (pab * torch.log((pab + smooth_nr) / (papb + smooth_dr) + smooth_dr)).sum((1, 2))

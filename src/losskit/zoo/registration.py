@@ -28,7 +28,6 @@ from ..functional.deformation import (
 )
 from ..functional.similarity import (
     KERNEL_TYPES,
-    MI_CHUNK,
     MI_KERNEL_TYPES,
     check_image_pair,
     global_ncc_loss,
@@ -248,9 +247,10 @@ class MutualInformationLoss(nn.Module):
     the bin range comes from each *sample's* min/max (MONAI takes it over the whole batch, so one sample's
     value depends on the others); a constant sample maps to one bin instead of 0/0 = NaN (MONAI PR#9022).
 
-    Memory: the joint histogram is accumulated over chunks of ``chunk_size`` voxels, each recomputed in
-    backward (activation checkpointing), so the peak is one (B, chunk, bins) weight tensor, not MONAI's
-    (B, N, bins) tensors (at 96³ MONAI grows by hundreds of MiB).
+    Memory: the joint histogram is accumulated over chunks of ``chunk_size`` voxels (None: 2^19 weights per
+    chunk, i.e. 2^19 / (B (num_bins + 1)) voxels) whose weights a custom
+    backward recomputes chunk by chunk, so the peak is one (B, chunk, bins) weight tensor plus the
+    gradient buffers, not MONAI's (B, N, bins) tensors (at 96³ MONAI grows by 550-870 MiB).
     """
 
     def __init__(
@@ -262,7 +262,7 @@ class MutualInformationLoss(nn.Module):
         smooth_nr: float = 1e-7,
         smooth_dr: float = 1e-7,
         value_range: Sequence[float] | None = (0.0, 1.0),
-        chunk_size: int = MI_CHUNK,
+        chunk_size: int | None = None,
         amp_safe: bool = False,
     ) -> None:
         super().__init__()
@@ -277,8 +277,8 @@ class MutualInformationLoss(nn.Module):
             if not lo < hi:
                 raise ValueError(f"mutual_information: value_range must be (low, high) with low < high, got {value_range!r}")
             value_range = (lo, hi)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"mutual_information: chunk_size must be a positive integer, got {chunk_size!r}")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"mutual_information: chunk_size must be a positive integer or None, got {chunk_size!r}")
         self.num_bins = num_bins
         self.sigma_ratio = float(sigma_ratio)
         self.reduction = check_reduction("mutual_information", reduction)
