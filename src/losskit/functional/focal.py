@@ -168,13 +168,23 @@ def _focal_from_logp(logp: Tensor, gamma: float) -> Tensor:
     return q.pow_(gamma).mul_(logp).neg_()
 
 
+def _lse_chunk(x: Tensor) -> Tensor:
+    # max-shifted sum of exponentials with one scratch buffer; torch.logsumexp spends several more full
+    # passes on its infinity handling, which finite logits never need (an all -inf column still gives -inf)
+    m = x.amax(dim=1).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+    return torch.sub(x, m.unsqueeze(1)).exp_().sum(dim=1).log_().add_(m)
+
+
 def _logsumexp_dim1(x: Tensor) -> Tensor:
     """Per-pixel logsumexp over classes of (N, C, S), chunked over S to bound the temporary to ~4 MiB."""
     n, c, s = x.shape
     step = max(1, (1 << 20) // max(1, n * c))
     if step >= s:
-        return torch.logsumexp(x, dim=1)
-    return torch.cat([torch.logsumexp(x[:, :, i : i + step], dim=1) for i in range(0, s, step)], dim=1)
+        return _lse_chunk(x)
+    out = x.new_empty((n, s))
+    for i in range(0, s, step):
+        out[:, i : i + step] = _lse_chunk(x[:, :, i : i + step])
+    return out
 
 
 class _SoftmaxFocal(torch.autograd.Function):
