@@ -194,6 +194,7 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
         total, terms = call_loss(module, *example.args, **example.kwargs), {}
     if not isinstance(total, torch.Tensor):
         raise LossInputError(f"the loss returned {type(total).__name__}, expected a tensor")
+    total = total.detach()
     out.heading(f"Value on example inputs ({shapes})")
     rows = [(name, f"{float(v):.6g}", f"{w:g}") for (name, v), w in zip(terms.items(), module.weights)] if terms else []
     total_text = f"{float(total):.6g}" if total.dim() == 0 else f"tensor of shape {tuple(total.shape)}"

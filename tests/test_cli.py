@@ -1,0 +1,189 @@
+"""The ``losskit`` command line, driven through its real entry points (``main([...])`` and ``python -m``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+import losskit
+from losskit.cli import main
+
+# Whichever losskit is under test (installed or the source tree), the child processes import the same one.
+PKG_ROOT = str(Path(losskit.__file__).resolve().parents[1])
+
+
+def run_cli(*args: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (PKG_ROOT, os.environ.get("PYTHONPATH")) if p)}
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "losskit", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
+
+
+def builtins() -> list[str]:
+    from losskit.cli.inspect_cmds import is_builtin
+
+    return [n for n in losskit.list_losses() if is_builtin(n)]
+
+
+# ------------------------------------------------------------------------------------------ failure cases
+
+@pytest.mark.parametrize(
+    ("name", "typo", "right"),
+    [("cross_entropy", "label_smothing", "label_smoothing"), ("dice", "smoth", "smooth")],
+)
+def test_check_misspelled_parameter(tmp_path: Path, name: str, typo: str, right: str) -> None:
+    if not losskit.has_loss(name):
+        pytest.skip(f"{name} is not registered in this build")
+    cfg = tmp_path / "loss.yaml"
+    cfg.write_text(f"loss:\n  name: {name}\n  {typo}: 1.0\n")
+    proc = run_cli("check", str(cfg))
+    assert proc.returncode == 1
+    assert f"Did you mean {right!r}" in proc.stderr
+    assert proc.stderr.startswith("losskit: error: ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_check_misspelled_loss_name(tmp_path: Path) -> None:
+    cfg = tmp_path / "loss.yaml"
+    cfg.write_text("losses:\n  a: {name: dcie}\n  b: cross_entropy\nweights: [1, 1]\n")
+    proc = run_cli("check", str(cfg))
+    assert proc.returncode == 1
+    assert "unknown loss 'dcie'" in proc.stderr and "Did you mean" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "loss.yaml"
+    cfg.write_text("name: dcie\n")
+    proc = run_cli("--debug", "check", str(cfg))
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "UnknownLossError" in proc.stderr
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["info"]) == 2
+    assert main(["info", "no_such_loss_xyz"]) == 1
+    assert "losskit: error: unknown loss" in capsys.readouterr().err
+    assert main(["check", "/nonexistent/loss.yaml"]) == 1
+    assert "losskit: error:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- every built-in, in-process
+
+def test_list_info_check_every_builtin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = builtins()
+    assert main(["--plain", "list"]) == 0
+    listed = capsys.readouterr().out
+    for name in names:
+        assert f"\n{name} " in listed or listed.startswith(f"{name} ")
+    for name in names:
+        assert main(["--plain", "info", name]) == 0, name
+        text = capsys.readouterr().out
+        assert "Parameters" in text and "Example config" in text, name
+        assert main(["info", name, "--config"]) == 0
+        config_text = capsys.readouterr().out
+        spec = yaml.safe_load(config_text)
+        losskit.build_loss(spec["loss"])  # the printed config really builds
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(config_text)
+        code = main(["--plain", "check", str(cfg)])
+        captured = capsys.readouterr()
+        assert code == 0, f"{name}: {captured.err}"
+        assert "OK" in captured.out and "total" in captured.out
+
+
+def test_list_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--names", "--task", "classification"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names == losskit.list_losses(task="classification")
+    assert main(["list", "--names", "*entropy*"]) == 0
+    assert "cross_entropy" in capsys.readouterr().out.split()
+
+
+def test_check_every_spec_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = {
+        "name": "name: cross_entropy\nlabel_smoothing: 0.1\n",
+        "type": "type: ce\n",
+        "target": "_target_: CrossEntropyLoss\n",
+        "dotted": "_target_: torch.nn.SmoothL1Loss\nbeta: 0.5\n",
+        "class": "class: cross_entropy\nparams: {label_smoothing: 0.2}\n",
+        "loss_key": "loss:\n  name: cross_entropy\n",
+        "combined": "loss:\n  losses:\n    ce: {name: cross_entropy, weight: 0.3}\n    smooth: {name: ce, label_smoothing: 0.1, weight: 0.7}\n",
+    }
+    for key, text in docs.items():
+        cfg = tmp_path / f"{key}.yaml"
+        cfg.write_text(text)
+        assert main(["--plain", "check", str(cfg)]) == 0, (key, capsys.readouterr().err)
+        out = capsys.readouterr().out
+        assert "Resolved config" in out and "OK" in out
+        if key == "combined":  # one value per term, then the total
+            assert "\nce " in out and "\nsmooth " in out and "\ntotal " in out
+
+
+def test_rich_output_when_forced() -> None:
+    proc = run_cli("info", "cross_entropy", extra_env={"FORCE_COLOR": "1", "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "┃" in proc.stdout or "│" in proc.stdout  # a rich table
+    plain = run_cli("list")
+    assert plain.returncode == 0 and "│" not in plain.stdout  # piped output stays plain
+
+
+# ----------------------------------------------------------------------------------- user-registered loss
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A user's own loss, registered on import."""
+    import torch
+    from torch import nn
+    import losskit
+
+    @losskit.register_loss("mine", aliases=["MyLoss"], tasks=["regression"])
+    class MyLoss(nn.Module):
+        """Mean absolute error, scaled: my project's loss."""
+
+        def __init__(self, scale: float = 2.0, smooth: float = 0.0) -> None:
+            super().__init__()
+            self.scale, self.smooth = scale, smooth
+
+        def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return self.scale * (input - target).abs().mean() + self.smooth
+    '''
+)
+
+
+def test_user_registered_loss(tmp_path: Path) -> None:
+    (tmp_path / "myplugin.py").write_text(PLUGIN)
+    proc = run_cli("--import", "myplugin", "list", "--task", "regression", cwd=tmp_path)
+    assert proc.returncode == 0 and "mine" in proc.stdout, proc.stderr
+    proc = run_cli("-I", "myplugin", "info", "MyLoss", cwd=tmp_path)
+    assert proc.returncode == 0 and "scale" in proc.stdout and "my project's loss" in proc.stdout
+    (tmp_path / "mine.yaml").write_text("loss: {name: mine, scale: 3.0}\n")
+    proc = run_cli("-I", "myplugin", "check", "mine.yaml", cwd=tmp_path)
+    assert proc.returncode == 0 and "scale: 3.0" in proc.stdout and "OK" in proc.stdout, proc.stderr
+    (tmp_path / "bad.yaml").write_text("loss: {name: mine, smoth: 1.0}\n")
+    proc = run_cli("-I", "myplugin", "check", "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 1 and "Did you mean 'smooth'" in proc.stderr and "Traceback" not in proc.stderr
+    # Registered in the calling program, then the CLI called in-process (the embedding use).
+    code = "import myplugin; from losskit.cli import main; raise SystemExit(main(['info', 'mine', '--config']))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PKG_ROOT, str(tmp_path)])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and yaml.safe_load(proc.stdout) == {"loss": {"name": "mine", "scale": 2.0, "smooth": 0.0}}
+
+
+def test_import_error_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli("--import", "no_such_module_here", "list", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("losskit: error: --import no_such_module_here")
+
+
+def test_docs_command_writes_catalogue(tmp_path: Path) -> None:
+    out = tmp_path / "losses.md"
+    assert main(["docs", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Loss catalogue") and "### `cross_entropy`" in text
