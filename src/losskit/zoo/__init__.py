@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (registration)
     composition,
     detection,
     distillation,
+    focal,
     generative,
     metric_learning,
     regression,

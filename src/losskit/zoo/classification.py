@@ -368,7 +368,3 @@ class LogitAdjustedCrossEntropy(nn.Module):
             input, target, self.log_prior, tau=self.tau, weight=self.weight, ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing, reduction=self.reduction,
         )
-
-
-# The focal family lives in its own module (file size); importing it here registers it with this one.
-from . import focal as _focal  # noqa: E402,F401
