@@ -187,3 +187,24 @@ def test_docs_command_writes_catalogue(tmp_path: Path) -> None:
     assert main(["docs", "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# Loss catalogue") and "### `cross_entropy`" in text
+
+
+def test_without_the_cli_extra() -> None:
+    """rich and matplotlib missing: list/info/check fall back to plain text, compare says what to install."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["rich"] = None; sys.modules["matplotlib"] = None   # makes their import fail
+        from losskit.cli import main
+        assert main(["info", "cross_entropy", "--no-source"]) == 0
+        assert main(["check", "cross_entropy"]) == 0
+        raise SystemExit(main(["compare", "--epochs", "1"]))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": PKG_ROOT, "FORCE_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "Parameters" in proc.stdout and "OK" in proc.stdout
+    assert proc.stderr.strip() == (
+        "losskit: error: compare needs matplotlib for curves.png: pip install 'losskit[cli]' (or pass --no-plot)"
+    )

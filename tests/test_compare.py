@@ -40,7 +40,7 @@ def test_cli_writes_the_three_files(tmp_path: Path) -> None:
     data = json.loads((out / "results.json").read_text())
     assert data["task"] == "segmentation" and data["metric"] == "iou"
     assert data["settings"] == {"task": "segmentation", "epochs": 2, "seed": 0, "samples": 16, "size": 16,
-                                "batch_size": 8, "lr": data["settings"]["lr"]}
+                                "batch_size": 8, "lr": data["settings"]["lr"], "threads": 1}
     assert [r["label"] for r in data["results"]] == ["cross_entropy", "dice"]
     for r in data["results"]:
         assert r["error"] is None

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="image side for segmentation (default 64)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the task's)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the task's)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: fast enough for the tiny model, same numbers on any machine)")
     p.add_argument("--out", default="compare-results", help="output folder (default ./compare-results)")
     p.add_argument("--no-plot", action="store_true", help="skip curves.png (no matplotlib needed)")
 
@@ -119,8 +120,9 @@ def _message(exc: BaseException) -> str:
     """The exception as one readable block: its text, then any notes (the builder says where it was)."""
     text = str(exc) or type(exc).__name__
     from ..errors import LossKitError
+    from ._render import CliError
 
-    if not isinstance(exc, (LossKitError, _Usage)) and not text.startswith(type(exc).__name__):
+    if not isinstance(exc, (LossKitError, _Usage, CliError)) and not text.startswith(type(exc).__name__):
         text = f"{type(exc).__name__}: {text}"
     notes = getattr(exc, "__notes__", None) or []
     return "\n".join([text, *(f"  ({n.removeprefix('losskit: ')})" for n in notes)])
@@ -152,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{_PROG}: error: {_message(exc)}", file=sys.stderr)
             from ..errors import LossKitError
 
-            if not isinstance(exc, (LossKitError, OSError, ValueError)):
+            # Expected failures (bad config, missing file, missing extra) say everything in their message.
+            if not isinstance(exc, (LossKitError, OSError, ValueError, ImportError)):
                 print(f"{_PROG}: (run with --debug for the traceback)", file=sys.stderr)
         return 1

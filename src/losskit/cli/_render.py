@@ -10,9 +10,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Out", "CLI_HINT", "have_rich", "one_line"]
+__all__ = ["Out", "CLI_HINT", "CliError", "have_rich", "one_line"]
 
 CLI_HINT = "pip install 'losskit[cli]'"
+
+
+class CliError(Exception):
+    """A failure whose message says it all (shown without the exception's type), exit code 1."""
 
 
 def have_rich() -> bool:

@@ -6,12 +6,12 @@ import argparse
 import time
 from typing import Any
 
-from ._render import CLI_HINT, Out, have_rich
+from ._render import CLI_HINT, CliError, Out, have_rich
 
 __all__ = ["cmd_compare", "RichProgress", "LineProgress"]
 
 
-class MissingExtra(ImportError):
+class MissingExtra(CliError, ImportError):
     """A ``[cli]`` extra is not installed; the message is the one-line install hint."""
 
 
@@ -82,7 +82,7 @@ def _settings(args: argparse.Namespace) -> Any:
         losses = None
     return CompareSettings(
         task=args.task, losses=losses, epochs=args.epochs, seed=args.seed, samples=args.samples, size=args.size,
-        batch_size=args.batch_size, lr=args.lr,
+        batch_size=args.batch_size, lr=args.lr, threads=args.threads,
     )
 
 
@@ -94,12 +94,8 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
             raise MissingExtra(f"compare needs matplotlib for curves.png: {CLI_HINT} (or pass --no-plot)") from None
     if not args.plain and not have_rich():
         raise MissingExtra(f"compare needs rich for its progress bars: {CLI_HINT} (or pass --plain)")
-    import torch
-
     from ..compare import get_task, run_comparison, summary_columns, summary_rows, write_all
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     settings = _settings(args)
     task = get_task(settings.task)
     s = settings.resolved()
@@ -116,6 +112,6 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
     paths = write_all(comparison, args.out, curves=not args.no_plot)
     out.table(summary_columns(comparison), summary_rows(comparison), title=f"Results ({task.name}, ★ best {label})")
     winner = comparison.winner
-    out.line(f"winner: {winner}" if winner else "no loss finished training")
+    out.line(f"winner: {winner}" if winner else "no winner (every loss failed or all scored the same)")
     out.line(f"{len(comparison.results)} losses in {elapsed:.1f} s; results in {', '.join(str(p) for p in paths.values())}")
-    return 0 if winner else 1
+    return 0 if any(r.error is None for r in comparison.results) else 1

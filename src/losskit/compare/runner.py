@@ -32,6 +32,9 @@ class CompareSettings:
     size: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    #: torch CPU threads during the run. One by default: the model is too small to gain much from more, and
+    #: a fixed count keeps the floating-point reduction order, hence results.json, the same on any machine.
+    threads: int | None = 1
 
     def resolved(self) -> dict[str, Any]:
         """The settings with every default filled in from the task (what the report records)."""
@@ -44,6 +47,7 @@ class CompareSettings:
             "size": self.size if self.size is not None else task.size,
             "batch_size": self.batch_size if self.batch_size is not None else task.batch_size,
             "lr": self.lr if self.lr is not None else task.lr,
+            "threads": self.threads,
         }
 
 
@@ -72,9 +76,11 @@ class Comparison:
 
     @property
     def winner(self) -> str | None:
-        """The label with the best final value of the task's deciding metric (first one on a tie)."""
+        """The label with the best final value of the task's deciding metric (first one on a tie); ``None``
+        when nothing finished or every loss scored the same (nothing to choose between)."""
         done = [r for r in self.results if r.error is None and r.metrics]
-        if not done:
+        scores = {r.metrics[self.task.primary] for r in done}
+        if not done or (len(scores) == 1 and len(done) > 1):
             return None
         return max(done, key=lambda r: r.metrics[self.task.primary]).label
 
@@ -102,14 +108,17 @@ class Progress(Protocol):
 
 
 @contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    """Deterministic kernels for the run (cheap on CPU), the caller's setting restored afterwards."""
-    before = torch.are_deterministic_algorithms_enabled()
+def _deterministic(threads: int | None) -> Iterator[None]:
+    """Deterministic kernels and a fixed thread count for the run, the caller's settings restored afterwards."""
+    before, threads_before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+        torch.set_num_threads(threads_before)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -203,6 +212,6 @@ def run_comparison(settings: CompareSettings, progress: Progress | None = None) 
         "class_counts": counts,
         "rare_share": min(counts) / sum(counts),
     }
-    with _deterministic():
+    with _deterministic(settings.threads):
         results = [_train_one(task, case, (train, val), s, progress) for case in cases]
     return Comparison(task, s, dataset, results)
