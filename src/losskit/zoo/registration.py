@@ -132,6 +132,9 @@ class LNCCLoss(nn.Module):
     (``input = -target``) scores a perfect -1, like a perfect match (MONAI#8350). ``squared=False`` gives the
     signed NCC: -1 only for positive correlation, +1 for anti-correlation, range [-1, 1]. A flat window
     (zero variance) has ``ncc = smooth_nr / smooth_dr`` (0 with the defaults), finite with finite gradients.
+    Windows are zero-padded at the border (MONAI): there the zeros count as intensities, so even a constant
+    image is not flat within ``kernel_size // 2`` voxels of the border, and only scaling (not shifting) the
+    intensities leaves the value unchanged.
 
     Inputs: ``input`` (warped) and ``target`` (fixed), (B, C, *spatial) with 1-3 spatial dims, same shape.
 
