@@ -66,24 +66,28 @@ def time_interleaved(
 ) -> dict[str, Timing]:
     """Median-ready timings of several forward+backward steps, run round-robin on the same inputs.
 
-    Each step gets ``repeats`` samples, or fewer if that would exceed ``budget_s`` of its own run time (judged
-    from the slowest warm-up call), but at least ``min_repeats``.
+    After ``warmup`` untimed calls each (one only, for a step slower than a quarter of the budget), rounds
+    run every unfinished step once, in an order that rotates each round. A step is finished after
+    ``repeats`` samples, or once it has ``min_repeats`` samples that add up to ``budget_s`` (slow peers).
     """
     names = list(steps)
-    wanted: dict[str, int] = {}
     for name in names:
-        first = float("inf")
         for _ in range(max(warmup, 1)):
             t0 = time.perf_counter()
             steps[name]()
-            first = min(first, time.perf_counter() - t0)
-        wanted[name] = max(min_repeats, min(repeats, int(budget_s / max(first, 1e-6))))
+            if time.perf_counter() - t0 > budget_s / 4:
+                break
     out = {name: Timing() for name in names}
+
+    def done(name: str) -> bool:
+        s = out[name].samples
+        return len(s) >= repeats or (len(s) >= min_repeats and sum(s) >= budget_s)
+
     rnd = 0
-    while any(len(out[n].samples) < wanted[n] for n in names):
-        order = names[rnd % len(names):] + names[: rnd % len(names)]
-        for name in order:
-            if len(out[name].samples) >= wanted[name]:
+    while not all(done(n) for n in names):
+        k = rnd % len(names)
+        for name in names[k:] + names[:k]:
+            if done(name):
                 continue
             t0 = time.perf_counter()
             steps[name]()
