@@ -107,7 +107,7 @@ def spec_label(spec: Any) -> str:
     if isinstance(spec, Mapping):
         _, target = _target_name(spec)
         terms = spec.get("losses", spec.get("terms"))
-        if isinstance(terms, Mapping) and (target is None or target in LOSSES and isinstance(target, str)):
+        if isinstance(terms, Mapping) and (target is None or (isinstance(target, str) and target in LOSSES)):
             return f"{target or 'combined'}({'+'.join(map(str, terms))})"
         if target is not None:
             return str(target).rsplit(".", 1)[-1]
