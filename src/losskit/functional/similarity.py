@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -34,6 +35,8 @@ __all__ = [
     "MI_KERNEL_TYPES",
     "MI_CHUNK_ELEMENTS",
     "make_kernel_1d",
+    "LNCCWindow",
+    "make_window",
     "window_sum",
     "check_image_pair",
     "lncc_loss",
@@ -88,6 +91,23 @@ def _kernel_volume(kernel: tuple[float, ...], nd: int) -> float:
     return float(vol.sum())
 
 
+class LNCCWindow(NamedTuple):
+    """A precomputed LNCC window: the 1-D taps (None for the rectangular box) and its volume for 1, 2, 3 dims."""
+
+    kernel_size: int
+    kernel: tuple[float, ...] | None
+    volumes: tuple[float, float, float]
+
+
+def make_window(kernel_type: str, kernel_size: int) -> LNCCWindow:
+    """Build the window once (modules do it in ``__init__``): the taps are host values, so building them
+    inside a ``torch.compile``d forward would break the graph."""
+    if kernel_type == "rectangular":
+        return LNCCWindow(kernel_size, None, (float(kernel_size), float(kernel_size) ** 2, float(kernel_size) ** 3))
+    kernel = make_kernel_1d(kernel_type, kernel_size)
+    return LNCCWindow(kernel_size, kernel, (_kernel_volume(kernel, 1), _kernel_volume(kernel, 2), _kernel_volume(kernel, 3)))
+
+
 def _pad_axis(x: Tensor, axis: int, left: int, right: int) -> Tensor:
     pad = [0, 0] * (x.dim() - axis)
     pad[-2], pad[-1] = left, right
@@ -97,25 +117,22 @@ def _pad_axis(x: Tensor, axis: int, left: int, right: int) -> Tensor:
 def _box_axis(x: Tensor, axis: int, k: int) -> Tensor:
     """Zero-padded sliding sum of width ``k`` (odd) along ``axis``, same length, from power-of-two partial
     sums: ``s_{2m}[i] = s_m[i] + s_m[i + m]``, then the binary digits of ``k`` are added at their offsets."""
+    if k == 1:
+        return x.clone()  # a custom Function must not return its input
     n, r = x.shape[axis], k // 2
     p = _pad_axis(x, axis, r, r)
-    out: Tensor | None = None
-    offset, width, partial = 0, 1, p
-    bits = k
-    while True:
-        if bits & 1:
-            piece = partial.narrow(axis, offset, n)
-            out = piece if out is None else out + piece
-            offset += width
-        bits >>= 1
-        if not bits:
-            break
+    # k odd >= 3 has bit 0 and a higher bit set: ``out`` is always a new tensor, never a view of ``p``
+    out = p.narrow(axis, 0, n)
+    offset, width, partial, bits = 1, 1, p, k >> 1
+    while bits:
         m = partial.shape[axis] - width
         partial = partial.narrow(axis, 0, m) + partial.narrow(axis, width, m)
         width *= 2
-    if out is None:  # pragma: no cover - k >= 1 always sets a bit
-        raise ValueError("window width must be >= 1")
-    return out if out.data_ptr() != p.data_ptr() else out.clone()
+        if bits & 1:
+            out = out + partial.narrow(axis, offset, n)
+            offset += width
+        bits >>= 1
+    return out
 
 
 def _weighted_axis(x: Tensor, axis: int, kernel: Sequence[float]) -> Tensor:
@@ -186,20 +203,23 @@ def lncc_loss(
     smooth_nr: float = 0.0,
     smooth_dr: float = 1e-5,
     reduction: str = "mean",
+    window: LNCCWindow | None = None,
 ) -> Tensor:
     """Local normalised cross-correlation, negated (see :class:`losskit.zoo.registration.LNCCLoss`).
 
     With window weights ``w`` of volume ``V = sum w``, per voxel: ``S_x = sum_w x``,
     ``cross = S_tp - S_t S_p / V``, ``var_x = max(S_xx - S_x^2 / V, smooth_dr)``;
     ``squared``: ``ncc = (cross^2 + smooth_nr) / (var_t var_p)``, else ``(cross + smooth_nr) / sqrt(var_t var_p)``.
-    Returns ``-ncc`` reduced ("none": (B, C, *spatial)).
+    Returns ``-ncc`` reduced ("none": (B, C, *spatial)). ``window``: a :func:`make_window` result that
+    replaces ``kernel_size``/``kernel_type`` (precomputed, for ``torch.compile``).
     """
     nd = check_image_pair("lncc", input, target, spatial_dims)
     check_reduction("lncc", reduction)
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise LossInputError(f"lncc: kernel_size must be a positive odd number, got {kernel_size}")
-    kernel = None if kernel_type == "rectangular" else make_kernel_1d(kernel_type, kernel_size)
-    vol = float(kernel_size) ** nd if kernel is None else _kernel_volume(kernel, nd)
+    if window is None:
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise LossInputError(f"lncc: kernel_size must be a positive odd number, got {kernel_size}")
+        window = make_window(kernel_type, kernel_size)
+    kernel_size, kernel, vol = window.kernel_size, window.kernel, window.volumes[nd - 1]
     with _no_autocast(input):
         dtype = acc_dtype(input)
         p, t = input.to(dtype), target.to(dtype)

@@ -32,6 +32,7 @@ from ..functional.similarity import (
     check_image_pair,
     global_ncc_loss,
     lncc_loss,
+    make_window,
     mutual_information_loss,
     soft_dice_loss,
 )
@@ -168,11 +169,12 @@ class LNCCLoss(nn.Module):
         self.smooth_nr, self.smooth_dr = _smoothing("lncc", smooth_nr, smooth_dr, amp_safe)
         self.squared = bool(squared)
         self.amp_safe = bool(amp_safe)
+        self._window = make_window(self.kernel_type, self.kernel_size)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return lncc_loss(
-            input, target, spatial_dims=self.spatial_dims, kernel_size=self.kernel_size, kernel_type=self.kernel_type,
-            squared=self.squared, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, reduction=self.reduction,
+            input, target, spatial_dims=self.spatial_dims, squared=self.squared, smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr, reduction=self.reduction, window=self._window,
         )
 
 
@@ -450,6 +452,7 @@ class LNCCWithDVFSupervision(nn.Module):
         self.squared = bool(squared)
         self.amp_safe = bool(amp_safe)
         self.return_terms = bool(return_terms)
+        self._window = make_window(self.kernel_type, self.kernel_size)
 
     def forward(
         self, warped: Tensor, fixed: Tensor, pred_dvf: Tensor | None = None, gt_dvf: Tensor | None = None
@@ -457,8 +460,7 @@ class LNCCWithDVFSupervision(nn.Module):
         check_image_pair("lncc_dvf", warped, fixed, self.spatial_dims)
         _check_dvf_pair("lncc_dvf", pred_dvf, gt_dvf)
         sim = lncc_loss(
-            warped, fixed, kernel_size=self.kernel_size, kernel_type=self.kernel_type, squared=self.squared,
-            smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr,
+            warped, fixed, squared=self.squared, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, window=self._window
         )
         if gt_dvf is not None and pred_dvf is not None:
             with torch.autocast(pred_dvf.device.type, enabled=False):
