@@ -211,3 +211,10 @@ def test_without_the_cli_extra() -> None:
     assert proc.stderr.strip() == (
         "losskit: error: compare needs matplotlib for curves.png: pip install 'losskit[cli]' (or pass --no-plot)"
     )
+
+
+def test_bench_forwards_to_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "run.py").write_text("import sys; raise SystemExit(len(sys.argv[1:]) + 40)\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--", "--quick", "--only", "dice"]) == 43  # three arguments reached the script

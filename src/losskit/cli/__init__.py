@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file to write (default: stdout)")
     p.add_argument("--all", action="store_true", help="include losses from plugins and imported modules")
 
-    p = sub.add_parser("bench", help="run benchmarks/run.py of a source checkout, with the given arguments")
+    p = sub.add_parser(
+        "bench", help="run benchmarks/run.py of a source checkout, with the given arguments",
+        description="Runs benchmarks/run.py; its own options follow a '--' (losskit bench -- --quick).",
+    )
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to benchmarks/run.py")
     return parser
 

@@ -26,5 +26,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             "benchmarks/run.py not found: the benchmarks ship with the source repository; run from a checkout"
         )
+    forwarded = list(args.args)
+    if forwarded[:1] == ["--"]:  # `losskit bench -- --help`: the separator is ours, not the script's
+        forwarded = forwarded[1:]
     # A child process, not runpy: the benchmark owns its argv, its imports and its exit code.
-    return subprocess.call([sys.executable, str(script), *args.args], cwd=script.parent.parent)
+    return subprocess.call([sys.executable, str(script), *forwarded], cwd=script.parent.parent)
