@@ -54,8 +54,15 @@ def _entry(info: LossDescription) -> list[str]:
 
 def render_catalogue(include_all: bool = False) -> str:
     """The catalogue as markdown: an index per task, then one section per loss in name order."""
-    names = [n for n in list_losses() if include_all or is_builtin(n)]
-    infos = {n: describe_loss(n) for n in names}
+    infos: dict[str, LossDescription] = {}
+    for name in list_losses():
+        if include_all or is_builtin(name):
+            try:
+                infos[name] = describe_loss(name)
+            except Exception:  # a plugin that fails to import has nothing to document; the rest still is
+                if not include_all:
+                    raise
+    names = list(infos)
     lines = [
         "# Loss catalogue",
         "",
