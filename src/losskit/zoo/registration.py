@@ -146,8 +146,9 @@ class LNCCLoss(nn.Module):
 
     Parity: ``lncc(spatial_dims=d, kernel_size=k, kernel_type=kt)`` ≡ MONAI
     ``LocalNormalizedCrossCorrelationLoss(spatial_dims=d, kernel_size=k, kernel_type=kt)`` for all three kernels
-    and reductions (rtol 1e-5 in float64). About 5-7x faster than MONAI forward+backward on CPU: the five maps
-    are filtered as one stacked tensor, the box window from power-of-two partial sums (O(log k) per axis).
+    and reductions (rtol 1e-5 in float64), values and gradients. About 7-10x faster than MONAI forward+backward
+    on CPU ((2, 1, 64³), k=9): the five maps are filtered as one stacked tensor by a custom autograd function
+    (backward = the same filter), the box window from power-of-two partial sums (O(log k) per axis).
     """
 
     def __init__(
