@@ -1,8 +1,100 @@
 """The pure functional core of losskit (the ``torch.nn.functional`` of the zoo).
 
-One module per family; the ``nn.Module`` classes in :mod:`losskit.zoo` hold options and call these.
+One module per family; the ``nn.Module`` classes in :mod:`losskit.zoo` hold the options, validate inputs
+and call these functions. Every function takes tensors plus keyword options and returns a tensor::
+
+    from losskit import functional as LF
+    LF.dice_loss(logits, labels, mode="multiclass")
+    LF.generalized_box_iou_loss(pred_boxes, target_boxes)
 """
 
 from ._checks import label_checks, set_label_checks
+from ._numerics import validate_smoothing_params
+from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+from .classification import (
+    asymmetric_multilabel_loss,
+    asymmetric_single_label_loss,
+    logit_adjusted_cross_entropy,
+    poly1_cross_entropy,
+    soft_target_cross_entropy,
+)
+from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
+from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
+from .distillation import feature_distillation_loss, kd_loss
+from .focal import sigmoid_focal_loss, softmax_focal_loss
+from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
+from .lovasz import lovasz_loss
+from .mcc import mcc_loss
+from .metric import (
+    arcface_loss,
+    contrastive_loss,
+    info_nce_loss,
+    multi_similarity_loss,
+    supcon_loss,
+    triplet_loss,
+)
+from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
+from .regression import barron_loss, charbonnier_loss, log_cosh_loss, quantile_loss, weighted_mse_loss
+from .similarity import global_ncc_loss, lncc_loss, mutual_information_loss
 
-__all__ = ["label_checks", "set_label_checks"]
+__all__ = [
+    "label_checks",
+    "set_label_checks",
+    "validate_smoothing_params",
+    # classification and focal
+    "soft_target_cross_entropy",
+    "poly1_cross_entropy",
+    "logit_adjusted_cross_entropy",
+    "asymmetric_multilabel_loss",
+    "asymmetric_single_label_loss",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
+    # segmentation
+    "dice_loss",
+    "jaccard_loss",
+    "tversky_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "lovasz_loss",
+    "mcc_loss",
+    # detection
+    "box_iou_loss",
+    "generalized_box_iou_loss",
+    "distance_box_iou_loss",
+    "complete_box_iou_loss",
+    "centerness_targets",
+    "centerness_loss",
+    "varifocal_loss",
+    "quality_focal_loss",
+    "fcos_loss",
+    # regression
+    "weighted_mse_loss",
+    "log_cosh_loss",
+    "charbonnier_loss",
+    "quantile_loss",
+    "barron_loss",
+    # registration
+    "lncc_loss",
+    "global_ncc_loss",
+    "mutual_information_loss",
+    "bending_energy_loss",
+    "diffusion_loss",
+    "jacobian_determinant",
+    "jacobian_folding_loss",
+    # generative
+    "gaussian_kl",
+    "vae_loss",
+    "sae_loss",
+    "vq_loss",
+    "adversarial_loss",
+    # metric learning
+    "contrastive_loss",
+    "triplet_loss",
+    "info_nce_loss",
+    "supcon_loss",
+    "multi_similarity_loss",
+    "arcface_loss",
+    # distillation
+    "kd_loss",
+    "feature_distillation_loss",
+]
