@@ -376,3 +376,10 @@ def test_amp_safe_raises_smoothing_floors() -> None:
     assert ds.smooth_dr == pytest.approx(1e-2)
     empty = torch.zeros(1, 1, 4, 4)
     assert float(build_loss("dice_smooth")(empty, empty)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lncc_double_backward() -> None:
+    p, t = _rand(1, 1, 5, 4, seed=1).requires_grad_(), _rand(1, 1, 5, 4, seed=2)
+    for kernel_type in ("rectangular", "gaussian"):
+        loss = build_loss({"name": "lncc", "kernel_size": 3, "kernel_type": kernel_type})
+        assert torch.autograd.gradgradcheck(lambda x: loss(x, t), (p,), eps=1e-6, atol=1e-5)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
@@ -309,6 +310,7 @@ class _ChunkedJointHistogram(torch.autograd.Function):
         return _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
 
     @staticmethod
+    @once_differentiable  # the per-chunk autograd.grad below builds no graph: refuse double backward loudly
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         a, b = ctx.saved_tensors  # type: ignore[attr-defined]
         kernel_type, num_bins, preterm, chunk = ctx.options  # type: ignore[attr-defined]
