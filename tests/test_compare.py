@@ -152,3 +152,12 @@ def test_datasets_are_imbalanced_and_seeded() -> None:
     blobs = make_imbalanced_blobs(1000, seed=0)
     counts = torch.bincount(blobs.y)
     assert counts.argmax() == 0 and counts.min() < 0.1 * counts.sum()
+
+
+def test_rich_progress_bars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["compare", "--losses", "cross_entropy", *TINY, "--epochs", "1", "--out", str(tmp_path), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "━" in out and "2/2" in out  # a bar that reached its step count

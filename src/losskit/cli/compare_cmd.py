@@ -18,10 +18,10 @@ class MissingExtra(CliError, ImportError):
 class RichProgress:
     """One rich progress bar per loss, its latest validation metric alongside."""
 
-    def __init__(self, console: Any, metric: str, metric_label: str, epochs: int) -> None:
+    def __init__(self, console: Any, metric: str, metric_label: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.metric, self.metric_label, self.epochs = metric, metric_label, epochs
+        self.metric, self.metric_label = metric, metric_label
         self.bars = Progress(
             TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[status]}"), console=console, transient=False,
@@ -38,11 +38,11 @@ class RichProgress:
     def start(self, label: str, total_steps: int) -> None:
         self.ids[label] = self.bars.add_task(label, total=total_steps, status="")
 
+    def step(self, label: str) -> None:
+        self.bars.advance(self.ids[label])
+
     def advance(self, label: str, epoch: int, metrics: dict[str, float]) -> None:
-        # The runner reports per epoch; the bar counts steps, so jump to the end of that epoch.
-        total = self.bars.tasks[self.ids[label]].total or 0
-        self.bars.update(self.ids[label], completed=total * epoch / self.epochs,
-                         status=f"{self.metric_label} {metrics[self.metric]:.3f}")
+        self.bars.update(self.ids[label], status=f"epoch {epoch}: {self.metric_label} {metrics[self.metric]:.3f}")
 
     def finish(self, result: Any) -> None:
         status = f"failed: {result.error}" if result.error else f"{self.metric_label} {result.metrics[self.metric]:.3f}"
@@ -57,6 +57,9 @@ class LineProgress:
 
     def start(self, label: str, total_steps: int) -> None:
         print(f"training with {label} ({total_steps} steps) ...", flush=True)
+
+    def step(self, label: str) -> None:
+        pass
 
     def advance(self, label: str, epoch: int, metrics: dict[str, float]) -> None:
         pass
@@ -104,7 +107,7 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
     started = time.perf_counter()
     label = task.metric_labels[task.primary]
     if out.rich:
-        with RichProgress(out.console, task.primary, label, s["epochs"]) as progress:
+        with RichProgress(out.console, task.primary, label) as progress:
             comparison = run_comparison(settings, progress)
     else:
         comparison = run_comparison(settings, LineProgress(task.primary, label))

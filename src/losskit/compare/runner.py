@@ -102,6 +102,8 @@ class Progress(Protocol):
 
     def start(self, label: str, total_steps: int) -> None: ...
 
+    def step(self, label: str) -> None: ...
+
     def advance(self, label: str, epoch: int, metrics: dict[str, float]) -> None: ...
 
     def finish(self, result: LossResult) -> None: ...
@@ -165,6 +167,8 @@ def _train_one(task: Task, case: LossCase, data: tuple[Any, Any], s: dict[str, A
                 if not math.isfinite(value):
                     raise FloatingPointError(f"the loss became {value} at epoch {epoch + 1}")
                 total, count = total + value, count + 1
+                if progress:
+                    progress.step(case.label)
             history["train_loss"].append(total / max(count, 1))
             for name, value in _evaluate(task, model, val.x, val.y).items():
                 if name in history:
