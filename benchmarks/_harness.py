@@ -34,6 +34,7 @@ __all__ = [
     "peak_memory",
     "memory_supported",
     "machine_info",
+    "load_average",
 ]
 
 #: Threads for every measurement (the brief's fixed setting; the machine has 2 cores).
@@ -116,7 +117,8 @@ def memory_supported() -> bool:
 
 
 def peak_memory(step: Step, *, tries: int = 2) -> int:
-    """Peak RSS growth in bytes during ``step()`` (the minimum over ``tries``; one warm-up call first)."""
+    """Peak RSS growth in bytes during ``step()`` (the minimum over ``tries``, one try for a step slower than
+    1 s; one warm-up call first)."""
     step()
     best = None
     for _ in range(tries):
@@ -124,10 +126,23 @@ def peak_memory(step: Step, *, tries: int = 2) -> int:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")  # reset VmHWM to the current RSS
         base = _status("VmRSS")
+        t0 = time.perf_counter()
         step()
+        slow = time.perf_counter() - t0 > 1.0
         peak = _status("VmHWM") - base
         best = peak if best is None else min(best, peak)
+        if slow:
+            break
     return max(int(best or 0), 0)
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (a busy machine slows multi-threaded small ops the most)."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return " / ".join(fh.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def machine_info() -> dict[str, str]:

@@ -113,19 +113,15 @@ def _table(title: str, times: dict[str, float], ref: str) -> list[str]:
     return lines + [""]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=31, help="interleaved rounds per table")
-    ap.add_argument("--imports", type=int, default=7, help="fresh interpreters for the cold import")
-    args = ap.parse_args(argv)
+def report(rounds: int = 31, imports: int = 7) -> list[str]:
+    """The issue-2 tables as markdown lines."""
     torch.set_num_threads(2)
-
-    lines = [f"## losskit registry / builder overhead (torch {torch.__version__}, losskit {losskit.__version__})",
+    lines = [f"## Issue 2: registry / builder overhead (torch {torch.__version__}, losskit {losskit.__version__})",
              "", "### (a) cold `import losskit` after `import torch` (fresh interpreters)", "",
              "| Bytecode | Median | Runs (ms, sorted) | Goal <= 100 ms |", "|---|---:|---|---|"]
     with tempfile.TemporaryDirectory() as cache:
         for label, where in (("cached (installed package)", cache), ("compiled from source each time", None)):
-            runs = cold_import(args.imports, where)
+            runs = cold_import(imports, where)
             cold = statistics.median(runs)
             lines.append(f"| {label} | **{cold * 1e3:.1f} ms** | {', '.join(f'{t * 1e3:.0f}' for t in sorted(runs))} "
                          f"| {'**met**' if cold <= 0.1 else '**NOT met**'} |")
@@ -142,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch.nn.MSELoss()": torch.nn.MSELoss,
     }
     peers, notes = peer_candidates()
-    times = time_builds({**single, **peers}, args.rounds)
+    times = time_builds({**single, **peers}, rounds)
     mse, ce = times["direct MSELoss()"], times["direct CrossEntropyLoss()"]
     lines += ["### (b) + (d) single builds", "", "| Build | µs per build | Ratio to direct losskit class |",
               "|---|---:|---:|"]
@@ -158,9 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         "direct CombinedLoss({'a': MSELoss(), 'b': L1Loss()}, [0.5, 0.5])":
             lambda: losskit.CombinedLoss({"a": MSELoss(), "b": L1Loss()}, [0.5, 0.5]),
         "build_loss(nested dict)": lambda: build(NESTED),
-    }, args.rounds, batch=100)
+    }, rounds, batch=100)
     lines += _table("(c) nested combined dict " + f"`{NESTED}`", nested, next(iter(nested)))
-    print("\n".join(lines))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=31, help="interleaved rounds per table")
+    ap.add_argument("--imports", type=int, default=7, help="fresh interpreters for the cold import")
+    args = ap.parse_args(argv)
+    print("\n".join(report(args.rounds, args.imports)))
     return 0
 
 

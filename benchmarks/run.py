@@ -32,7 +32,7 @@ except ImportError:  # run from a checkout without an installed package
 
 import torch
 
-from _harness import MALLOC_ENV, THREADS, machine_info, memory_supported, peak_memory, time_interleaved
+from _harness import MALLOC_ENV, THREADS, load_average, machine_info, memory_supported, peak_memory, time_interleaved
 from _report import CaseResult, Row, case_table, check_goals, goals_table
 from cases import Case, Impl, Inputs, make_cases
 
@@ -126,7 +126,10 @@ def select(cases: list[Case], pattern: str | None) -> list[tuple[int, Case]]:
     return [(i, c) for i, c in indexed if rx.search(c.id) or rx.search(f"issue{c.issue}")]
 
 
-def write_results(path: Path, results: list[CaseResult], command: str, elapsed: float, memory: bool) -> None:
+def write_results(
+    path: Path, results: list[CaseResult], command: str, elapsed: float, memory: bool, extra: dict[str, list[str]]
+) -> None:
+    """Write the markdown report: header, goals, the issue tables (``extra``: load averages, issue 2)."""
     info = machine_info()
     goals = [g for r in results for g in check_goals(r)]
     met = sum(g.met is True for g in goals)
@@ -138,6 +141,9 @@ def write_results(path: Path, results: list[CaseResult], command: str, elapsed: 
         f"- Machine: {info['cpu']}; {info['os']}",
         f"- Python {info['python']}, torch {info['torch']}, {info['threads']} threads "
         f"(`torch.set_num_threads({THREADS})`), {_versions()}",
+        f"- Load average (1/5/15 min) at the start: {extra['load'][0]}; at the end: {extra['load'][1]} "
+        "(other processes share the cores: with 2 threads, ops wait for a descheduled thread, which slows "
+        "implementations made of many small ops the most)",
         "",
         "Times are forward+backward medians of interleaved repeats on the same tensors in one process "
         "(`n` = repeats; slow implementations get fewer). Ratios compare figures from the same run. "
@@ -155,7 +161,21 @@ def write_results(path: Path, results: list[CaseResult], command: str, elapsed: 
         sub = [r for r in results if r.case.issue == issue]
         if sub:
             lines += ["", f"## Issue {issue}: {title}", "", *case_table(sub)]
+    if extra.get("registry"):
+        lines += ["", *extra["registry"]]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _registry(quick: bool) -> list[str]:
+    """The issue-2 tables (``bench_registry.report``), or a line saying why they are missing."""
+    try:
+        import bench_registry
+
+        lines = bench_registry.report(rounds=5 if quick else 31, imports=3 if quick else 7)
+    except Exception as exc:  # noqa: BLE001
+        return ["## Issue 2: registry / builder overhead", "", f"not measured: {type(exc).__name__}: {exc}"]
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 def _versions() -> str:
@@ -174,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="PATTERN", help="run the cases whose id matches this regex")
     ap.add_argument("--repeats", type=int, default=15, help="repeats per implementation (max)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
+    ap.add_argument("--no-registry", action="store_true", help="skip the issue-2 tables (bench_registry.py)")
     ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
     ap.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -186,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     t0 = time.perf_counter()
+    load_start = load_average()
     results = []
     for index, case in select(make_cases(args.quick), args.only):
         res = run_case(case, repeats=repeats, memory=memory, quick=args.quick, index=index)
@@ -194,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print(f"no case matches {args.only!r}", file=sys.stderr)
         return 2
-    write_results(out, results, command, time.perf_counter() - t0, memory)
+    extra = {"registry": [] if args.only or args.no_registry else _registry(args.quick)}
+    extra["load"] = [load_start, load_average()]
+    write_results(out, results, command, time.perf_counter() - t0, memory, extra)
     goals = [g for r in results for g in check_goals(r)]
     print("\n" + "\n".join(goals_table(goals)))
     print(f"\nwrote {out}")
