@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Impl", "Goal", "Case", "make_cases"]
+__all__ = ["Impl", "Goal", "Case", "Inputs", "LossFn", "make_cases"]
 
 Inputs = dict[str, torch.Tensor]
 LossFn = Callable[[Inputs], torch.Tensor]

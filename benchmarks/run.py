@@ -32,14 +32,23 @@ except ImportError:  # run from a checkout without an installed package
 
 import torch
 
-from _harness import MALLOC_ENV, THREADS, load_average, machine_info, memory_supported, peak_memory, time_interleaved
+from _harness import (
+    MALLOC_ENV,
+    THREADS,
+    Step,
+    load_average,
+    machine_info,
+    memory_supported,
+    peak_memory,
+    time_interleaved,
+)
 from _report import CaseResult, Row, case_table, check_goals, goals_table
-from cases import Case, Impl, Inputs, make_cases
+from cases import Case, Impl, Inputs, LossFn, make_cases
 
 warnings.filterwarnings("ignore")
 
 
-def make_step(fn, inputs: Inputs):  # type: ignore[no-untyped-def]
+def make_step(fn: LossFn, inputs: Inputs) -> Step:
     """Forward+backward of ``fn`` on ``inputs``; the gradient is dropped afterwards (it is part of the cost)."""
     pred = inputs["pred"]
 
@@ -52,8 +61,8 @@ def make_step(fn, inputs: Inputs):  # type: ignore[no-untyped-def]
     return step
 
 
-def _build(impl: Impl, inputs: Inputs):  # type: ignore[no-untyped-def]
-    """The implementation's step, or the reason it cannot run (one checked call first)."""
+def _build(impl: Impl, inputs: Inputs) -> tuple[Step, float] | tuple[None, str]:
+    """The implementation's step and its loss value, or ``None`` and the reason it cannot run."""
     try:
         step = make_step(impl.make(), inputs)
         value = step()
@@ -71,14 +80,14 @@ def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int)
     """Time (here) and measure the memory (in a worker) of every implementation of ``case``."""
     inputs = case.inputs(case.shape)
     result = CaseResult(case)
-    steps = {}
+    steps: dict[str, Step] = {}
     for impl in case.impls:
         step, info = _build(impl, inputs)
         if step is None:
             result.rows.append(Row(impl, skipped=str(info)))
         else:
             steps[impl.label] = step
-            result.rows.append(Row(impl, value=info))
+            result.rows.append(Row(impl, value=float(info)))
     timings = time_interleaved(steps, repeats=repeats, budget_s=case.budget_s / (4 if quick else 1),
                                min_repeats=2 if quick else 3, warmup=1 if quick else 2)
     for row in result.rows:
