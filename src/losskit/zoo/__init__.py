@@ -11,4 +11,5 @@ from . import (  # noqa: F401  (registration)
     regression,
     registration,
     segmentation,
+    segmentation_combined,
 )
