@@ -71,7 +71,7 @@ def _scales(ddf: Tensor) -> Tensor:
 
 def bending_energy_loss(ddf: Tensor, *, normalize: bool = False, reduction: str = "mean") -> Tensor:
     """Bending energy ``sum_i (d²u/dx_i²)² + 2 sum_{i<j} (d²u/dx_i dx_j)²`` per voxel and component
-    (see :class:`losskit.zoo.registration.BendingEnergyLoss`). "none": (B, C, *(spatial - 2))."""
+    (see :class:`losskit.zoo.deformation.BendingEnergyLoss`). "none": (B, C, *(spatial - 2))."""
     check_ddf("bending_energy", ddf)
     check_reduction("bending_energy", reduction)
     with torch.autocast(ddf.device.type, enabled=False):
@@ -92,7 +92,7 @@ def bending_energy_loss(ddf: Tensor, *, normalize: bool = False, reduction: str 
 
 def diffusion_loss(ddf: Tensor, *, normalize: bool = False, reduction: str = "mean") -> Tensor:
     """Diffusion regulariser ``sum_i (du/dx_i)²`` per voxel and component, central differences
-    (see :class:`losskit.zoo.registration.DiffusionLoss`). "none": (B, C, *(spatial - 2))."""
+    (see :class:`losskit.zoo.deformation.DiffusionLoss`). "none": (B, C, *(spatial - 2))."""
     check_ddf("diffusion", ddf)
     check_reduction("diffusion", reduction)
     with torch.autocast(ddf.device.type, enabled=False):
@@ -127,7 +127,7 @@ def jacobian_determinant(ddf: Tensor, *, name: str = "jacobian_folding") -> Tens
 
 def jacobian_folding_loss(ddf: Tensor, *, eps: float = 0.0, reduction: str = "mean") -> Tensor:
     """Folding penalty ``relu(eps - det(I + grad u))`` per interior voxel
-    (see :class:`losskit.zoo.registration.JacobianFoldingLoss`). "none": (B, *(spatial - 2))."""
+    (see :class:`losskit.zoo.deformation.JacobianFoldingLoss`). "none": (B, *(spatial - 2))."""
     check_reduction("jacobian_folding", reduction)
     det = jacobian_determinant(ddf)
     return reduce(torch.relu(eps - det), reduction)

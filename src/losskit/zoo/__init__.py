@@ -3,6 +3,7 @@
 from . import (  # noqa: F401  (registration)
     classification,
     composition,
+    deformation,
     detection,
     distillation,
     focal,

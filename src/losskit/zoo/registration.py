@@ -1,5 +1,5 @@
-"""Image-registration losses: image similarity (LNCC, global NCC, mutual information, soft Dice), DDF
-regularisers (bending energy, diffusion, Jacobian folding) and seed 002's combined losses.
+"""Image-registration losses: image similarity (LNCC, global NCC, mutual information) and seed 002's combined
+losses (LNCC + DVF supervision, Dice + smoothness). The DDF regularisers are in :mod:`losskit.zoo.deformation`.
 
 Conventions: images are (B, C, *spatial) with 1 to 3 spatial dims; ``forward(input, target)`` takes the warped
 moving image and the fixed image. A dense displacement field (DDF) is (B, C, *spatial) with C = number of
@@ -20,12 +20,7 @@ from torch import Tensor, nn
 from ..errors import LossInputError
 from ..functional._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
 from ..functional._numerics import validate_smoothing_params
-from ..functional.deformation import (
-    bending_energy_loss,
-    diffusion_loss,
-    gradient_smoothness,
-    jacobian_folding_loss,
-)
+from ..functional.deformation import gradient_smoothness
 from ..functional.similarity import (
     KERNEL_TYPES,
     MI_KERNEL_TYPES,
@@ -43,9 +38,6 @@ __all__ = [
     "LNCCLoss",
     "GlobalNCCLoss",
     "MutualInformationLoss",
-    "BendingEnergyLoss",
-    "DiffusionLoss",
-    "JacobianFoldingLoss",
     "LNCCWithDVFSupervision",
     "DiceSmoothLoss",
 ]
@@ -75,10 +67,6 @@ def _images(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
     return (fixed + 0.3 * torch.rand(shape, generator=g)).clamp(0, 1), fixed
 
 
-def _ddf(loss: nn.Module, g: torch.Generator) -> tuple[Tensor]:
-    return (torch.randn(2, 3, 6, 6, 6, generator=g),)
-
-
 def _seed002(loss: nn.Module, g: torch.Generator) -> Example:
     warped, fixed = _images(loss, g)
     pred = 0.5 * torch.randn(2, 3, 8, 8, 8, generator=g)
@@ -89,7 +77,6 @@ _IMAGE_PAIR = (
     TensorSpec("input", "(B, C, *spatial), 1-3 spatial dims", "float", "warped (moving) image"),
     TensorSpec("target", "(B, C, *spatial) same as input", "float", "fixed image"),
 )
-_DDF = (TensorSpec("ddf", "(B, S, *spatial), S = number of spatial dims, every size > 2", "float", "displacement field, voxels"),)
 _SEED002 = (
     TensorSpec("warped", "(B, C, *spatial)", "float", "warped moving image"),
     TensorSpec("fixed", "(B, C, *spatial) same as warped", "float", "fixed image"),
@@ -299,102 +286,6 @@ class MutualInformationLoss(nn.Module):
             value_range=self.value_range, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr,
             reduction=self.reduction, chunk_size=self.chunk_size,
         )
-
-
-class _DDFRegulariser(nn.Module):
-    def __init__(self, normalize: bool = False, reduction: str = "mean") -> None:
-        super().__init__()
-        self.normalize = bool(normalize)
-        self.reduction = check_reduction(type(self).loss_name, reduction)  # type: ignore[attr-defined]
-
-
-@register_loss(
-    "bending_energy",
-    aliases=["BendingEnergyLoss"],
-    tasks=_TASKS,
-    tags=["regularization", "deformation", "monai"],
-    inputs=InputSpec(tensors=_DDF, example=_ddf),
-)
-class BendingEnergyLoss(_DDFRegulariser):
-    """Bending energy of a displacement field (Rueckert et al., "Nonrigid registration using free-form
-    deformations", IEEE TMI 1999): per interior voxel and component ``u``,
-    ``sum_i (d²u/dx_i²)² + 2 sum_{i<j} (d²u/dx_i dx_j)²``.
-
-    Compact stencils (MONAI 1.6): ``[1, -2, 1]`` for pure second derivatives, the 4-point
-    ``(u[+,+] - u[+,-] - u[-,+] + u[-,-]) / 4`` for mixed ones; every spatial size must be > 2.
-    ``normalize=True`` scales ``d²u_c/dx_i dx_j`` by ``n_i n_j / n_c`` (sizes of the axes; resolution
-    invariance, MONAI#3485).
-
-    Input: ``ddf`` (B, S, *spatial) with S = number of spatial dims (1-3), else ``LossInputError``.
-    ``reduction`` mean | sum | none ("none": (B, S, *(spatial - 2))). A zero or affine DDF gives 0.
-
-    Parity: ``bending_energy(normalize=n, reduction=r)`` ≡ MONAI ``BendingEnergyLoss(normalize=n, reduction=r)``
-    (MONAI >= 1.6 stencils).
-    """
-
-    loss_name = "bending_energy"
-
-    def forward(self, ddf: Tensor) -> Tensor:
-        return bending_energy_loss(ddf, normalize=self.normalize, reduction=self.reduction)
-
-
-@register_loss(
-    "diffusion",
-    aliases=["DiffusionLoss"],
-    tasks=_TASKS,
-    tags=["regularization", "deformation", "monai"],
-    inputs=InputSpec(tensors=_DDF, example=_ddf),
-)
-class DiffusionLoss(_DDFRegulariser):
-    """Diffusion (gradient) regulariser of a displacement field (Balakrishnan et al., "VoxelMorph", IEEE TMI
-    2019): per interior voxel and component ``u``, ``sum_i (du/dx_i)²`` with central differences
-    ``(u[i+1] - u[i-1]) / 2``.
-
-    ``normalize=True`` scales ``du_c/dx_i`` by ``n_i / n_c``. Input: ``ddf`` (B, S, *spatial), S = number of
-    spatial dims, every size > 2. ``reduction`` mean | sum | none ("none": (B, S, *(spatial - 2))).
-    A constant DDF gives 0.
-
-    Parity: ``diffusion(normalize=n, reduction=r)`` ≡ MONAI ``DiffusionLoss(normalize=n, reduction=r)``.
-    """
-
-    loss_name = "diffusion"
-
-    def forward(self, ddf: Tensor) -> Tensor:
-        return diffusion_loss(ddf, normalize=self.normalize, reduction=self.reduction)
-
-
-@register_loss(
-    "jacobian_folding",
-    aliases=["JacobianFoldingLoss", "folding"],
-    tasks=_TASKS,
-    tags=["regularization", "deformation"],
-    inputs=InputSpec(
-        tensors=(TensorSpec("ddf", "(B, S, *spatial), S = 2 or 3, every size > 2", "float", "displacement field, voxels"),),
-        example=_ddf,
-    ),
-)
-class JacobianFoldingLoss(nn.Module):
-    """Folding penalty on the Jacobian determinant of the map ``phi(x) = x + u(x)``:
-    ``relu(eps - det(I + grad u))`` per interior voxel, i.e. ``mean(relu(-det J))`` with ``eps = 0``.
-
-    ``grad u`` uses central differences in voxel units (the DDF is in voxels); ``det J <= 0`` marks a fold
-    (the map stops being locally invertible), so the loss is 0 for any fold-free field, e.g. a zero DDF
-    (``det J = 1``). A positive ``eps`` also penalises strong compression (``det J < eps``).
-    Cf. Kuang & Schmah, "FAIM", 2019 and Mok & Chung, "Fast symmetric diffeomorphic registration", CVPR 2020.
-
-    Input: ``ddf`` (B, S, *spatial), S = 2 or 3 spatial dims, every size > 2.
-    ``reduction`` mean | sum | none ("none": (B, *(spatial - 2))). No MONAI/kornia equivalent.
-    """
-
-    def __init__(self, eps: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__()
-        if not -1e30 < eps < 1e30:
-            raise ValueError(f"jacobian_folding: eps must be finite, got {eps!r}")
-        self.eps = float(eps)
-        self.reduction = check_reduction("jacobian_folding", reduction)
-
-    def forward(self, ddf: Tensor) -> Tensor:
-        return jacobian_folding_loss(ddf, eps=self.eps, reduction=self.reduction)
 
 
 def _terms(total: Tensor, terms: dict[str, Tensor], return_terms: bool) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
