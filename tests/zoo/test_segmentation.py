@@ -396,3 +396,59 @@ def test_input_errors() -> None:
         build_loss("dice", mode="softmax")
     with pytest.raises(ValueError):
         build_loss("dice_ce", reduction="none")
+
+
+# ------------------------------------------------------------------------------------------------ fused label statistics
+
+
+def _reference_stats(x: torch.Tensor, y: torch.Tensor, c: int, ignore: int | None, softmax: bool = True) -> tuple:
+    """Plain autograd (I, P, T) through a float one-hot, as MONAI computes them."""
+    keep = torch.ones_like(y, dtype=torch.bool) if ignore is None else y != ignore
+    yy = torch.where(keep, y, torch.zeros_like(y))
+    h = torch.nn.functional.one_hot(yy, c).movedim(-1, 1).to(x.dtype) * keep.unsqueeze(1)
+    p = torch.softmax(x, 1) if softmax else x
+    m = keep.unsqueeze(1).to(x.dtype)
+    dims = tuple(range(2, x.dim()))
+    return (p * h).sum(dims), (p * m).sum(dims), h.sum(dims)
+
+
+@pytest.mark.parametrize("c", [3, 21, 70])  # 70 > 64 takes the per-row path instead of the (N, C, C) product
+@pytest.mark.parametrize("ignore", [None, 255])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_label_stats_match_autograd_reference_float32(c: int, ignore: int | None, from_logits: bool) -> None:
+    from losskit.functional.region import region_stats
+
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(2, c, 40, 37, generator=g) * 3
+    if not from_logits:
+        x = torch.softmax(x, 1)
+    y = torch.randint(0, c, (2, 40, 37), generator=g)
+    y[:, :, 30:] = c - 1 if c > 3 else 0
+    if ignore is not None:
+        y[0, :5] = ignore
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    s = region_stats(a, y, from_logits=from_logits, ignore_index=ignore)
+    ref = _reference_stats(b, y, c, ignore, softmax=from_logits)
+    for got, exp in zip(s[:3], ref):
+        torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-3)
+    assert torch.equal(s.true, ref[2]) and torch.equal(s.count.squeeze(1), ref[2].sum(1))  # exact counts
+    w = torch.randn(2, 2, c, generator=g)
+    (s.inter * w[0] + s.pred * w[1]).sum().backward()
+    (ref[0] * w[0] + ref[1] * w[1]).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    if ignore is not None:
+        assert float(a.grad[0, :, :5].abs().max()) == 0.0
+
+
+def test_label_stats_retain_graph_and_empty_class_counts() -> None:
+    x, y = _data(c=4, spatial=(9, 8))
+    y[y == 2] = 1  # class 2 absent: its count must be exactly 0 (generalized Dice weights read it)
+    z = x.clone().requires_grad_()
+    out = build_loss("generalized_dice")(z, y)
+    (g1,) = torch.autograd.grad(out, z, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, z)  # backward again: the consumed one-hot buffer is rebuilt
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    from losskit.functional.region import region_stats
+
+    s = region_stats(x.float(), y)
+    assert float(s.true[:, 2].abs().max()) == 0.0

@@ -7,11 +7,11 @@ sigmoid of the logits) and the target ``t``, summed over the valid (non-ignored)
   makes every loss minimal at ``p = t`` for soft labels too, as MONAI>=1.4 and JDTLoss do);
 * ``P = sum p`` (prediction cardinality) and ``T = sum t`` (target cardinality).
 
-Then ``fp = P - I`` and ``fn = T - I``. For class-index targets the statistics come straight from the logits
-and the integer labels: ``I[b, c]`` is a ``scatter_add`` of the probability each voxel gives its own label,
-``T`` a label count and ``P`` a plain softmax sum, so no one-hot tensor is ever built. The custom autograd
-functions below keep only the logits (and labels) and recompute the softmax in backward, so the peak memory
-stays near one (N, C, *) buffer.
+Then ``fp = P - I`` and ``fn = T - I``. For class-index targets ``_LabelStats`` builds one float one-hot
+``h`` and gets all three from the batched product ``p h^T`` (I on its diagonal, P and T its row and column
+sums); its backward reuses ``h`` as the gradient buffer and applies the fused softmax backward in place, so
+forward plus backward hold two (N, C, *) buffers (``p`` and ``h``) and run a handful of full-size passes. The
+dense-target function keeps only the logits and recomputes the softmax in backward.
 
 Layouts (already validated by the zoo modules): ``mode="multiclass"``: logits (N, C, *) and class indices
 (N, *) (long) or class probabilities (N, C, *) (float); ``"multilabel"``: logits and float targets (N, C, *);
@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ._reduce import acc_dtype
 
@@ -52,49 +53,85 @@ class RegionStats(NamedTuple):
     count: Tensor  # number of valid voxels, (N, 1) or (N, C): the ``M`` of MCC's true negatives
 
 
+_softmax_bwd_out = torch.ops.aten._softmax_backward_data.out
+
+
 def _zeros_like_or(g: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if g is None else g
 
 
-class _SoftmaxLabelStats(torch.autograd.Function):
-    """``(I, P)`` of softmax(x) against integer labels; saves only ``x``, the labels and the mask."""
+# One (N, C, C) product gives all three statistics while C is small; past this, per-row dots and sums.
+_GRAM_MAX_CLASSES = 64
+# Label counts read off the product's column sums are rounded to integers while S (voxels per sample) stays
+# below this (the rounding error there is orders of magnitude below 0.5); larger maps count the one-hot.
+_ROUNDED_COUNT_MAX_VOXELS = 1 << 22
+
+
+class _LabelStats(torch.autograd.Function):
+    """``(I, P, T)`` of ``p`` (``softmax(x)``, or ``x`` itself) against integer labels, for (N, C, S) logits and
+    (N, S) labels; ``T`` carries no gradient.
+
+    The one-hot target ``h`` is built once in the accumulation dtype (a scatter, ignored voxels get an all-zero
+    column) and kept for backward with ``p``: two (N, C, S) buffers, the same peak the old recomputing
+    version had. For C <= 64 one batched product ``S = p h^T`` (N, C, C) gives everything: ``I = diag S``,
+    ``P = S 1`` (valid voxels only, as ``h`` is zero elsewhere) and ``T = 1^T S`` (columns of a softmax sum to
+    1; rounded, exact counts). Backward writes ``dL/dp = g_P + g_I h`` over ``h`` and applies the fused softmax
+    backward ``p (dL/dp - sum_c p dL/dp)`` in place: four full-size passes in all, no gathers.
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor, labels: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(ctx, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
         dt = acc_dtype(x)
-        p = torch.softmax(x, dim=1, dtype=dt)
-        py = p.gather(1, labels.unsqueeze(1)).squeeze(1)
-        if valid is None:
-            pred = p.sum(-1)
+        n, c, s = x.shape
+        p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+        h = _one_hot(p, labels, valid)
+        if c <= _GRAM_MAX_CLASSES:
+            gram = torch.bmm(p, h.transpose(1, 2))  # gram[b, i, j] = sum_s p[b, i, s] [y_s = j]
+            inter = gram.diagonal(0, 1, 2).clone()
+            pred = gram.sum(2)
+            true = gram.sum(1).round_() if softmax and s <= _ROUNDED_COUNT_MAX_VOXELS else h.sum(-1)
         else:
-            py = py * valid
-            pred = torch.bmm(p, valid.unsqueeze(-1)).squeeze(-1)
-        inter = torch.zeros(pred.shape, dtype=dt, device=x.device).scatter_add_(1, labels, py)
-        ctx.save_for_backward(x, labels, valid)
-        return inter, pred
+            inter = torch.bmm(p.reshape(n * c, 1, s), h.reshape(n * c, s, 1)).view(n, c)
+            pred = p.sum(-1) if valid is None else torch.bmm(p, valid.unsqueeze(-1)).squeeze(-1)
+            true = h.sum(-1)
+        # p and h live on ctx (not save_for_backward): backward overwrites h with the gradient, and rebuilds it
+        # from the labels if it is called again (retain_graph).
+        ctx.save_for_backward(labels, valid)
+        ctx.p, ctx.h, ctx.softmax, ctx.in_dtype = p, h, softmax, x.dtype
+        ctx.mark_non_differentiable(true)
+        return inter, pred, true
 
     @staticmethod
-    def backward(ctx, g_inter: Tensor | None, g_pred: Tensor | None) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        x, labels, valid = ctx.saved_tensors
+    @once_differentiable
+    def backward(ctx, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
+        labels, valid = ctx.saved_tensors
+        p, h = ctx.p, ctx.h
+        ctx.h = None
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        dt = acc_dtype(x)
-        p = torch.softmax(x, dim=1, dtype=dt)
-        gi = _zeros_like_or(g_inter, p[:, :, 0]).to(dt)
-        gp = _zeros_like_or(g_pred, p[:, :, 0]).to(dt)
-        # dL/dp[c] = gp[c] + gi[c] [y = c]; softmax backward: p * (u - sum_c p u).
-        idx = labels.unsqueeze(1)
-        py = p.gather(1, idx)  # (N, 1, S)
-        giy = gi.gather(1, labels).unsqueeze(1)  # (N, 1, S)
-        dot = torch.bmm(gp.unsqueeze(1), p).addcmul_(py, giy)  # (N, 1, S)
-        # grad = p * (gp - dot), built as p*gp - p*dot so only one more (N, C, S) buffer is alive.
-        grad = p * gp.unsqueeze(-1)
-        grad.addcmul_(p, dot, value=-1.0)
-        del p
-        grad.scatter_add_(1, idx, py * giy)
+            return None, None, None, None
+        if h is None:
+            h = _one_hot(p, labels, valid)
+        n, c, _ = p.shape
+        gi = p.new_zeros((n, c)) if g_inter is None else g_inter.to(p.dtype)
+        gp = p.new_zeros((n, c)) if g_pred is None else g_pred.to(p.dtype)
+        grad = torch.addcmul(gp.unsqueeze(-1), h, gi.unsqueeze(-1), out=h)  # dL/dp = g_P + g_I [y = c]
         if valid is not None:
             grad.mul_(valid.unsqueeze(1))
-        return grad.to(x.dtype), None, None
+        if ctx.softmax:
+            # p (g - sum_c p g), written over g: elementwise alias-safe on CPU (each column's sum is taken
+            # before it is overwritten; the tests compare against autograd), a fresh buffer elsewhere.
+            if grad.device.type == "cpu":
+                grad = _softmax_bwd_out(grad, p, 1, p.dtype, grad_input=grad)
+            else:
+                grad = torch._softmax_backward_data(grad, p, 1, p.dtype)
+        return grad.to(ctx.in_dtype), None, None, None
+
+
+def _one_hot(p: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
+    """(N, C, S) one-hot of (N, S) labels in ``p``'s dtype; ``valid`` (0 at ignored voxels, whose label was
+    replaced by 0) is scattered as the value, so ignored voxels get an all-zero column."""
+    src = valid.unsqueeze(1) if valid is not None else torch.ones((1, 1, 1), dtype=p.dtype, device=p.device).expand(labels.shape[0], 1, labels.shape[1])
+    return torch.zeros_like(p, memory_format=torch.contiguous_format).scatter_(1, labels.unsqueeze(1), src)
 
 
 class _DenseStats(torch.autograd.Function):
@@ -157,20 +194,8 @@ def region_stats(
             y = torch.where(keep, y, torch.zeros_like(y))  # 255 never reaches gather/scatter below
             valid = keep.to(dt)
         y = y.long()
-        ones = torch.ones((n, s), dtype=dt, device=x.device) if valid is None else valid
-        true = torch.zeros((n, c), dtype=dt, device=x.device).scatter_add_(1, y, ones)
-        count = ones.sum(-1, keepdim=True)
-        if from_logits:
-            inter, pred = _SoftmaxLabelStats.apply(x, y, valid)
-        else:
-            p = x.to(dt)
-            py = p.gather(1, y.unsqueeze(1)).squeeze(1)
-            if valid is None:
-                pred = p.sum(-1)
-            else:
-                py = py * valid
-                pred = (p * valid.unsqueeze(1)).sum(-1)
-            inter = torch.zeros((n, c), dtype=dt, device=x.device).scatter_add(1, y, py)
+        inter, pred, true = _LabelStats.apply(x, y, valid, from_logits)
+        count = true.sum(-1, keepdim=True)  # valid voxels: every one has exactly one label
         return RegionStats(inter, pred, true, count)
     t = _flat(target, binary).detach().to(dt)
     valid = None
