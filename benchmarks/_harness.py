@@ -64,12 +64,16 @@ def time_interleaved(
     min_repeats: int = 3,
     warmup: int = 2,
     budget_s: float = 6.0,
+    min_total_s: float = 1.5,
+    max_repeats: int = 101,
 ) -> dict[str, Timing]:
     """Median-ready timings of several forward+backward steps, run round-robin on the same inputs.
 
     After ``warmup`` untimed calls each (one only, for a step slower than a quarter of the budget), rounds
-    run every unfinished step once, in an order that rotates each round. A step is finished after
-    ``repeats`` samples, or once it has ``min_repeats`` samples that add up to ``budget_s`` (slow peers).
+    run every unfinished step once, in an order that rotates each round. A step is finished once it has
+    ``repeats`` samples adding up to ``min_total_s`` (cheap steps take more samples, up to ``max_repeats``,
+    so that a short burst of load from other processes cannot cover all of them), or ``min_repeats``
+    samples adding up to ``budget_s`` (slow peers).
     """
     names = list(steps)
     for name in names:
@@ -82,7 +86,12 @@ def time_interleaved(
 
     def done(name: str) -> bool:
         s = out[name].samples
-        return len(s) >= repeats or (len(s) >= min_repeats and sum(s) >= budget_s)
+        total = sum(s)
+        return (
+            (len(s) >= repeats and total >= min_total_s)
+            or len(s) >= max_repeats
+            or (len(s) >= min_repeats and total >= budget_s)
+        )
 
     rnd = 0
     while not all(done(n) for n in names):

@@ -107,8 +107,9 @@ def _x(value: float | None) -> str:
 def case_table(results: list[CaseResult]) -> list[str]:
     """A markdown table: one line per implementation, grouped by case."""
     lines = [
-        "| Case | Implementation | Loss value | Time (median) | n | Time / best peer | Peak memory | Memory / best peer |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| Case | Implementation | Loss value | Time (median) | min | n | Time / best peer | Peak memory "
+        "| Memory / best peer |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         best_t, _ = res.best("time")
@@ -118,12 +119,14 @@ def case_table(results: list[CaseResult]) -> list[str]:
             name = row.impl.label + (f" ({row.impl.options})" if row.impl.options else "")
             name += f" *{row.impl.note}*" if row.impl.note else ""
             if row.skipped:
-                lines.append(f"| {case} | {name} | skipped: {row.skipped} | | | | | |")
+                lines.append(f"| {case} | {name} | skipped: {row.skipped} | | | | | | |")
                 continue
             value = "–" if row.value is None else f"{row.value:.6g}"
             n = len(row.timing.samples) if row.timing else 0
+            fastest = min(row.timing.samples) if row.timing and row.timing.samples else None
             lines.append(
-                f"| {case} | {name} | {value} | {_ms(row.time)} | {n} | {_x(_ratio(row.time, best_t))} "
+                f"| {case} | {name} | {value} | {_ms(row.time)} | {_ms(fastest)} | {n} "
+                f"| {_x(_ratio(row.time, best_t))} "
                 f"| {_mib(row.memory)} | {_x(_ratio(row.memory, best_m))} |"
             )
     return lines

@@ -89,7 +89,8 @@ def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int)
             steps[impl.label] = step
             result.rows.append(Row(impl, value=float(info)))
     timings = time_interleaved(steps, repeats=repeats, budget_s=case.budget_s / (4 if quick else 1),
-                               min_repeats=2 if quick else 3, warmup=1 if quick else 2)
+                               min_repeats=2 if quick else 3, warmup=1 if quick else 2,
+                               min_total_s=0.0 if quick else 1.5)
     for row in result.rows:
         row.timing = timings.get(row.impl.label)
     del inputs, steps
