@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/run.py                  # the full run (what ``make bench`` does)
     python benchmarks/run.py --quick          # small shapes, few repeats: a smoke run (RESULTS.quick.md)
+    python benchmarks/run.py --threads 1 --out benchmarks/RESULTS-1thread.md   # a control run
     python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
 
 Every case times forward+backward of losskit, MONAI, kornia and a floor on the same tensors in this process,
@@ -105,6 +106,7 @@ def _memory_in_worker(index: int, quick: bool, labels: list[str]) -> dict[str, i
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(index)]
     if quick:
         cmd.append("--quick")
+    cmd += ["--threads", str(torch.get_num_threads())]
     env = {**os.environ, **MALLOC_ENV}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent / "src"), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -150,7 +152,7 @@ def write_results(
         f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- Machine: {info['cpu']}; {info['os']}",
         f"- Python {info['python']}, torch {info['torch']}, {info['threads']} threads "
-        f"(`torch.set_num_threads({THREADS})`), {_versions()}",
+        f"(`torch.set_num_threads({torch.get_num_threads()})`), {_versions()}",
         f"- Load average (1/5/15 min) at the start: {extra['load'][0]}; at the end: {extra['load'][1]} "
         "(other processes share the cores: with 2 threads, ops wait for a descheduled thread, which slows "
         "implementations made of many small ops the most)",
@@ -201,6 +203,7 @@ def _versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small shapes and few repeats (smoke run)")
+    ap.add_argument("--threads", type=int, default=THREADS, help=f"torch threads (default {THREADS})")
     ap.add_argument("--only", metavar="PATTERN", help="run the cases whose id matches this regex")
     ap.add_argument("--repeats", type=int, default=15, help="repeats per implementation (max)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
     ap.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     if args.memory_worker is not None:
         memory_worker(args.memory_worker, args.quick)
         return 0
