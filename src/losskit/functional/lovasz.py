@@ -4,12 +4,22 @@ All (sample, class) problems are solved at once: the errors form an (N, C, S) ma
 the batch) sorted along its last dimension in one call; the Jaccard gradient of every row comes from one
 ``cumsum``. No Python loop over classes or images, no one-hot target (the foreground of the sorted errors is
 read from the labels through the sort permutation).
+
+Multiclass class-index targets with rows of at least 32768 voxels (CPU) take a per-row path instead: the
+errors' float bits become integer sort keys in place, each row is radix-sorted (1-D integer ``torch.sort``)
+on one intra-op thread, its Lovász gradient is scattered back into the same buffer, and a custom backward
+multiplies it by the upstream gradient and applies the fused softmax backward. Two (N, C, S) buffers in all
+(the probabilities and that shared buffer), no (N, C, S) permutation, about 3x faster than the batched sort.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ._reduce import acc_dtype
 
@@ -31,6 +41,111 @@ def lovasz_grad(fg_sorted: Tensor) -> Tensor:
 def _rows(t: Tensor, batch: bool) -> Tensor:
     """(N, C, S) -> itself, or (C, N*S) when pooling over the batch."""
     return t.transpose(0, 1).reshape(t.shape[1], -1) if batch else t
+
+
+# Rows at least this long go through the per-row path below: torch.sort of a 1-D integer tensor of that size
+# is a radix sort (ATen's GRAIN_SIZE is the threshold), several times faster than the comparison sort of a
+# float matrix. Shorter rows (many small problems) stay on the batched path.
+_RADIX_MIN_ROW = 32768
+_INF_BITS = {torch.float32: (torch.int32, 0x7F800000), torch.float64: (torch.int64, 0x7FF0000000000000)}
+
+
+@contextmanager
+def _one_intra_op_thread() -> Iterator[None]:
+    """Run a stretch of small serial work on one intra-op thread, then restore the caller's setting.
+
+    ATen's 1-D radix sort is an OpenMP loop with a barrier per pass: over rows of ~10^5 elements, with two or
+    more threads, those barriers cost more than the sort (up to 50x slower on a loaded machine). The rows are
+    independent, so one thread sorting them back to back is the fast schedule."""
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
+
+
+def _label_rows(p: Tensor, labels: Tensor, valid: Tensor | None, batch: bool) -> tuple[Tensor, Tensor]:
+    """Errors ``|[y = c] - p_c|`` as rows (N*C, S), or (C, N*S) with ``batch``, in a fresh buffer; ignored
+    voxels (label -1, ``valid`` 0) get error 0. Also the (N, S) or (1, N*S) label rows for the foreground."""
+    n, c, s = p.shape
+    y0 = labels.clamp_min(0).unsqueeze(1)  # -1 (ignored) never reaches gather/scatter
+    err = p.scatter(1, y0, p.gather(1, y0).neg_().add_(1.0))
+    if valid is not None:
+        err.mul_(valid.unsqueeze(1))
+    if batch:
+        return err.transpose(0, 1).reshape(c, n * s), labels.reshape(1, n * s)
+    return err.view(n * c, s), labels
+
+
+def _lovasz_rows(err: Tensor, labels: Tensor, c: int) -> tuple[Tensor, Tensor]:
+    """Per row r (class ``r % c`` of label row ``r // c``): the Lovász-softmax loss ``dot(sorted errors, lovasz
+    grad)`` and the foreground count; ``err`` is overwritten with the signed gradient ``d loss / d p`` (the
+    Lovász gradient in the original order, negated on the foreground where the error is ``1 - p``)."""
+    rows, length = err.shape
+    dt = err.dtype
+    ibits, inf_bits = _INF_BITS[dt]
+    key = err.view(ibits)
+    # Non-negative floats order like their bit patterns: descending errors = ascending (inf_bits - bits).
+    top = torch.tensor(inf_bits, dtype=ibits, device=err.device)
+    torch.sub(top, key, out=key)
+    rank = torch.arange(1, length + 1, dtype=dt, device=err.device)
+    sorted_key = torch.empty(length, dtype=ibits, device=err.device)
+    perm = torch.empty(length, dtype=torch.long, device=err.device)
+    losses, counts = [], []
+    with _one_intra_op_thread():
+        for r in range(rows):
+            torch.sort(key[r], stable=True, out=(sorted_key, perm))
+            fg = labels[r // c].index_select(0, perm).eq_(r % c).to(dt)
+            total = fg.sum()
+            union = torch.sub(rank, fg.cumsum(0)).add_(total)  # |fg| + i - |fg in first i|, >= 1
+            jac = torch.div(rank, union, out=union)  # J_i = 1 - |fg \ first i| / |fg U first i| = i / union_i
+            grad = torch.diff(jac, prepend=jac.new_zeros(1))
+            losses.append(torch.dot(torch.sub(top, sorted_key, out=sorted_key).view(dt), grad))
+            counts.append(total)
+            err[r].index_copy_(0, perm, torch.addcmul(grad, grad, fg, value=-2.0))
+    return torch.stack(losses), torch.stack(counts)
+
+
+class _LovaszSoftmaxRows(torch.autograd.Function):
+    """Multiclass Lovász-softmax from logits (or probabilities) and (N, S) labels (-1 = ignored), per row:
+    losses (R,) and foreground counts (R,). Keeps ``p`` and one (R, L) buffer that holds the errors, then their
+    sort keys, then the signed Lovász gradient; backward is one multiply and the fused softmax backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        p, g, losses, counts = _LovaszSoftmaxRows._run(x, labels, valid, softmax, batch)
+        ctx.save_for_backward(x, labels, valid)
+        ctx.p, ctx.g, ctx.softmax, ctx.batch = p, g, softmax, batch
+        ctx.mark_non_differentiable(counts)
+        return losses, counts
+
+    @staticmethod
+    def _run(x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        dt = acc_dtype(x)
+        p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+        err, lab = _label_rows(p, labels, valid, batch)
+        losses, counts = _lovasz_rows(err, lab, x.shape[1])
+        return p, err, losses, counts
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_loss: Tensor, _g_counts: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
+        x, labels, valid = ctx.saved_tensors
+        p, g = ctx.p, ctx.g
+        ctx.g = None
+        if g is None:  # called again (retain_graph): the buffer was consumed, redo the forward
+            p, g, _, _ = _LovaszSoftmaxRows._run(x, labels, valid, ctx.softmax, ctx.batch)
+        n, c, s = p.shape
+        grad = g.mul_(g_loss.to(g.dtype).unsqueeze(-1))
+        grad = grad.view(c, n, s).transpose(0, 1) if ctx.batch else grad.view(n, c, s)
+        if valid is not None:
+            grad = grad.mul_(valid.unsqueeze(1))
+        if ctx.softmax:
+            grad = torch._softmax_backward_data(grad.contiguous(), p, 1, p.dtype)
+        return grad.to(x.dtype), None, None, None, None
 
 
 def lovasz_loss(
@@ -59,6 +174,16 @@ def lovasz_loss(
     c = x.shape[1]
     labels: Tensor | None = None
     valid: Tensor | None = None
+    if mode == "multiclass" and not target.is_floating_point() and x.device.type == "cpu" and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW:
+        y = target.reshape(n, -1).long()
+        if ignore_index is not None:
+            keep = y != ignore_index
+            valid = keep.to(dt)
+            y = torch.where(keep, y, torch.full_like(y, -1))
+        loss, fg_count = _LovaszSoftmaxRows.apply(x, y, valid, from_logits, batch)
+        loss = loss.view(n, c) if not batch else loss
+        present = (fg_count > 0).view(loss.shape)
+        return _reduce_rows(loss, present, dt, classes == "all", weight, reduction)
     if mode == "multiclass" and not target.is_floating_point():
         y = target.reshape(n, -1)
         if ignore_index is not None:
@@ -104,7 +229,11 @@ def lovasz_loss(
         g_unsorted = torch.empty_like(g).scatter_(-1, perm, g)
         del g, perm
     loss = (rows * g_unsorted).sum(-1)  # d loss / d errors = the Lovász gradient, in the original order
-    if binary or classes == "all":
+    return _reduce_rows(loss, present, dt, binary or classes == "all", weight, reduction)
+
+
+def _reduce_rows(loss: Tensor, present: Tensor, dt: torch.dtype, count_all: bool, weight: Tensor | None, reduction: str) -> Tensor:
+    if count_all:
         counted = torch.ones_like(loss)
     else:
         counted = present.to(dt)
