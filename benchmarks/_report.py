@@ -11,6 +11,8 @@ from cases import Case, Goal, Impl
 __all__ = ["Row", "CaseResult", "GoalResult", "check_goals", "case_table", "goals_table"]
 
 MiB = 2**20
+#: Peak-memory figures this close count as equal: RSS moves by pages for Python objects and interpreter state.
+MEMORY_TIE = 256 * 1024
 
 
 @dataclass
@@ -85,8 +87,12 @@ def check_goals(result: CaseResult) -> list[GoalResult]:
             out.append(GoalResult(result.case, goal, "peer figure missing", None))
             continue
         fmt = _ms if goal.metric == "time" else _mib
-        out.append(GoalResult(result.case, goal, f"{ratio:.2f}x ({fmt(mine)} vs {fmt(best)} {who})",
-                              ratio <= goal.factor))
+        figure = f"{ratio:.2f}x ({fmt(mine)} vs {fmt(best)} {who})"
+        met = ratio <= goal.factor
+        if goal.metric == "memory" and not met and mine - goal.factor * best <= MEMORY_TIE:
+            figure += f"; a tie within {MEMORY_TIE // 1024} KiB"
+            met = True
+        out.append(GoalResult(result.case, goal, figure, met))
     return out
 
 
