@@ -149,7 +149,7 @@ def write_results(
         "# losskit benchmark results",
         "",
         f"- Command: `{command}` ({elapsed / 60:.1f} min)",
-        f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; source: {_revision()}",
         f"- Machine: {info['cpu']}; {info['os']}",
         f"- Python {info['python']}, torch {info['torch']}, {info['threads']} threads "
         f"(`torch.set_num_threads({torch.get_num_threads()})`), {_versions()}",
@@ -188,6 +188,19 @@ def _registry(quick: bool) -> list[str]:
         return ["## Issue 2: registry / builder overhead", "", f"not measured: {type(exc).__name__}: {exc}"]
     print("\n".join(lines), flush=True)
     return lines
+
+
+def _revision() -> str:
+    """The commit measured, and the ``src/`` files that differed from it (the working tree is what runs)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=HERE.parent, capture_output=True,
+                               text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"commit {head}" + (f" plus uncommitted changes to {', '.join(changed)}" if changed else "")
 
 
 def _versions() -> str:
