@@ -506,3 +506,16 @@ def test_lovasz_radix_rows_retain_graph() -> None:
     (g1,) = torch.autograd.grad(out, z, retain_graph=True)
     (g2,) = torch.autograd.grad(out, z)  # the consumed gradient buffer is recomputed
     torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_gradcheck_many_classes_scatter_path(from_logits: bool) -> None:
+    """C > 8 takes the scatter-add statistics path: gradcheck it with ignored voxels, for each region loss."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 10, 3, 3, generator=g, dtype=D)
+    y = torch.randint(0, 10, (2, 3, 3), generator=g)
+    y[0, 0, :2] = 255
+    for name in ["dice", "generalized_dice", "tversky", "mcc"]:
+        loss = build_loss(name, mode="multiclass", ignore_index=255, from_logits=from_logits)
+        f = (lambda z: loss(z, y)) if from_logits else (lambda z: loss(torch.softmax(z, 1), y))
+        assert torch.autograd.gradcheck(f, (x.clone().requires_grad_(),))

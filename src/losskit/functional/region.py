@@ -60,8 +60,9 @@ def _zeros_like_or(g: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if g is None else g
 
 
-# One (N, C, C) product gives all three statistics while C is small; past this, per-row dots and sums.
-_GRAM_MAX_CLASSES = 64
+# Up to this many classes one (N, C, C) bmm against a float one-hot gives all three statistics; past it the
+# same (N, C, C) table comes from a scatter-add of p by label (cost independent of C, no one-hot).
+_GRAM_MAX_CLASSES = 8
 # Label counts read off the product's column sums are rounded to integers while S (voxels per sample) stays
 # below this (the rounding error there is orders of magnitude below 0.5); larger maps count the one-hot.
 _ROUNDED_COUNT_MAX_VOXELS = 1 << 22
@@ -69,14 +70,15 @@ _ROUNDED_COUNT_MAX_VOXELS = 1 << 22
 
 class _LabelStats(torch.autograd.Function):
     """``(I, P, T)`` of ``p`` (``softmax(x)``, or ``x`` itself) against integer labels, for (N, C, S) logits and
-    (N, S) labels; ``T`` carries no gradient.
+    (N, S) labels; ``T`` carries no gradient. Everything comes from the (N, C, C) table
+    ``G[b, i, j] = sum_s p[b, i, s] [y_s = j]``: ``I = diag G``, ``P`` its row sums (valid voxels only).
 
-    The one-hot target ``h`` is built once in the accumulation dtype (a scatter, ignored voxels get an all-zero
-    column) and kept for backward with ``p``: two (N, C, S) buffers, the same peak the old recomputing
-    version had. For C <= 64 one batched product ``S = p h^T`` (N, C, C) gives everything: ``I = diag S``,
-    ``P = S 1`` (valid voxels only, as ``h`` is zero elsewhere) and ``T = 1^T S`` (columns of a softmax sum to
-    1; rounded, exact counts). Backward writes ``dL/dp = g_P + g_I h`` over ``h`` and applies the fused softmax
-    backward ``p (dL/dp - sum_c p dL/dp)`` in place: four full-size passes in all, no gathers.
+    C <= 8: ``G = p h^T``, one bmm against a float one-hot ``h`` (a scatter; ignored voxels get a zero column)
+    that is kept with ``p`` (two (N, C, S) buffers, the old peak); ``T`` = column sums of ``G`` (columns of a
+    softmax sum to 1), rounded to exact counts. Backward writes ``dL/dp = g_P + g_I h`` over ``h`` and applies
+    the fused softmax backward in place. C > 8 (the bmm grows as C^2): ``G`` is a scatter-add of ``p`` by label
+    (ignored voxels into a spare column), ``T`` a scatter-add of ones, and backward gathers ``dL/dp`` from the
+    (N, C, C + 1) table ``g_P + diag(g_I)`` (zero spare column), so only ``p`` is kept.
     """
 
     @staticmethod
@@ -84,16 +86,23 @@ class _LabelStats(torch.autograd.Function):
         dt = acc_dtype(x)
         n, c, s = x.shape
         p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+        if c > _GRAM_MAX_CLASSES:
+            # Gram by a scatter-add of p into (N, C, C + 1) by label (column C collects ignored voxels): O(N C S)
+            # with no one-hot and no product, cheaper than the bmm once C is past a few classes.
+            lab = labels if valid is None else labels.masked_fill(valid == 0, c)
+            gram = torch.zeros((n, c, c + 1), dtype=dt, device=x.device).scatter_add_(2, lab.unsqueeze(1).expand(n, c, s), p)
+            gram = gram[:, :, :c]
+            ones = torch.ones((1, 1), dtype=dt, device=x.device).expand(n, s)
+            true = torch.zeros((n, c + 1), dtype=dt, device=x.device).scatter_add_(1, lab, ones)[:, :c]  # exact counts
+            ctx.save_for_backward(lab)
+            ctx.p, ctx.h, ctx.softmax, ctx.in_dtype = p, None, softmax, x.dtype
+            ctx.mark_non_differentiable(true)
+            return gram.diagonal(0, 1, 2).clone(), gram.sum(2), true
         h = _one_hot(p, labels, valid)
-        if c <= _GRAM_MAX_CLASSES:
-            gram = torch.bmm(p, h.transpose(1, 2))  # gram[b, i, j] = sum_s p[b, i, s] [y_s = j]
-            inter = gram.diagonal(0, 1, 2).clone()
-            pred = gram.sum(2)
-            true = gram.sum(1).round_() if softmax and s <= _ROUNDED_COUNT_MAX_VOXELS else h.sum(-1)
-        else:
-            inter = torch.bmm(p.reshape(n * c, 1, s), h.reshape(n * c, s, 1)).view(n, c)
-            pred = p.sum(-1) if valid is None else torch.bmm(p, valid.unsqueeze(-1)).squeeze(-1)
-            true = h.sum(-1)
+        gram = torch.bmm(p, h.transpose(1, 2))  # gram[b, i, j] = sum_s p[b, i, s] [y_s = j]
+        inter = gram.diagonal(0, 1, 2).clone()
+        pred = gram.sum(2)
+        true = gram.sum(1).round_() if softmax and s <= _ROUNDED_COUNT_MAX_VOXELS else h.sum(-1)
         # p and h live on ctx (not save_for_backward): backward overwrites h with the gradient, and rebuilds it
         # from the labels if it is called again (retain_graph).
         ctx.save_for_backward(labels, valid)
@@ -104,19 +113,27 @@ class _LabelStats(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
-        labels, valid = ctx.saved_tensors
         p, h = ctx.p, ctx.h
         ctx.h = None
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        if h is None:
-            h = _one_hot(p, labels, valid)
-        n, c, _ = p.shape
+        n, c, s = p.shape
         gi = p.new_zeros((n, c)) if g_inter is None else g_inter.to(p.dtype)
         gp = p.new_zeros((n, c)) if g_pred is None else g_pred.to(p.dtype)
-        grad = torch.addcmul(gp.unsqueeze(-1), h, gi.unsqueeze(-1), out=h)  # dL/dp = g_P + g_I [y = c]
-        if valid is not None:
-            grad.mul_(valid.unsqueeze(1))
+        if c > _GRAM_MAX_CLASSES:
+            # dL/dp[b, i, s] = table[b, i, y_s] with table = g_P + diag(g_I), and a zero column for ignored voxels.
+            (lab,) = ctx.saved_tensors
+            table = torch.zeros((n, c, c + 1), dtype=p.dtype, device=p.device)
+            table[:, :, :c] = torch.diag_embed(gi)
+            table[:, :, :c] += gp.unsqueeze(-1)
+            grad = table.gather(2, lab.unsqueeze(1).expand(n, c, s))
+        else:
+            labels, valid = ctx.saved_tensors
+            if h is None:
+                h = _one_hot(p, labels, valid)
+            grad = torch.addcmul(gp.unsqueeze(-1), h, gi.unsqueeze(-1), out=h)  # dL/dp = g_P + g_I [y = c]
+            if valid is not None:
+                grad.mul_(valid.unsqueeze(1))
         if ctx.softmax:
             # p (g - sum_c p g), written over g: elementwise alias-safe on CPU (each column's sum is taken
             # before it is overwritten; the tests compare against autograd), a fresh buffer elsewhere.
