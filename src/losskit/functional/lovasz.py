@@ -9,7 +9,8 @@ Multiclass class-index targets with rows of at least 32768 voxels (CPU) take a p
 errors' float bits become integer sort keys in place, each row is radix-sorted (1-D integer ``torch.sort``)
 on one intra-op thread, its Lovász gradient is scattered back into the same buffer, and a custom backward
 multiplies it by the upstream gradient and applies the fused softmax backward. Two (N, C, S) buffers in all
-(the probabilities and that shared buffer), no (N, C, S) permutation, about 3x faster than the batched sort.
+(the probabilities and that shared buffer), no (N, C, S) permutation; 2-2.6x faster than the batched path
+forward plus backward (2 CPU threads, 2D and 3D maps of 65536-262144 voxels per row).
 """
 
 from __future__ import annotations
