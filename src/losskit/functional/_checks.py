@@ -99,10 +99,10 @@ def check_labels(
         )
     if not label_checks_enabled() or target.numel() == 0:
         return
-    valid = target if ignore_index is None else target[target != ignore_index]
-    if valid.numel() == 0:
-        return
-    low, high = int(valid.min()), int(valid.max())
+    if ignore_index is not None:
+        # ignored labels must not decide the range: map them to 0 (always valid) instead of indexing them out
+        target = torch.where(target == ignore_index, 0, target)
+    low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass over the labels, one host sync
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
         ignored = "" if ignore_index is None else f" (ignore_index={ignore_index} is allowed)"
