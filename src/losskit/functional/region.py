@@ -1,4 +1,4 @@
-"""Region (overlap) losses: Dice, Jaccard, Tversky, focal-Tversky, generalized Dice; one-hot free.
+"""Region (overlap) losses: Dice, Jaccard, Tversky, focal-Tversky, generalized Dice, from per-class statistics.
 
 Every loss here is a function of three per-(sample, class) statistics of the prediction ``p`` (softmax or
 sigmoid of the logits) and the target ``t``, summed over the valid (non-ignored) voxels:
@@ -12,6 +12,11 @@ Then ``fp = P - I`` and ``fn = T - I``. For class-index targets ``_LabelStats`` 
 sums); its backward reuses ``h`` as the gradient buffer and applies the fused softmax backward in place, so
 forward plus backward hold two (N, C, *) buffers (``p`` and ``h``) and run a handful of full-size passes. The
 dense-target function keeps only the logits and recomputes the softmax in backward.
+
+Why a transient one-hot rather than gather + scatter_add by label: on CPU, gathers along the class dim and
+scatter_adds with colliding indices are poorly vectorised. A one-hot-free version (gather, scatter_add, fused
+backward) measured 116 ms fwd+bwd on (4, 21, 256, 256) against 56 ms for this one and 112 ms for MONAI, with
+this one's peak memory still below MONAI's and kornia's (benchmarks/RESULTS.md).
 
 Layouts (already validated by the zoo modules): ``mode="multiclass"``: logits (N, C, *) and class indices
 (N, *) (long) or class probabilities (N, C, *) (float); ``"multilabel"``: logits and float targets (N, C, *);

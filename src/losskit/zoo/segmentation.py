@@ -337,6 +337,9 @@ class LovaszLoss(_SegBase):
     hinge of logits, errors ``max(0, 1 - x (2t - 1))``; multiclass: Lovász-softmax, errors ``|[y = c] - p_c|``;
     multilabel: per-class sigmoid errors ``|t_c - p_c|`` (a mean of per-class problems, not smp's single
     flattened one). Vectorised: one batched sort of the (N*C, S) error matrix, no loop over classes or images.
+    Multiclass rows of >= 32768 voxels are instead radix-sorted one by one on a single intra-op thread (far
+    faster on CPU than a multi-threaded sort with a barrier per pass): for the duration of that sort the
+    process's ``torch.get_num_threads()`` is 1, then restored, even if the sort raises.
 
     ``batch=False`` solves one problem per (image, class) (kornia's per-image), ``batch=True`` per class over the
     whole batch (Berman's ``per_image=False``). ``classes="present"`` averages over entries with a non-empty
