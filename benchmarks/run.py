@@ -149,7 +149,7 @@ def write_results(
         "# losskit benchmark results",
         "",
         f"- Command: `{command}` ({elapsed / 60:.1f} min)",
-        f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; source: {_revision()}",
+        f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; source: {extra['revision'][0]}",
         f"- Machine: {info['cpu']}; {info['os']}",
         f"- Python {info['python']}, torch {info['torch']}, {info['threads']} threads "
         f"(`torch.set_num_threads({torch.get_num_threads()})`), {_versions()}",
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     t0 = time.perf_counter()
-    load_start = load_average()
+    load_start, revision = load_average(), _revision()
     results = []
     for index, case in select(make_cases(args.quick), args.only):
         res = run_case(case, repeats=repeats, memory=memory, quick=args.quick, index=index)
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     extra = {"registry": [] if args.only or args.no_registry else _registry(args.quick)}
     extra["load"] = [load_start, load_average()]
+    extra["revision"] = [revision]
     write_results(out, results, command, time.perf_counter() - t0, memory, extra)
     goals = [g for r in results for g in check_goals(r)]
     print("\n" + "\n".join(goals_table(goals)))
