@@ -127,7 +127,20 @@ def _split_function(obj: Callable[..., Any]) -> tuple[list[inspect.Parameter], l
 
 def config_parameters(obj: Any, kind: Kind) -> ParamSet:
     """The parameters a config may set: ``__init__`` for a module, the signature of a factory, the
-    defaulted/keyword parameters of a loss function."""
+    defaulted/keyword parameters of a loss function. Read once per (object, kind): signatures and resolved
+    annotations are the bulk of a build's cost otherwise."""
+    try:
+        return _config_parameters_cached(obj, kind)
+    except TypeError:  # an unhashable callable: read it every time
+        return _config_parameters(obj, kind)
+
+
+@functools.lru_cache(maxsize=4096)
+def _config_parameters_cached(obj: Any, kind: Kind) -> ParamSet:
+    return _config_parameters(obj, kind)
+
+
+def _config_parameters(obj: Any, kind: Kind) -> ParamSet:
     if kind == "module":
         sig = _signature(obj.__init__)
         hints = type_hints(obj.__init__)
