@@ -104,3 +104,13 @@ def test_combined_is_registered_under_its_names() -> None:
     assert losskit.LOSSES.get("CombinedLoss") is CombinedLoss
     built = losskit.build_loss({"_target_": "CombinedLoss", "losses": {"a": "mse"}, "weights": [2.0]})
     assert isinstance(built, CombinedLoss) and built.weights == [2.0]
+
+
+def test_terms_added_after_construction_are_called_correctly() -> None:
+    combo = CombinedLoss({"mse": "mse"})
+    combo.terms["image"] = TwoInputs()
+    combo.weights.append(2.0)
+    x, y = torch.randn(3, 4), torch.randn(3, 4)
+    total, terms = combo(x, y, pred_dvf=torch.ones(1), return_terms=True)
+    assert set(terms) == {"mse", "image"}
+    torch.testing.assert_close(total, F.mse_loss(x, y) * 3.0)

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..errors import ConfigError, LossInputError
 from ..registry import suggest
-from .calling import CallPlan
+from .calling import CallPlan, loss_label
 
 __all__ = ["CombinedLoss", "split_term_weights"]
 
@@ -118,7 +118,10 @@ class CombinedLoss(nn.Module):
         total: torch.Tensor | None = None
         values: dict[str, torch.Tensor] = {}
         for (name, term), weight in zip(self.terms.items(), self.weights):
-            value = self._plans[name].call(term, inputs, named)
+            plan = self._plans.get(name)
+            if plan is None or plan.label != loss_label(term):  # a term added or replaced after construction
+                plan = self._plans[name] = CallPlan.of(term)
+            value = plan.call(term, inputs, named)
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise LossInputError(
