@@ -71,6 +71,16 @@ class LossDescription(_Subscriptable):
     origin: str
 
 
+def _loaded(entry: Entry[Any]) -> Entry[Any] | None:
+    """``entry`` with its plugin imported (its metadata lives in its code); None if the import fails."""
+    if not entry.is_lazy:
+        return entry
+    try:
+        return LOSSES.entry(entry.name)
+    except Exception:
+        return None
+
+
 def _entry_filter(task: str | Sequence[str] | None, tag: str | Sequence[str] | None):  # type: ignore[no-untyped-def]
     want_tasks = {task.lower()} if isinstance(task, str) else {t.lower() for t in task or ()}
     want_tags = {tag.lower()} if isinstance(tag, str) else {t.lower() for t in tag or ()}
@@ -78,12 +88,10 @@ def _entry_filter(task: str | Sequence[str] | None, tag: str | Sequence[str] | N
         return None
 
     def keep(entry: Entry[Any]) -> bool:
-        if entry.is_lazy:  # a plugin's tasks are known only once it is imported
-            try:
-                entry = LOSSES.entry(entry.name)
-            except Exception:
-                return False
-        meta = entry.metadata
+        loaded = _loaded(entry)
+        if loaded is None:
+            return False
+        meta = loaded.metadata
         return (not want_tasks or bool(want_tasks & set(meta.get("tasks", ())))) and want_tags <= set(
             meta.get("tags", ())
         )
@@ -114,12 +122,7 @@ def list_losses(
 def loss_info() -> dict[str, list[str]]:
     """``{task: [names]}`` for every task that has losses (AutoTimm's ``get_loss_info``); known tasks first."""
     by_task: dict[str, list[str]] = {}
-    for entry in LOSSES.entries():
-        if entry.is_lazy:
-            try:
-                entry = LOSSES.entry(entry.name)
-            except Exception:
-                continue
+    for entry in filter(None, map(_loaded, LOSSES.entries())):
         for t in entry.metadata.get("tasks", ()) or ("other",):
             by_task.setdefault(t, []).append(entry.name)
     order = [t for t in KNOWN_TASKS if t in by_task] + sorted(t for t in by_task if t not in KNOWN_TASKS)

@@ -49,7 +49,8 @@ def to_config(module: nn.Module) -> dict[str, Any]:
     if recorded is not None:
         return copy.deepcopy(recorded)
     cls = type(module)
-    name = next((e.name for e in LOSSES.entries() if not e.is_lazy and e.obj is cls), None)
+    entry = LOSSES.find(cls)
+    name = entry.name if entry is not None else None
     config: dict[str, Any] = {"name": name} if name else {}
     if not name:
         if not cls.__module__.startswith("torch."):

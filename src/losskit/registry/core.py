@@ -438,10 +438,9 @@ class Registry(Generic[T]):
         self._run_ensure_hooks()
         return sorted(self._state.entries, key=natural_key)
 
-    def keys_index(self) -> Mapping[str, str]:
-        """Every name and alias mapped to its canonical name (a consistent snapshot)."""
-        self._run_ensure_hooks()
-        return self._state.index
+    def find(self, obj: Any) -> Entry[T] | None:
+        """The loaded entry holding ``obj`` itself (first in natural order), or None."""
+        return next((e for e in self.entries() if not e.is_lazy and e.obj is obj), None)
 
     def entries(self) -> list[Entry[T]]:
         """Every entry (lazy ones not loaded) in natural order of their names, from one snapshot."""

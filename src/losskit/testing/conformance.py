@@ -19,7 +19,6 @@ import copy
 import io
 import math
 import pickle
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,17 +47,6 @@ class ConformanceReport:
         lines += [f"  ok    {name}" for name in self.passed]
         lines += [f"  skip  {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
-
-
-def _tensors(obj: Any) -> Iterator[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _tensors(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _tensors(v)
 
 
 def _map(obj: Any, fn: Any) -> Any:

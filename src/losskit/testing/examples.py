@@ -25,10 +25,8 @@ def spec_for(module: nn.Module) -> Any:
         spec = LOSSES.entry(name).metadata.get("inputs")
         if spec is not None:
             return spec
-    for entry in LOSSES.entries():
-        if not entry.is_lazy and entry.obj is type(module):
-            return entry.metadata.get("inputs")
-    return None
+    entry = LOSSES.find(type(module))
+    return None if entry is None else entry.metadata.get("inputs")
 
 
 def example_for(module: nn.Module, generator: torch.Generator) -> Example:
