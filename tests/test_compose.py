@@ -114,3 +114,11 @@ def test_terms_added_after_construction_are_called_correctly() -> None:
     total, terms = combo(x, y, pred_dvf=torch.ones(1), return_terms=True)
     assert set(terms) == {"mse", "image"}
     torch.testing.assert_close(total, F.mse_loss(x, y) * 3.0)
+
+
+def test_a_replaced_term_gets_a_new_call_plan() -> None:
+    combo = CombinedLoss({"t": TwoInputs()})
+    combo.terms["t"] = FourInputs()  # same name, a forward that takes more inputs
+    b = _batch()
+    value = combo(b["warped"], b["fixed"], pred_dvf=b["ddf"], gt_dvf=b["gt"])
+    torch.testing.assert_close(value, F.mse_loss(b["warped"], b["fixed"]) + F.mse_loss(b["ddf"], b["gt"]))

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..errors import ConfigError, LossInputError
 from ..registry import suggest
-from .calling import CallPlan, loss_label
+from .calling import CallPlan
 
 __all__ = ["CombinedLoss", "split_term_weights"]
 
@@ -108,7 +108,8 @@ class CombinedLoss(nn.Module):
 
         self.terms = nn.ModuleDict({name: build_loss(spec) for name, spec in specs.items()})
         self.weights: list[float] = weight_list
-        self._plans = {name: CallPlan.of(term) for name, term in self.terms.items()}  # decided once
+        # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
+        self._plans = {name: (term, CallPlan.of(term)) for name, term in self.terms.items()}
 
     @property
     def term_weights(self) -> dict[str, float]:
@@ -118,10 +119,10 @@ class CombinedLoss(nn.Module):
         total: torch.Tensor | None = None
         values: dict[str, torch.Tensor] = {}
         for (name, term), weight in zip(self.terms.items(), self.weights):
-            plan = self._plans.get(name)
-            if plan is None or plan.label != loss_label(term):  # a term added or replaced after construction
-                plan = self._plans[name] = CallPlan.of(term)
-            value = plan.call(term, inputs, named)
+            cached = self._plans.get(name)
+            if cached is None or cached[0] is not term:
+                cached = self._plans[name] = (term, CallPlan.of(term))
+            value = cached[1].call(term, inputs, named)
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise LossInputError(
