@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from ..errors import LossInputError
+from ..registry.naming import suggest
 
 __all__ = [
     "set_label_checks",
@@ -27,6 +28,8 @@ __all__ = [
     "check_labels",
     "check_reduction",
     "check_choice",
+    "check_probabilities",
+    "as_class_weight",
     "shape_str",
 ]
 
@@ -116,7 +119,57 @@ def check_reduction(loss: str, reduction: str, allowed: Sequence[str] = _REDUCTI
     return check_choice(loss, "reduction", reduction, allowed)
 
 
-def check_choice(loss: str, what: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{loss}: {what} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
-    return value
+def check_choice(loss: str, what: str, value: object, allowed: Sequence[str]) -> str:
+    """``value`` must be one of ``allowed``: else a ``ValueError`` naming the loss, the choices and the closest one.
+
+    This is the one check of every string option (``reduction``, ``mode``, ``kernel_type``, ...) in the
+    functional core; the config builder reports the same mistake earlier, from the ``Literal`` annotation.
+    """
+    if isinstance(value, str) and value in allowed:
+        return value
+    close = suggest(value, allowed, limit=1) if isinstance(value, str) else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{loss}: {what} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}{hint}")
+
+
+def check_probabilities(loss: str, target: torch.Tensor, ignore_index: int | None = None, name: str = "target") -> None:
+    """Dense targets (masks, soft labels) hold values in ``[0, 1]`` (``ignore_index`` allowed).
+
+    Catches a 0/255 PIL mask passed as a binary target. A value check, so it syncs, and it follows the
+    label-check switch like :func:`check_labels`. NaN is not flagged here: NaN in gives NaN out.
+    """
+    check_tensor(loss, name, target)
+    if target.dtype == torch.bool or not label_checks_enabled() or target.numel() == 0:
+        return
+    if ignore_index is not None:
+        target = torch.where(target == ignore_index, 0, target)
+    low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass, one host sync
+    if low < 0 or high > 1:
+        bad = low if low < 0 else high
+        ignored = "" if ignore_index is None else f" (ignore_index={ignore_index} is allowed)"
+        raise LossInputError(
+            f"{loss}: expected {name} values in [0, 1]{ignored}, got {bad:g}; a 0/255 mask needs `mask / 255` or "
+            f"`mask > 0`"
+        )
+
+
+def as_class_weight(loss: str, weight: object, name: str = "weight") -> torch.Tensor | None:
+    """A per-class weight given as a tensor, list or tuple, as a 1-D floating tensor of finite values >= 0.
+
+    Construction-time (the value check syncs once, when the loss is built, never in ``forward``).
+    """
+    if weight is None:
+        return None
+    if isinstance(weight, torch.Tensor):
+        tensor = weight if weight.is_floating_point() else weight.float()
+    elif isinstance(weight, (list, tuple)) and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) for w in weight
+    ):
+        tensor = torch.tensor([float(w) for w in weight], dtype=torch.float32)
+    else:
+        raise ValueError(f"{loss}: {name} must be a tensor or a list of numbers, one per class, got {weight!r:.200}")
+    if tensor.dim() != 1 or tensor.numel() == 0:
+        raise ValueError(f"{loss}: {name} must be 1-D with one entry per class, got shape {shape_str(tensor)}")
+    if not bool(torch.isfinite(tensor).all()) or bool((tensor < 0).any()):
+        raise ValueError(f"{loss}: {name} must hold finite values >= 0, got {tensor.tolist()!r:.200}")
+    return tensor
