@@ -34,6 +34,7 @@ from .metric import (
     triplet_loss,
 )
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
+from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
 from .regression import barron_loss, charbonnier_loss, log_cosh_loss, quantile_loss, weighted_mse_loss
 from .similarity import global_ncc_loss, lncc_loss, mutual_information_loss
 
@@ -57,6 +58,10 @@ __all__ = [
     "generalized_dice_loss",
     "lovasz_loss",
     "mcc_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "combined_segmentation_loss",
+    "combined_dice_bce_loss",
     # detection
     "box_iou_loss",
     "generalized_box_iou_loss",

@@ -15,14 +15,19 @@ forward plus backward (2 CPU threads, 2D and 3D maps of 65536-262144 voxels per 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._checks import check_choice
+from ._precision import float32_loss
 from ._reduce import acc_dtype
+from .region_stats import flat_logits
+from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
 
 __all__ = ["lovasz_loss", "lovasz_grad"]
 
@@ -134,6 +139,11 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_loss: Tensor, _g_counts: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
+        with torch.autocast(ctx.p.device.type, enabled=False):
+            return _LovaszSoftmaxRows._backward(ctx, g_loss)
+
+    @staticmethod
+    def _backward(ctx: Any, g_loss: Tensor) -> tuple[Tensor | None, None, None, None, None]:
         x, labels, valid = ctx.saved_tensors
         p, g = ctx.p, ctx.g
         ctx.g = None
@@ -149,17 +159,19 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
         return grad.to(x.dtype), None, None, None, None
 
 
+@float32_loss
 def lovasz_loss(
     input: Tensor,
     target: Tensor,
     *,
-    mode: str = "multiclass",
+    mode: Mode = DEFAULT_MODE,
     from_logits: bool = True,
     ignore_index: int | None = None,
     batch: bool = False,
-    classes: str = "present",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    classes: Literal["present", "all"] = "present",
+    weight: Tensor | Sequence[float] | None = None,
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Lovász hinge (binary, logits), or Lovász-softmax (multiclass: softmax probabilities; multilabel: per-class
     sigmoid probabilities) with errors ``|fg - p|``.
@@ -167,16 +179,32 @@ def lovasz_loss(
     ``classes="present"`` averages over the (sample, class) entries whose target is not empty (multiclass and
     multilabel; Berman's default); ``"all"`` over every entry. Binary mode always uses every entry.
     "none" shape: (N, C) (or (C,) with ``batch``), C = 1 in binary mode; excluded entries hold 0 there.
+    An empty batch gives 0 (an empty "none") with a zero gradient; NaN in the input gives NaN.
     """
+    check_choice("lovasz_loss", "classes", classes, ("present", "all"))
+    target, w = prepare_segmentation("lovasz_loss", input, target, mode=mode, reduction=reduction, weight=weight,
+                                     ignore_index=ignore_index, num_classes=num_classes)
+    return _lovasz(input, target, mode, from_logits, ignore_index, batch, classes, w, reduction)
+
+
+def _lovasz(
+    input: Tensor, target: Tensor, mode: str, from_logits: bool, ignore_index: int | None, batch: bool, classes: str,
+    weight: Tensor | None, reduction: str,
+) -> Tensor:
     dt = acc_dtype(input)
     n = input.shape[0]
     binary = mode == "binary"
-    x = input.reshape(n, 1, -1) if binary else input.reshape(n, input.shape[1], -1)
+    x = flat_logits(input, binary)
     c = x.shape[1]
+    if x.numel() == 0:
+        # Nothing to sort (N = 0 or no voxels): 0, or an empty "none", still connected to the input's graph.
+        zero = x.to(dt).sum(-1) * 0.0
+        return _reduce_rows(zero.sum(0) if batch else zero, torch.zeros_like(zero, dtype=torch.bool), dt, True, weight,
+                            reduction)
     labels: Tensor | None = None
     valid: Tensor | None = None
     if mode == "multiclass" and not target.is_floating_point() and x.device.type == "cpu" and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW:
-        y = target.reshape(n, -1).long()
+        y = target.reshape(n, x.shape[-1]).long()
         if ignore_index is not None:
             keep = y != ignore_index
             valid = keep.to(dt)
@@ -186,12 +214,11 @@ def lovasz_loss(
         present = (fg_count > 0).view(loss.shape)
         return _reduce_rows(loss, present, dt, classes == "all", weight, reduction)
     if mode == "multiclass" and not target.is_floating_point():
-        y = target.reshape(n, -1)
+        y = target.reshape(n, x.shape[-1]).long()  # any integer dtype, widened before comparing to ignore_index
         if ignore_index is not None:
             keep = y != ignore_index
             valid = keep.to(dt).unsqueeze(1)
             y = torch.where(keep, y, torch.zeros_like(y))
-        y = y.long()
         p = torch.softmax(x, dim=1, dtype=dt) if from_logits else x.to(dt)
         idx = y.unsqueeze(1)
         errors = p.scatter(1, idx, 1.0 - p.gather(1, idx))

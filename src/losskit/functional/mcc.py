@@ -5,24 +5,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .region import pool_stats, reduce_region, region_stats
+from ._precision import float32_loss
+from .region import Weight, region_terms
+from .region_stats import reduce_region
+from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
 
 __all__ = ["mcc_loss"]
 
 
+@float32_loss
 def mcc_loss(
     input: Tensor,
     target: Tensor,
     *,
-    mode: str = "binary",
+    mode: Mode = DEFAULT_MODE,
     from_logits: bool = True,
     smooth_nr: float = 0.0,
     smooth_dr: float = 1e-5,
-    weight: Tensor | None = None,
+    weight: Weight = None,
     ignore_index: int | None = None,
     batch: bool = False,
     include_background: bool = True,
-    reduction: str = "mean",
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """``1 - MCC`` per (sample, class) with the soft confusion matrix ``tp = I``, ``fp = P - I``,
     ``fn = T - I``, ``tn = M - P - T + I`` (``M`` valid voxels):
@@ -30,8 +35,11 @@ def mcc_loss(
 
     A (sample, class) with ``fp = fn = 0`` scores a perfect 0 (MONAI's rule: the product in the denominator
     vanishes when ``tp = 0`` or ``tn = 0``). "none" shape: (N, C) or (C,) with ``batch``; C = 1 in binary mode.
+    The default ``mode`` is the segmentation family's, ``"multiclass"``; binary masks need ``mode="binary"``.
     """
-    s = pool_stats(region_stats(input, target, mode=mode, from_logits=from_logits, ignore_index=ignore_index), batch, include_background)
+    target, w = prepare_segmentation("mcc_loss", input, target, mode=mode, reduction=reduction, weight=weight,
+                                     ignore_index=ignore_index, num_classes=num_classes)
+    s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     tp = s.inter
     fp = s.pred - s.inter
     fn = s.true - s.inter
@@ -41,6 +49,6 @@ def mcc_loss(
     # sqrt has an infinite slope at 0: clamp so a degenerate entry (handled below) keeps a finite gradient.
     den = prod.clamp_min(torch.finfo(prod.dtype).tiny).sqrt()
     loss = 1.0 - num / den
-    perfect = (fp == 0) & (fn == 0)
+    perfect = (fp == 0) & (fn == 0)  # False for NaN: NaN in gives NaN out
     loss = torch.where(perfect, torch.zeros_like(loss), loss)
-    return reduce_region(loss, reduction, weight)
+    return reduce_region(loss, reduction, w)

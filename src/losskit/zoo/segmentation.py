@@ -14,16 +14,18 @@ The numerics live in :mod:`losskit.functional.region`, ``.lovasz`` and ``.mcc``.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import LossInputError
-from ..functional._checks import check_choice, check_float, check_labels, check_reduction, label_checks_enabled, shape_str
+from ..functional._checks import as_class_weight, check_choice, check_reduction
 from ..functional.lovasz import lovasz_loss
 from ..functional.mcc import mcc_loss
-from ..functional.region import MODES, dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
+from ..functional.region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
+from ..functional.segmentation_input import DEFAULT_MODE, MODES, Mode, Reduction, check_segmentation_input
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import num_classes_of
@@ -32,66 +34,6 @@ __all__ = [
     "DiceLoss", "JaccardLoss", "TverskyLoss", "FocalTverskyLoss", "GeneralizedDiceLoss", "MCCLoss", "LovaszLoss",
     "check_segmentation_input",
 ]
-
-
-def check_segmentation_input(
-    loss: str, mode: str, input: Tensor, target: Tensor, *, num_classes: int | None, ignore_index: int | None,
-    weight: Tensor | None = None,
-) -> Tensor:
-    """Validate a (logits, target) pair for ``mode``; return the target in the layout the functional core takes
-    (binary (N, *) targets of an (N, 1, *) input get their channel; an (N, 1, *) label map loses it)."""
-    check_float(loss, "input", input, "(N, C, *spatial)")
-    if not isinstance(target, Tensor):
-        raise LossInputError(f"{loss}: expected target to be a torch.Tensor, got {type(target).__name__}")
-    if input.dim() < 2:
-        raise LossInputError(f"{loss}: expected input of shape (N, C, *spatial) or (N, *), got {shape_str(input)}")
-    if mode == "binary":
-        if target.shape != input.shape:
-            if input.shape[1] == 1 and tuple(target.shape) == (input.shape[0], *input.shape[2:]):
-                target = target.unsqueeze(1)
-            else:
-                raise LossInputError(
-                    f"{loss}: incompatible shapes: binary mode expects a target of the input's shape {shape_str(input)}"
-                    f" or, for an (N, 1, *) input, (N, *); got {shape_str(target)}"
-                )
-        _check_dense_values(loss, target, ignore_index)
-        return target
-    c = input.shape[1]
-    if num_classes is not None and c != num_classes:
-        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}")
-    if weight is not None and weight.numel() != c:
-        raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
-    if mode == "multilabel" or target.is_floating_point():
-        if target.shape != input.shape:
-            raise LossInputError(
-                f"{loss}: incompatible shapes: {mode} mode with a float target expects the input's shape "
-                f"{shape_str(input)}, got {shape_str(target)}"
-                + ("; class indices must be integers" if mode == "multiclass" else "")
-            )
-        _check_dense_values(loss, target, ignore_index if mode == "multilabel" else None)
-        return target
-    if c < 2:
-        raise LossInputError(f"{loss}: multiclass mode needs C >= 2 channels, got {shape_str(input)}; use mode='binary'")
-    if target.dim() == input.dim() and target.shape[1] == 1:
-        target = target.squeeze(1)
-    expected = (input.shape[0], *input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise LossInputError(
-            f"{loss}: incompatible shapes: expected class indices of shape ({', '.join(map(str, expected))}) for "
-            f"input {shape_str(input)}, got {shape_str(target)}"
-        )
-    check_labels(loss, target, c, ignore_index)
-    return target
-
-
-def _check_dense_values(loss: str, target: Tensor, ignore_index: int | None) -> None:
-    if target.dtype == torch.bool or not label_checks_enabled() or target.numel() == 0:
-        return
-    bad = (target < 0) | (target > 1)
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if bool(bad.any()):
-        raise LossInputError(f"{loss}: expected target values in [0, 1] (ignore_index={ignore_index} allowed)")
 
 
 def _seg_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -119,13 +61,14 @@ _TASKS = ["segmentation"]
 
 
 class _SegBase(nn.Module):
-    """Holds and checks the options shared by the segmentation losses."""
+    """Holds and checks the options shared by the segmentation losses; the functional forms check the tensors."""
 
     loss_name = "segmentation"
 
     def _setup(
-        self, mode: str, from_logits: bool, weight: Tensor | None, ignore_index: int | None, batch: bool,
-        include_background: bool, num_classes: int | None, reduction: str, reductions: tuple[str, ...] = ("mean", "sum", "none"),
+        self, mode: str, from_logits: bool, weight: Tensor | Sequence[float] | None, ignore_index: int | None,
+        batch: bool, include_background: bool, num_classes: int | None, reduction: str,
+        reductions: tuple[str, ...] = ("mean", "sum", "none"),
     ) -> None:
         name = self.loss_name
         self.mode = check_choice(name, "mode", mode, MODES)
@@ -137,28 +80,19 @@ class _SegBase(nn.Module):
             raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
         self.num_classes = num_classes
         self.reduction = check_reduction(name, reduction, reductions)
-        if weight is not None:
-            weight = torch.as_tensor(weight, dtype=torch.float32)
-            if weight.dim() != 1 or bool((weight < 0).any()):
-                raise ValueError(f"{name}: weight must be a 1-D tensor of non-negative per-class values")
-        self.register_buffer("weight", weight)
-
-    def _target(self, input: Tensor, target: Tensor) -> Tensor:
-        return check_segmentation_input(
-            self.loss_name, self.mode, input, target, num_classes=self.num_classes, ignore_index=self.ignore_index,
-            weight=self.weight,
-        )
+        self.register_buffer("weight", as_class_weight(name, weight))
 
     def _common(self) -> dict[str, Any]:
+        """The options every segmentation functional form takes, as keywords."""
         return dict(mode=self.mode, from_logits=self.from_logits, ignore_index=self.ignore_index, batch=self.batch,
-                    include_background=self.include_background)
+                    include_background=self.include_background, num_classes=self.num_classes, reduction=self.reduction)
 
 
 def _smoothing(name: str, smooth: float, smooth_nr: float | None, smooth_dr: float | None) -> tuple[float, float]:
     nr = smooth if smooth_nr is None else smooth_nr
     dr = smooth if smooth_dr is None else smooth_dr
-    if nr < 0 or dr < 0:
-        raise ValueError(f"{name}: smoothing terms must be >= 0, got smooth_nr={nr}, smooth_dr={dr}")
+    if not (math.isfinite(nr) and math.isfinite(dr) and nr >= 0 and dr >= 0):
+        raise ValueError(f"{name}: smoothing terms must be finite and >= 0, got smooth_nr={nr}, smooth_dr={dr}")
     return float(nr), float(dr)
 
 
@@ -183,18 +117,16 @@ class DiceLoss(_SegBase):
     loss_name = "dice"
 
     def __init__(
-        self, mode: str = "multiclass", from_logits: bool = True, smooth: float = 1e-5, smooth_nr: float | None = None,
-        smooth_dr: float | None = None, weight: Tensor | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: str = "mean",
+        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth: float = 1e-5, smooth_nr: float | None = None,
+        smooth_dr: float | None = None, weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
+        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
-        return dice_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                         reduction=self.reduction, **self._common())
+        return dice_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common())
 
 
 @register_loss("jaccard", aliases=["JaccardLoss", "iou"], tasks=_TASKS, tags=["region"], inputs=_SEG_INPUTS)
@@ -209,9 +141,8 @@ class JaccardLoss(DiceLoss):
     loss_name = "jaccard"
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return jaccard_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                            reduction=self.reduction, **self._common())
+                            **self._common())
 
 
 @register_loss("tversky", aliases=["TverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
@@ -227,10 +158,10 @@ class TverskyLoss(DiceLoss):
     loss_name = "tversky"
 
     def __init__(
-        self, alpha: float = 0.5, beta: float = 0.5, mode: str = "multiclass", from_logits: bool = True,
+        self, alpha: float = 0.5, beta: float = 0.5, mode: Mode = DEFAULT_MODE, from_logits: bool = True,
         smooth: float = 1e-5, smooth_nr: float | None = None, smooth_dr: float | None = None,
-        weight: Tensor | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: str = "mean",
+        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
+        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__(mode, from_logits, smooth, smooth_nr, smooth_dr, weight, ignore_index, batch,
                          include_background, num_classes, reduction)
@@ -239,9 +170,8 @@ class TverskyLoss(DiceLoss):
         self.alpha, self.beta = float(alpha), float(beta)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return tversky_loss(input, target, alpha=self.alpha, beta=self.beta, smooth_nr=self.smooth_nr,
-                            smooth_dr=self.smooth_dr, weight=self.weight, reduction=self.reduction, **self._common())
+                            smooth_dr=self.smooth_dr, weight=self.weight, **self._common())
 
 
 @register_loss("focal_tversky", aliases=["FocalTverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
@@ -256,10 +186,10 @@ class FocalTverskyLoss(TverskyLoss):
     loss_name = "focal_tversky"
 
     def __init__(
-        self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, mode: str = "multiclass",
+        self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, mode: Mode = DEFAULT_MODE,
         from_logits: bool = True, smooth: float = 1e-5, smooth_nr: float | None = None, smooth_dr: float | None = None,
-        weight: Tensor | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: str = "mean",
+        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
+        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__(alpha, beta, mode, from_logits, smooth, smooth_nr, smooth_dr, weight, ignore_index, batch,
                          include_background, num_classes, reduction)
@@ -268,10 +198,9 @@ class FocalTverskyLoss(TverskyLoss):
         self.gamma = float(gamma)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return focal_tversky_loss(input, target, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
                                   smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                                  reduction=self.reduction, **self._common())
+                                  **self._common())
 
 
 @register_loss("generalized_dice", aliases=["GeneralizedDiceLoss", "gdl"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
@@ -288,9 +217,9 @@ class GeneralizedDiceLoss(_SegBase):
     loss_name = "generalized_dice"
 
     def __init__(
-        self, w_type: str = "square", mode: str = "multiclass", from_logits: bool = True, smooth: float = 1e-5,
+        self, w_type: Literal["square", "simple", "uniform"] = "square", mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth: float = 1e-5,
         smooth_nr: float | None = None, smooth_dr: float | None = None, ignore_index: int | None = None,
-        batch: bool = False, include_background: bool = True, num_classes: int | None = None, reduction: str = "mean",
+        batch: bool = False, include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, None, ignore_index, batch, include_background, num_classes, reduction)
@@ -298,17 +227,17 @@ class GeneralizedDiceLoss(_SegBase):
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return generalized_dice_loss(input, target, w_type=self.w_type, smooth_nr=self.smooth_nr,
-                                     smooth_dr=self.smooth_dr, reduction=self.reduction, **self._common())
+                                     smooth_dr=self.smooth_dr, **self._common())
 
 
 @register_loss("mcc", aliases=["MCCLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
 class MCCLoss(_SegBase):
     """Soft Matthews correlation loss (Abhishek & Hamarneh, ISBI 2021): ``1 - MCC`` per (sample, class),
     ``MCC = (TP TN - FP FN + s_nr) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN) + s_dr)`` from the soft confusion matrix
-    (TN counts the valid voxels only). An entry with FP = FN = 0 scores 0. Default ``mode="binary"``.
-    "none" shape as ``dice``.
+    (TN counts the valid voxels only). An entry with FP = FN = 0 scores 0. The region family's
+    default ``mode="multiclass"`` (it was "binary" before; binary masks need ``mode="binary"``, and a one-channel
+    input in multiclass mode is an error that says so). "none" shape as ``dice``.
 
     Parity: ≡ MONAI ``MCCLoss(sigmoid=True, batch=b)`` (binary/multilabel) and ``MCCLoss(softmax=True,
     to_onehot_y=True)`` (multiclass), same ``smooth_nr=0, smooth_dr=1e-5`` defaults.
@@ -317,18 +246,17 @@ class MCCLoss(_SegBase):
     loss_name = "mcc"
 
     def __init__(
-        self, mode: str = "binary", from_logits: bool = True, smooth_nr: float = 0.0, smooth_dr: float = 1e-5,
-        weight: Tensor | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: str = "mean",
+        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth_nr: float = 0.0, smooth_dr: float = 1e-5,
+        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
+        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, 0.0, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return mcc_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                        reduction=self.reduction, **self._common())
+                        **self._common())
 
 
 @register_loss("lovasz", aliases=["LovaszLoss", "lovasz_softmax", "lovasz_hinge"], tasks=_TASKS, tags=["region", "iou"], inputs=_SEG_INPUTS)
@@ -352,14 +280,15 @@ class LovaszLoss(_SegBase):
     loss_name = "lovasz"
 
     def __init__(
-        self, mode: str = "multiclass", from_logits: bool = True, classes: str = "present", weight: Tensor | None = None,
-        ignore_index: int | None = None, batch: bool = False, num_classes: int | None = None, reduction: str = "mean",
+        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, classes: Literal["present", "all"] = "present",
+        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
+        num_classes: int | None = None, reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, True, num_classes, reduction)
         self.classes = check_choice(self.loss_name, "classes", classes, ("present", "all"))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        target = self._target(input, target)
         return lovasz_loss(input, target, mode=self.mode, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                           batch=self.batch, classes=self.classes, weight=self.weight, reduction=self.reduction)
+                           batch=self.batch, classes=self.classes, weight=self.weight, num_classes=self.num_classes,
+                           reduction=self.reduction)

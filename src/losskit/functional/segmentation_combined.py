@@ -1,0 +1,238 @@
+"""Segmentation losses made of two terms: Dice + cross-entropy, Dice + focal, AutoTimm's combined loss and
+seed 000's Dice + BCE, as functional forms.
+
+Each validates its inputs once (:mod:`losskit.functional.segmentation_input`), then computes both terms from
+the same tensors. ``reduction`` is "mean" | "sum" only: the two terms have different natural "none" shapes.
+With ``return_terms=True`` each returns ``(total, {term: detached value})`` (:func:`with_terms`), the one
+per-term protocol of the zoo; the values are the unweighted terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..compose.terms import with_terms
+from ..errors import LossInputError
+from ._checks import shape_str
+from ._precision import float32_loss
+from .focal import sigmoid_focal_loss, softmax_focal_loss
+from .region import dice_from_stats, region_terms
+from .region_stats import reduce_region
+from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, prepare_segmentation
+
+__all__ = [
+    "cross_entropy_term",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "combined_segmentation_loss",
+    "combined_dice_bce_loss",
+]
+
+Weight = Tensor | Sequence[float] | None
+Result = Tensor | tuple[Tensor, dict[str, Tensor]]
+_PAIR = ("mean", "sum")
+
+
+def valid_sum(values: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(sum values, sum weights)`` in float32 (float64 stays): the pieces of a mean over valid entries."""
+    dt = torch.float64 if values.dtype == torch.float64 else torch.float32
+    total = values.sum(dtype=dt)
+    count = torch.tensor(float(values.numel()), dtype=dt, device=values.device) if weights is None else weights.sum(dtype=dt)
+    return total, count
+
+
+def cross_entropy_term(
+    input: Tensor, target: Tensor, *, mode: str, from_logits: bool = True, weight: Tensor | None = None,
+    ignore_index: int | None = None, label_smoothing: float = 0.0, pos_weight: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(sum, count)`` of the pixelwise cross-entropy (softmax CE for multiclass, sigmoid BCE otherwise), so
+    callers can take a mean over valid pixels that is 0, not NaN, when every pixel is ignored. The count is
+    PyTorch's: the summed class weights of the valid targets. Inputs already validated."""
+    x = input if input.dtype in (torch.float32, torch.float64) else input.float()
+    if mode == "multiclass" and not target.is_floating_point():
+        y = target.long()  # any integer dtype, widened before comparing to ignore_index
+        valid = None if ignore_index is None else y != ignore_index
+        y = y if valid is None else torch.where(valid, y, torch.zeros_like(y))
+        w = None if weight is None else weight.to(x.dtype)
+        if from_logits:
+            ce = F.cross_entropy(x, y, weight=w, reduction="none", label_smoothing=label_smoothing)
+        else:
+            ce = F.nll_loss(x.clamp_min(torch.finfo(x.dtype).tiny).log(), y, weight=w, reduction="none")
+        wy = None if w is None else w[y]
+        if valid is not None:
+            ce = ce * valid
+            wy = valid.to(x.dtype) if wy is None else wy * valid
+        return valid_sum(ce, wy)
+    if mode == "multiclass":
+        logp = torch.log_softmax(x, 1) if from_logits else x.clamp_min(torch.finfo(x.dtype).tiny).log()
+        per = -(target.to(x.dtype) * logp)
+        if weight is not None:
+            per = per * weight.to(x.dtype).view(1, -1, *([1] * (x.dim() - 2)))
+        total, _ = valid_sum(per, None)
+        return total, torch.tensor(float(per.numel() // max(per.shape[1], 1)), dtype=total.dtype, device=x.device)
+    t = target.to(x.dtype)
+    valid_f = None
+    if ignore_index is not None:
+        keep = t != ignore_index
+        t = torch.where(keep, t, torch.zeros_like(t))
+        valid_f = keep.to(x.dtype)
+    if from_logits:
+        per = F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction="none")
+    else:
+        per = F.binary_cross_entropy(x, t, reduction="none")
+    if weight is not None and mode == "multilabel":
+        per = per * weight.to(x.dtype).view(1, -1, *([1] * (x.dim() - 2)))
+    if valid_f is not None:
+        per = per * valid_f
+    return valid_sum(per, valid_f)
+
+
+def pair_term(pair: tuple[Tensor, Tensor], reduction: str) -> Tensor:
+    """A ``(sum, count)`` pair reduced: the sum, or the mean over valid entries (0 when there are none)."""
+    total, count = pair
+    return total if reduction == "sum" else total / count.clamp_min(torch.finfo(total.dtype).tiny)
+
+
+def _dice(input: Tensor, target: Tensor, mode: str, from_logits: bool, nr: float, dr: float, weight: Tensor | None,
+          ignore_index: int | None, batch: bool, include_background: bool, reduction: str) -> Tensor:
+    s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
+    return reduce_region(dice_from_stats(s, nr, dr), reduction, weight)
+
+
+@float32_loss
+def dice_ce_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: Mode = DEFAULT_MODE,
+    from_logits: bool = True,
+    lambda_dice: float = 1.0,
+    lambda_ce: float = 1.0,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Weight = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    label_smoothing: float = 0.0,
+    pos_weight: Tensor | None = None,
+    num_classes: int | None = None,
+    reduction: PairReduction = "mean",
+    return_terms: bool = False,
+) -> Result:
+    """``lambda_dice * dice + lambda_ce * CE`` (nnU-Net's recipe). Dice is :func:`dice_loss` with the same
+    options; CE is softmax cross-entropy for "multiclass" (class ``weight``, ``ignore_index``,
+    ``label_smoothing``; soft targets allowed) and sigmoid BCE for "binary"/"multilabel" (``weight`` per
+    channel, ``pos_weight``, ignored elements masked). "mean" = ``lambda_dice * dice mean + lambda_ce * CE mean
+    over valid pixels`` (0 when all are ignored); "sum" adds the sums. Terms: ``"dice"``, ``"ce"``."""
+    target, w = prepare_segmentation("dice_ce_loss", input, target, mode=mode, reduction=reduction, weight=weight,
+                                     ignore_index=ignore_index, num_classes=num_classes, reductions=_PAIR)
+    dice = _dice(input, target, mode, from_logits, smooth_nr, smooth_dr, w, ignore_index, batch, include_background,
+                 reduction)
+    pw = pos_weight.to(input.device) if pos_weight is not None else None
+    ce = pair_term(cross_entropy_term(input, target, mode=mode, from_logits=from_logits, weight=w,
+                                      ignore_index=ignore_index, label_smoothing=label_smoothing, pos_weight=pw), reduction)
+    return with_terms(lambda_dice * dice + lambda_ce * ce, {"dice": dice, "ce": ce}, return_terms)
+
+
+@float32_loss
+def dice_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: Mode = DEFAULT_MODE,
+    lambda_dice: float = 1.0,
+    lambda_focal: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    weight: Weight = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    include_background: bool = True,
+    num_classes: int | None = None,
+    reduction: PairReduction = "mean",
+    return_terms: bool = False,
+) -> Result:
+    """``lambda_dice * dice + lambda_focal * focal`` from logits. Focal is :func:`softmax_focal_loss` for
+    "multiclass" (class indices only; mean over valid pixels) and :func:`sigmoid_focal_loss` for "binary" /
+    "multilabel" (mean over valid elements; ``weight`` per channel in multilabel mode). Terms: ``"dice"``,
+    ``"focal"``."""
+    name = "dice_focal_loss"
+    target, w = prepare_segmentation(name, input, target, mode=mode, reduction=reduction, weight=weight,
+                                     ignore_index=ignore_index, num_classes=num_classes, reductions=_PAIR)
+    if mode == "multiclass" and target.is_floating_point():
+        raise LossInputError(f"{name}: multiclass focal needs class indices, got a float target {shape_str(target)}")
+    dice = _dice(input, target, mode, True, smooth_nr, smooth_dr, w, ignore_index, batch, include_background, reduction)
+    if mode == "multiclass":
+        focal = softmax_focal_loss(input, target.long(), gamma=gamma, alpha=alpha, weight=w, ignore_index=ignore_index,
+                                   reduction=reduction)
+    else:
+        t = target.to(input.dtype)
+        wt = None if w is None or mode != "multilabel" else w.view(1, -1, *([1] * (input.dim() - 2)))
+        count = None
+        if ignore_index is not None:
+            keep = t != ignore_index
+            t = torch.where(keep, t, torch.zeros_like(t))
+            count = keep.to(torch.float32)
+            wt = count if wt is None else wt * count
+        total = sigmoid_focal_loss(input, t, alpha=alpha, gamma=gamma, weight=wt, reduction="sum")
+        n = torch.tensor(float(input.numel()), device=input.device) if count is None else count.sum()
+        focal = total if reduction == "sum" else total / n.to(total.dtype).clamp_min(1.0)
+    return with_terms(lambda_dice * dice + lambda_focal * focal, {"dice": dice, "focal": focal}, return_terms)
+
+
+@float32_loss
+def combined_segmentation_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    ce_weight: float = 1.0,
+    dice_weight: float = 1.0,
+    ignore_index: int | None = 255,
+    class_weights: Weight = None,
+    smooth: float = 1.0,
+    num_classes: int | None = None,
+    return_terms: bool = False,
+) -> Result:
+    """AutoTimm's ``ce_weight * CE + dice_weight * dice`` over class indices (multiclass), ``ignore_index=255``;
+    ``class_weights`` weigh the CE term only; dice per sample with ``smooth`` on both terms. The mean.
+    Terms: ``"ce"``, ``"dice"``."""
+    target, w = prepare_segmentation("combined_segmentation_loss", input, target, mode="multiclass", reduction="mean",
+                                     weight=class_weights, ignore_index=ignore_index, num_classes=num_classes)
+    ce = pair_term(cross_entropy_term(input, target, mode="multiclass", weight=w, ignore_index=ignore_index), "mean")
+    dice = _dice(input, target, "multiclass", True, smooth, smooth, None, ignore_index, False, True, "mean")
+    return with_terms(ce_weight * ce + dice_weight * dice, {"ce": ce, "dice": dice}, return_terms)
+
+
+@float32_loss
+def combined_dice_bce_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    dice_weight: float = 0.5,
+    bce_weight: float = 0.5,
+    smooth: float = 1.0,
+    mode: Mode = "binary",
+    pos_weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    batch: bool = False,
+    reduction: PairReduction = "mean",
+    return_terms: bool = False,
+) -> Result:
+    """Seed 000's ``dice_weight * dice + bce_weight * BCE`` for "binary" or "multilabel" masks ("multiclass" is
+    refused: use :func:`dice_ce_loss`), both terms from the same logits. Terms: ``"dice"``, ``"bce"``."""
+    name = "combined_dice_bce_loss"
+    if mode == "multiclass":
+        raise ValueError(f"{name}: mode must be 'binary' or 'multilabel' (use 'dice_ce' for multiclass)")
+    target, _ = prepare_segmentation(name, input, target, mode=mode, reduction=reduction, ignore_index=ignore_index,
+                                     reductions=_PAIR)
+    dice = _dice(input, target, mode, True, smooth, smooth, None, ignore_index, batch, True, reduction)
+    pw = pos_weight.to(input.device) if pos_weight is not None else None
+    bce = pair_term(cross_entropy_term(input, target, mode=mode, ignore_index=ignore_index, pos_weight=pw), reduction)
+    return with_terms(dice_weight * dice + bce_weight * bce, {"dice": dice, "bce": bce}, return_terms)
