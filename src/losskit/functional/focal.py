@@ -13,13 +13,20 @@ logits (kornia#918) and ``0 * log 0`` never appears (kornia#2115).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LossInputError
-from ._checks import check_float, check_reduction, check_same_shape, shape_str
+from ._checks import check_float, check_probabilities, check_reduction, check_same_shape, shape_str
+from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
+from .classification import check_class_input, class_weight
+
+Reduction = Literal["mean", "sum", "none"]
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
@@ -98,6 +105,39 @@ def _sigmoid_focal_autograd(x: Tensor, y: Tensor, alpha: float, gamma: float) ->
     return out
 
 
+def _sigmoid_focal_indices(
+    x: Tensor, target: Tensor, alpha: float, gamma: float, weight: Tensor | None, reduction: str
+) -> Tensor:
+    """One-vs-rest sigmoid focal against class indices (N, *) for logits (N, C, *); negative labels ignored.
+
+    Every element as a negative (a stride-0 zero target, no memory), then the target class corrected by a
+    gather: no one-hot tensor is built. "mean" is over the elements of the non-ignored rows.
+    """
+    labels = target if target.dtype == torch.long else target.long()
+    valid = labels >= 0
+    safe = torch.where(valid, labels, 0).unsqueeze(1)
+    neg = _SigmoidFocal.apply(x, x.new_zeros(()).expand_as(x), alpha, gamma)
+    x_t = x.gather(1, safe)
+    pos = _SigmoidFocal.apply(x_t, x_t.new_ones(()).expand_as(x_t), alpha, gamma)
+    corr = pos - neg.gather(1, safe)
+    mask = valid.unsqueeze(1)
+    zero = torch.zeros((), dtype=neg.dtype, device=neg.device)
+    dtype = acc_dtype(neg)
+    if reduction == "none" or weight is not None:
+        full = torch.where(mask, neg.scatter_add(1, safe, corr), zero)
+        if weight is not None:
+            full = full * weight.to(full.dtype)
+        if reduction == "none":
+            return full
+        total = full.sum(dtype=dtype)
+    else:
+        total = torch.where(valid, neg.sum(1, dtype=dtype) + corr.squeeze(1), zero).sum(dtype=dtype)
+    if reduction == "sum":
+        return total
+    return total / (valid.sum(dtype=total.dtype) * x.shape[1]).clamp_min(1)
+
+
+@float32_loss
 def sigmoid_focal_loss(
     input: Tensor,
     target: Tensor,
@@ -105,7 +145,8 @@ def sigmoid_focal_loss(
     alpha: float | None = 0.25,
     gamma: float = 2.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Sigmoid focal loss (RetinaNet), elementwise over logits, for binary / multilabel / detection targets.
 
@@ -113,14 +154,18 @@ def sigmoid_focal_loss(
     ``a_t = alpha y + (1 - alpha)(1 - y)``.
 
     Args:
-        input: logits, any shape (*).
-        target: same shape, float in [0, 1] (hard or soft).
+        input: logits, any shape (*); (N, C, *) with class-index targets.
+        target: same shape, float in [0, 1] (hard or soft; checked under the label-check switch), or class
+            indices (N, *) of any integer dtype for logits (N, C, *) (AutoTimm's ``FocalLoss``): each element
+            is one-vs-rest against the target class, a negative label marks an ignored row.
         alpha: positive-class balance in [0, 1]; ``None`` or negative disables it (torchvision semantics).
         gamma: focusing parameter >= 0; ``gamma=0, alpha=None`` is ``binary_cross_entropy_with_logits``.
         weight: optional tensor broadcastable to ``input``, multiplies the elementwise loss.
-        reduction: "mean" (over all elements) | "sum" | "none" (the input's shape).
+        num_classes: checked against ``input.shape[1]`` when given.
+        reduction: "mean" (over all elements; with class indices over the elements of the non-ignored rows,
+            0 when none) | "sum" | "none" (the input's shape; ignored rows 0).
 
-    Returns a float32 tensor for float16/bfloat16 inputs (float64 stays float64).
+    Returns a float32 tensor under autocast and for float16/bfloat16 inputs (float64 stays float64).
 
     Parity: ``torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction)`` exactly (torchvision's
     default reduction is "none", losskit's is "mean"); ``kornia.losses.binary_focal_loss_with_logits(x, y,
@@ -128,13 +173,25 @@ def sigmoid_focal_loss(
     reduction="none")`` elementwise.
     """
     loss = "sigmoid_focal_loss"
-    check_float(loss, "input", input)
-    check_same_shape(loss, input, target)
     check_reduction(loss, reduction)
     _check_gamma(loss, gamma)
     a = -1.0 if alpha is None or alpha < 0 else float(alpha)
     if a > 1:
         raise ValueError(f"{loss}: alpha must be in [0, 1] (or None/negative to disable), got {alpha}")
+    check_float(loss, "input", input)
+    if weight is not None:
+        check_float(loss, "weight", weight)
+    if not target.is_floating_point():
+        # negative labels are ignored: validate with them mapped to a single ignore value
+        check_class_input(
+            loss, input, torch.where(target < 0, -1, target.long()), num_classes=num_classes, ignore_index=-1,
+            allow_dense=False,
+        )
+        return _sigmoid_focal_indices(input, target, a, float(gamma), weight, reduction)
+    check_same_shape(loss, input, target)
+    if num_classes is not None and input.dim() >= 2 and input.shape[1] != num_classes:
+        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input {shape_str(input)}")
+    check_probabilities(loss, target)
     if target.requires_grad:
         out = _sigmoid_focal_autograd(input, target, a, float(gamma))
     else:
@@ -210,15 +267,17 @@ class _SoftmaxFocal(torch.autograd.Function):
         return grad.to(x.dtype), None, None
 
 
+@float32_loss
 def softmax_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
     gamma: float = 2.0,
-    alpha: float | Tensor | None = None,
-    weight: Tensor | None = None,
+    alpha: float | Tensor | Sequence[float] | None = None,
+    weight: Tensor | Sequence[float] | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Softmax (multiclass) focal loss for classification and segmentation, from logits and class indices.
 
@@ -227,16 +286,18 @@ def softmax_focal_loss(
 
     Args:
         input: logits (N, C, *) with any number of spatial dims (also (N, C)).
-        target: class indices (N, *) (integer dtype).
+        target: class indices (N, *) of any integer dtype, range-checked under the label-check switch.
         gamma: focusing parameter >= 0; ``gamma=0`` with ``alpha=None`` is cross-entropy.
         alpha: ``None`` (1), a scalar multiplying every term (AutoTimm ``FocalLossPixelwise``, seed-000
-            ``FocalLoss``: ``alpha * (1 - pt)^gamma * ce``), or a per-class tensor (C,) gathered at the target.
-        weight: optional per-class tensor (C,), gathered at the target like a per-class alpha.
+            ``FocalLoss``: ``alpha * (1 - pt)^gamma * ce``), or a per-class tensor or list (C,) gathered at the
+            target.
+        weight: optional per-class tensor or list (C,), gathered at the target like a per-class alpha.
         ignore_index: label that counts nowhere; replaced before the gather, so e.g. 255 is safe.
+        num_classes: checked against ``input.shape[1]`` when given.
         reduction: "mean" over the non-ignored elements (0 with zero gradient when none), "sum", or "none"
             (shape (N, *), ignored entries 0).
 
-    Returns a float32 tensor for float16/bfloat16 inputs (float64 stays float64).
+    Returns a float32 tensor under autocast and for float16/bfloat16 inputs (float64 stays float64).
 
     Parity: ``kornia.losses.focal_loss(x, y, alpha=None, gamma, reduction="mean")`` equals this mean
     (``alpha=None``) divided by C (kornia averages over C x pixels, counting ignored pixels); kornia "none" is
@@ -246,17 +307,15 @@ def softmax_focal_loss(
     (sum over C = this "none"), and MONAI "mean" = this "mean" / C (no ignore_index).
     """
     loss = "softmax_focal_loss"
-    check_float(loss, "input", input, "(N, C, *)")
     check_reduction(loss, reduction)
     _check_gamma(loss, gamma)
-    if input.dim() < 2:
-        raise LossInputError(f"{loss}: expected input of shape (N, C) or (N, C, *spatial), got {shape_str(input)}")
+    weight = class_weight(loss, weight)
+    if isinstance(alpha, (list, tuple)):
+        alpha = class_weight(loss, alpha, "alpha")
+    check_class_input(
+        loss, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=weight, allow_dense=False
+    )
     expected = (input.shape[0], *input.shape[2:])
-    if target.is_floating_point() or tuple(target.shape) != expected:
-        raise LossInputError(
-            f"{loss}: expected integer class indices of shape ({', '.join(map(str, expected))}) for input "
-            f"{shape_str(input)}, got {target.dtype} {shape_str(target)}"
-        )
     n, c = input.shape[:2]
     x = input.reshape(n, c, -1)
     labels = target.reshape(n, -1).long()

@@ -10,21 +10,20 @@ is "mean" | "sum" | "none" ("none" keeps (N, *spatial) for index targets).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import LossInputError
-from ..functional._checks import (
-    check_float,
-    check_labels,
-    check_reduction,
-    check_same_shape,
-    label_checks_enabled,
-    shape_str,
+from ..functional._checks import as_class_weight, check_reduction
+from ..functional.classification import (
+    check_class_input,
+    check_unit_interval,
+    logit_adjusted_cross_entropy,
+    poly1_cross_entropy,
+    soft_target_cross_entropy,
 )
-from ..functional.classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
+from ..functional.cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, nll_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import logits_and_binary, logits_and_labels, num_classes_of, probs_and_binary
@@ -37,8 +36,10 @@ __all__ = [
     "SoftTargetCrossEntropy",
     "PolyLoss",
     "LogitAdjustedCrossEntropy",
-    "check_class_input",
+    "check_class_input",  # moved to losskit.functional.classification; re-exported for existing imports
 ]
+
+Reduction = Literal["mean", "sum", "none"]
 
 _LOGITS_LABELS = InputSpec(
     tensors=(
@@ -47,44 +48,6 @@ _LOGITS_LABELS = InputSpec(
     ),
     example=logits_and_labels(),
 )
-
-
-def check_class_input(
-    loss: str,
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    num_classes: int | None,
-    ignore_index: int | None,
-    weight: torch.Tensor | None = None,
-    allow_dense: bool = True,
-) -> bool:
-    """Validate a (logits, target) pair; return True when ``target`` holds class indices, False when dense."""
-    check_float(loss, "input", input, "(N, C, *)")
-    if input.dim() < 2:
-        raise LossInputError(f"{loss}: expected input of shape (N, C) or (N, C, *spatial), got {shape_str(input)}")
-    c = input.shape[1]
-    if num_classes is not None and c != num_classes:
-        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}")
-    if weight is not None and weight.numel() != c:
-        raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
-    if target.is_floating_point():
-        if not allow_dense:
-            raise LossInputError(f"{loss}: expected integer class indices as target, got {target.dtype} {shape_str(target)}")
-        if target.shape != input.shape:
-            raise LossInputError(
-                f"{loss}: a floating-point target holds class probabilities and must have the input's shape "
-                f"{shape_str(input)}, got {shape_str(target)}; class indices must be integers"
-            )
-        return False
-    expected = (input.shape[0], *input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise LossInputError(
-            f"{loss}: expected target of class indices with shape {'(' + ', '.join(map(str, expected)) + ')'} "
-            f"for input {shape_str(input)}, got {shape_str(target)}"
-        )
-    check_labels(loss, target, c, ignore_index)
-    return True
 
 
 @register_loss("cross_entropy", aliases=["CrossEntropyLoss", "ce"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
@@ -101,27 +64,23 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
 
     def __init__(
         self,
-        weight: torch.Tensor | None = None,
+        weight: torch.Tensor | Sequence[float] | None = None,
         ignore_index: int = -100,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
         num_classes: int | None = None,
     ) -> None:
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
         super().__init__(
-            weight=weight, ignore_index=ignore_index, reduction=check_reduction("cross_entropy", reduction),
-            label_smoothing=label_smoothing,
+            weight=as_class_weight("cross_entropy", weight), ignore_index=ignore_index,
+            reduction=check_reduction("cross_entropy", reduction),
+            label_smoothing=check_unit_interval("cross_entropy", "label_smoothing", label_smoothing),
         )
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_class_input(
-            "cross_entropy", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight
-        )
-        return F.cross_entropy(
-            input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
+        return cross_entropy_loss(
+            input, target, weight=self.weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+            num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -147,17 +106,22 @@ class NLLLoss(nn.NLLLoss):
     targets. A subclass of ``torch.nn.NLLLoss`` with input validation."""
 
     def __init__(
-        self, weight: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean", num_classes: int | None = None
+        self,
+        weight: torch.Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+        num_classes: int | None = None,
     ) -> None:
-        super().__init__(weight=weight, ignore_index=ignore_index, reduction=check_reduction("nll", reduction))
+        super().__init__(
+            weight=as_class_weight("nll", weight), ignore_index=ignore_index, reduction=check_reduction("nll", reduction)
+        )
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_class_input(
-            "nll", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight,
-            allow_dense=False,
+        return nll_loss(
+            input, target, weight=self.weight, ignore_index=self.ignore_index, num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
-        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 _BINARY_TARGET = TensorSpec("target", "(*) same as input", "float", "targets in [0, 1]")
@@ -173,20 +137,11 @@ class BCELoss(nn.BCELoss):
     """Binary cross-entropy of *probabilities*: ``-(y log p + (1 - y) log(1 - p))`` (log clamped at -100, as
     PyTorch). Prefer ``bce_with_logits``, which is numerically safe and autocast-friendly."""
 
-    def __init__(self, weight: torch.Tensor | None = None, reduction: str = "mean") -> None:
+    def __init__(self, weight: torch.Tensor | None = None, reduction: Reduction = "mean") -> None:
         super().__init__(weight=weight, reduction=check_reduction("bce", reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_float("bce", "input", input)
-        check_same_shape("bce", input, target)
-        if label_checks_enabled() and input.numel() and bool(((input < 0) | (input > 1)).any()):
-            raise LossInputError("bce: expected probabilities in [0, 1] as input; for logits use 'bce_with_logits'")
-        # BCE is on autocast's fp32 list and refuses reduced precision: compute it in float32 explicitly.
-        with torch.autocast(input.device.type, enabled=False):
-            out = F.binary_cross_entropy(
-                input.float(), target.float(), weight=None if self.weight is None else self.weight.float(), reduction=self.reduction
-            )
-        return out
+        return bce_loss(input, target, weight=self.weight, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 @register_loss(
@@ -206,23 +161,17 @@ class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
     def __init__(
         self,
         weight: torch.Tensor | None = None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         pos_weight: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"bce_with_logits: label_smoothing must be in [0, 1], got {label_smoothing}")
         super().__init__(weight=weight, reduction=check_reduction("bce_with_logits", reduction), pos_weight=pos_weight)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = check_unit_interval("bce_with_logits", "label_smoothing", label_smoothing)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_float("bce_with_logits", "input", input)
-        check_same_shape("bce_with_logits", input, target)
-        target = target.to(input.dtype)
-        if self.label_smoothing:
-            target = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return F.binary_cross_entropy_with_logits(
-            input, target, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        return bce_with_logits_loss(
+            input, target, weight=self.weight, pos_weight=self.pos_weight, label_smoothing=self.label_smoothing,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -255,15 +204,13 @@ class SoftTargetCrossEntropy(nn.Module):
     equals ``F.cross_entropy(x, y)`` with probability targets. For class indices use ``cross_entropy``.
     """
 
-    def __init__(self, reduction: str = "mean", num_classes: int | None = None) -> None:
+    def __init__(self, reduction: Reduction = "mean", num_classes: int | None = None) -> None:
         super().__init__()
         self.reduction = check_reduction("soft_target_cross_entropy", reduction)
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_float("soft_target_cross_entropy", "target", target, "(N, C, *) of class probabilities")
-        check_class_input("soft_target_cross_entropy", input, target, num_classes=self.num_classes, ignore_index=None)
-        return soft_target_cross_entropy(input, target, reduction=self.reduction)
+        return soft_target_cross_entropy(input, target, num_classes=self.num_classes, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 @register_loss("poly", aliases=["PolyLoss", "poly1", "Poly1CrossEntropyLoss"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
@@ -282,29 +229,24 @@ class PolyLoss(nn.Module):
     def __init__(
         self,
         epsilon: float = 1.0,
-        weight: torch.Tensor | None = None,
+        weight: torch.Tensor | Sequence[float] | None = None,
         ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"poly: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.epsilon = float(epsilon)
         self.ignore_index = ignore_index
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_unit_interval("poly", "label_smoothing", label_smoothing)
         self.reduction = check_reduction("poly", reduction)
         self.num_classes = num_classes
-        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.register_buffer("weight", as_class_weight("poly", weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_class_input(
-            "poly", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, weight=self.weight
-        )
         return poly1_cross_entropy(
             input, target, epsilon=self.epsilon, weight=self.weight, ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing, reduction=self.reduction,
+            label_smoothing=self.label_smoothing, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -330,10 +272,10 @@ class LogitAdjustedCrossEntropy(nn.Module):
         self,
         prior: Sequence[float] | torch.Tensor | None = None,
         tau: float = 1.0,
-        weight: torch.Tensor | None = None,
+        weight: torch.Tensor | Sequence[float] | None = None,
         ignore_index: int = -100,
         label_smoothing: float = 0.0,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
@@ -349,22 +291,16 @@ class LogitAdjustedCrossEntropy(nn.Module):
             if num_classes is not None and p.numel() != num_classes:
                 raise ValueError(f"logit_adjusted_cross_entropy: prior has {p.numel()} entries for num_classes={num_classes}")
             num_classes = p.numel()
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"logit_adjusted_cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.tau = float(tau)
         self.ignore_index = ignore_index
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_unit_interval("logit_adjusted_cross_entropy", "label_smoothing", label_smoothing)
         self.reduction = check_reduction("logit_adjusted_cross_entropy", reduction)
         self.num_classes = num_classes
         self.register_buffer("log_prior", log_prior)
-        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.register_buffer("weight", as_class_weight("logit_adjusted_cross_entropy", weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_class_input(
-            "logit_adjusted_cross_entropy", input, target, num_classes=self.num_classes,
-            ignore_index=self.ignore_index, weight=self.weight,
-        )
         return logit_adjusted_cross_entropy(
             input, target, self.log_prior, tau=self.tau, weight=self.weight, ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing, reduction=self.reduction,
+            label_smoothing=self.label_smoothing, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
         )

@@ -7,27 +7,24 @@ in ``docs/contributing.md`` (logits, ``ignore_index`` masked before any gather, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-from ..errors import LossInputError
-from ..functional._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
-from ..functional._reduce import acc_dtype
-from ..functional.classification import asymmetric_multilabel_loss, asymmetric_single_label_loss
+from ..functional._checks import as_class_weight, check_choice, check_reduction
+from ..functional.asymmetric import asymmetric_loss, check_gamma
+from ..functional.classification import check_unit_interval
 from ..functional.focal import sigmoid_focal_loss, softmax_focal_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import logits_and_binary, logits_and_labels
-from .classification import check_class_input
 
 __all__ = ["FocalLoss", "FocalLossPixelwise", "AsymmetricLoss"]
 
 
-def _check_gamma(loss: str, name: str, gamma: float) -> float:
-    if not gamma >= 0:
-        raise ValueError(f"{loss}: {name} must be >= 0, got {gamma}")
-    return float(gamma)
+Reduction = Literal["mean", "sum", "none"]
+_check_gamma = check_gamma
 
 
 def _class_tensor(loss: str, name: str, value: float | Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
@@ -79,7 +76,7 @@ class FocalLoss(nn.Module):
     """
 
     def __init__(
-        self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean", num_classes: int | None = None
+        self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: Reduction = "mean", num_classes: int | None = None
     ) -> None:
         super().__init__()
         if alpha is not None and alpha > 1:
@@ -90,36 +87,9 @@ class FocalLoss(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_float("focal", "input", input)
-        if target.is_floating_point():
-            check_same_shape("focal", input, target)
-            if self.num_classes is not None and input.dim() >= 2 and input.shape[1] != self.num_classes:
-                raise LossInputError(f"focal: configured for num_classes={self.num_classes}, got input {shape_str(input)}")
-            return sigmoid_focal_loss(input, target, alpha=self.alpha, gamma=self.gamma, reduction=self.reduction)
-        # negative labels are ignored: validate with them mapped to a single ignore value
-        neg = target < 0
-        check_class_input(
-            "focal", input, torch.where(neg, torch.full_like(target, -1), target), num_classes=self.num_classes,
-            ignore_index=-1, allow_dense=False,
+        return sigmoid_focal_loss(
+            input, target, alpha=self.alpha, gamma=self.gamma, num_classes=self.num_classes, reduction=self.reduction  # type: ignore[arg-type]
         )
-        return self._from_indices(input, target.long(), ~neg)
-
-    def _from_indices(self, x: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        safe = torch.where(valid, labels, torch.zeros_like(labels)).unsqueeze(1)
-        # Every element as a negative (a stride-0 zero target, no memory), then the target class corrected.
-        zeros = x.new_zeros(()).expand_as(x)
-        neg = sigmoid_focal_loss(x, zeros, alpha=self.alpha, gamma=self.gamma, reduction="none")
-        x_t = x.gather(1, safe)
-        pos = sigmoid_focal_loss(x_t, x_t.new_ones(()).expand_as(x_t), alpha=self.alpha, gamma=self.gamma, reduction="none")
-        corr = pos - neg.gather(1, safe)
-        mask = valid.unsqueeze(1)
-        zero = torch.zeros((), dtype=neg.dtype, device=neg.device)
-        if self.reduction == "none":
-            return torch.where(mask, neg.scatter_add(1, safe, corr), zero)
-        per_row = torch.where(valid, neg.sum(1, dtype=acc_dtype(neg)) + corr.squeeze(1), zero)
-        if self.reduction == "sum":
-            return per_row.sum(dtype=acc_dtype(per_row))
-        return per_row.sum(dtype=acc_dtype(per_row)) / (valid.sum(dtype=per_row.dtype) * x.shape[1]).clamp_min(1)
 
 
 def _pixel_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,8 +136,8 @@ class FocalLossPixelwise(nn.Module):
         alpha: float | Sequence[float] | torch.Tensor | None = 0.25,
         gamma: float = 2.0,
         ignore_index: int | None = 255,
-        reduction: str = "mean",
-        weight: torch.Tensor | None = None,
+        reduction: Reduction = "mean",
+        weight: torch.Tensor | Sequence[float] | None = None,
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
@@ -178,19 +148,12 @@ class FocalLossPixelwise(nn.Module):
         alpha_t = _class_tensor("focal_pixelwise", "alpha", alpha)
         self.alpha_scalar: float | None = None if alpha_t is not None or alpha is None else float(alpha)  # type: ignore[arg-type]
         self.register_buffer("alpha", alpha_t)
-        self.register_buffer("weight", _class_tensor("focal_pixelwise", "weight", weight))
+        self.register_buffer("weight", as_class_weight("focal_pixelwise", weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_class_input(
-            "focal_pixelwise", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index,
-            weight=self.weight, allow_dense=False,
-        )
-        alpha = self.alpha if self.alpha is not None else self.alpha_scalar
-        if isinstance(alpha, torch.Tensor) and alpha.numel() != input.shape[1]:
-            raise LossInputError(f"focal_pixelwise: per-class alpha has {alpha.numel()} entries for {input.shape[1]} classes")
         return softmax_focal_loss(
-            input, target, gamma=self.gamma, alpha=alpha, weight=self.weight, ignore_index=self.ignore_index,
-            reduction=self.reduction,
+            input, target, gamma=self.gamma, alpha=self.alpha if self.alpha is not None else self.alpha_scalar,
+            weight=self.weight, ignore_index=self.ignore_index, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -235,47 +198,28 @@ class AsymmetricLoss(nn.Module):
         gamma_neg: float = 4.0,
         clip: float = 0.05,
         eps: float = 1e-8,
-        mode: str = "multilabel",
+        mode: Literal["multilabel", "multiclass"] = "multilabel",
         label_smoothing: float = 0.0,
         ignore_index: int | None = None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.gamma_pos = _check_gamma("asymmetric", "gamma_pos", gamma_pos)
         self.gamma_neg = _check_gamma("asymmetric", "gamma_neg", gamma_neg)
-        if not 0.0 <= clip < 1.0:
-            raise ValueError(f"asymmetric: clip must be in [0, 1), got {clip}")
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"asymmetric: label_smoothing must be in [0, 1], got {label_smoothing}")
-        if eps < 0:
+        self.clip = check_unit_interval("asymmetric", "clip", clip, closed=False)
+        self.label_smoothing = check_unit_interval("asymmetric", "label_smoothing", label_smoothing)
+        if not eps >= 0:
             raise ValueError(f"asymmetric: eps must be >= 0, got {eps}")
-        self.clip, self.eps, self.label_smoothing = float(clip), float(eps), float(label_smoothing)
+        self.eps = float(eps)
         self.mode = check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass"))
         self.ignore_index = ignore_index
         self.reduction = check_reduction("asymmetric", reduction)
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.mode == "multilabel":
-            check_float("asymmetric", "input", input)
-            if not target.is_floating_point():
-                raise LossInputError(
-                    f"asymmetric: mode='multilabel' expects a float {{0, 1}} target of the input's shape "
-                    f"{shape_str(input)}, got {target.dtype} {shape_str(target)}; use mode='multiclass' for class indices"
-                )
-            check_same_shape("asymmetric", input, target)
-            if self.num_classes is not None and input.dim() >= 2 and input.shape[1] != self.num_classes:
-                raise LossInputError(f"asymmetric: configured for num_classes={self.num_classes}, got input {shape_str(input)}")
-            return asymmetric_multilabel_loss(
-                input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip, eps=self.eps,
-                reduction=self.reduction,
-            )
-        check_class_input(
-            "asymmetric", input, target, num_classes=self.num_classes, ignore_index=self.ignore_index, allow_dense=False
+        return asymmetric_loss(
+            input, target, mode=self.mode, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,  # type: ignore[arg-type]
+            eps=self.eps, label_smoothing=self.label_smoothing, ignore_index=self.ignore_index,
+            num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
         )
-        return asymmetric_single_label_loss(
-            input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, label_smoothing=self.label_smoothing,
-            ignore_index=self.ignore_index, reduction=self.reduction,
-        )
-

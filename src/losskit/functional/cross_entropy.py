@@ -1,0 +1,152 @@
+"""Functional forms of the torch cross-entropy family: ``cross_entropy_loss``, ``nll_loss``, ``bce_loss``,
+``bce_with_logits_loss``.
+
+Same values as ``torch.nn.functional`` on valid input, plus what the zoo promises (``docs/conventions.md``):
+options and tensors validated (``ValueError`` with did-you-mean, ``LossInputError``; a label out of range is a
+``LossInputError`` under the label-check switch, never torch's raw index error or a device-side assert);
+class labels of any integer dtype; ``weight`` as a tensor or a list; an empty or all-ignored batch gives 0
+with a zero gradient where torch gives NaN; NaN in gives NaN out; float32 under fp16/bf16 autocast.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import LossInputError
+from ._checks import check_float, check_probabilities, check_reduction, check_same_shape, label_checks_enabled, shape_str
+from ._precision import float32_loss
+from .classification import ClassWeight, check_class_input, check_unit_interval, class_ce, class_weight
+
+__all__ = ["cross_entropy_loss", "nll_loss", "bce_loss", "bce_with_logits_loss"]
+
+Reduction = Literal["mean", "sum", "none"]
+
+
+@float32_loss
+def cross_entropy_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: ClassWeight = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Softmax cross-entropy ``-sum_c y_c log softmax(x)_c``, as ``F.cross_entropy``.
+
+    ``input`` logits (N, C, *); ``target`` class indices (N, *) of any integer dtype, or class probabilities
+    (N, C, *) in [0, 1]. ``weight`` (C,) tensor or list; ``ignore_index`` (-100, PyTorch's default);
+    ``label_smoothing`` in [0, 1]; ``num_classes`` checked against C when given. "mean" divides by the summed
+    weight of the valid targets (0 when none is valid, or N = 0); "none" is (N, *).
+    """
+    name = "cross_entropy"
+    check_reduction(name, reduction)
+    check_unit_interval(name, "label_smoothing", label_smoothing)
+    w = class_weight(name, weight)
+    if not check_class_input(name, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=w):
+        check_probabilities(name, target)
+    return class_ce(input, target, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+
+
+@float32_loss
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: ClassWeight = None,
+    ignore_index: int = -100,
+    num_classes: int | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Negative log-likelihood ``-input[n, target[n]]`` of log-probabilities (N, C, *), as ``F.nll_loss``.
+
+    ``target`` class indices (N, *) of any integer dtype; ``weight``, ``ignore_index``, ``num_classes`` and
+    the mean (0 over an empty or all-ignored batch) as :func:`cross_entropy_loss`.
+    """
+    name = "nll"
+    check_reduction(name, reduction)
+    w = class_weight(name, weight)
+    check_class_input(
+        name, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=w, allow_dense=False
+    )
+    return class_ce(input, target, weight=w, ignore_index=ignore_index, label_smoothing=0.0, reduction=reduction, log_probs=True)
+
+
+def _check_elementwise_weight(loss: str, name: str, weight: Tensor | None, input: Tensor) -> None:
+    if weight is None:
+        return
+    check_float(loss, name, weight)
+    try:
+        ok = torch.broadcast_shapes(weight.shape, input.shape) == input.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise LossInputError(f"{loss}: {name} {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
+
+
+@float32_loss
+def bce_loss(
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
+) -> Tensor:
+    """Binary cross-entropy of *probabilities* ``-(y log p + (1 - y) log(1 - p))`` (logs clamped at -100, as
+    ``F.binary_cross_entropy``). ``input`` and ``target`` the same shape (*), both in [0, 1] (checked under
+    the label-check switch: a 0/255 mask is a ``LossInputError``); ``weight`` broadcastable to (*).
+    Prefer :func:`bce_with_logits_loss`, which is numerically safe.
+    """
+    name = "bce"
+    check_reduction(name, reduction)
+    check_float(name, "input", input)
+    check_same_shape(name, input, target)
+    _check_elementwise_weight(name, "weight", weight, input)
+    if label_checks_enabled() and input.numel() and bool(((input < 0) | (input > 1)).any()):
+        raise LossInputError(f"{name}: expected probabilities in [0, 1] as input; for logits use 'bce_with_logits'")
+    check_probabilities(name, target)
+    # torch refuses a NaN probability outright; compute on a finite stand-in and put the NaN back (p - p)
+    p = input.nan_to_num(nan=0.5)
+    w = None if weight is None else weight.to(p.dtype)
+    inner = "none" if reduction == "none" else "sum"
+    out = F.binary_cross_entropy(p, target.to(p.dtype), weight=w, reduction=inner)
+    nan = (input - input) if reduction == "none" else (input - input).sum()
+    out = out + nan
+    return out / max(input.numel(), 1) if reduction == "mean" else out
+
+
+@float32_loss
+def bce_with_logits_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Sigmoid binary cross-entropy from logits ``-(pw y log s(x) + (1 - y) log(1 - s(x)))``, as
+    ``F.binary_cross_entropy_with_logits``, for binary and multilabel targets.
+
+    ``target`` in [0, 1] of the input's shape (checked under the label-check switch: a 0/255 mask is a
+    ``LossInputError``); ``weight`` broadcastable to the input; ``pos_weight`` per class, broadcast over the
+    last dimension; ``label_smoothing`` ``y <- y (1 - ls) + ls / 2``. "mean" over all elements (0 when empty).
+    """
+    name = "bce_with_logits"
+    check_reduction(name, reduction)
+    check_unit_interval(name, "label_smoothing", label_smoothing)
+    check_float(name, "input", input)
+    check_same_shape(name, input, target)
+    _check_elementwise_weight(name, "weight", weight, input)
+    _check_elementwise_weight(name, "pos_weight", pos_weight, input)
+    check_probabilities(name, target)
+    y = target.to(input.dtype)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    out = F.binary_cross_entropy_with_logits(
+        input, y, weight=None if weight is None else weight.to(input.dtype),
+        pos_weight=None if pos_weight is None else pos_weight.to(input.dtype),
+        reduction="none" if reduction == "none" else "sum",
+    )
+    return out / max(input.numel(), 1) if reduction == "mean" else out
