@@ -79,11 +79,25 @@ def test_allowed_packages_still_only_yield_module_classes(target: str, tripwire:
 
 
 def test_allow_imports_widens_packages_but_never_to_non_modules(tripwire: list[str]) -> None:
-    with pytest.raises(ConfigError, match="not an nn.Module subclass"):
-        losskit.build_loss({"_target_": "os.system"}, allow_imports=True)
-    with pytest.raises(ConfigError, match="not an nn.Module subclass"):
-        losskit.build_loss({"_target_": "subprocess.Popen"}, allow_imports=["subprocess"])
+    with pytest.raises(ConfigError, match="not a loss class"):
+        losskit.build_loss({"_target_": "os.system"}, allow_imports=losskit.ImportPolicy(any_package=True))
+    with pytest.raises(ConfigError, match="not a loss class"):
+        losskit.build_loss({"_target_": "subprocess.Popen"}, allow_imports=losskit.ImportPolicy(packages=["subprocess"]))
     assert tripwire == []
+
+
+@pytest.mark.parametrize("value", [True, False, "monai", ["unittest"], ("os",), {"packages": ["x"]}, 1])
+def test_allow_imports_only_takes_a_policy_made_in_code(value: object) -> None:
+    """What a config could pass through **params is refused, saying why (issue 9, finding 2)."""
+    with pytest.raises(ConfigError, match="ImportPolicy made in code") as info:
+        losskit.build_loss("mse", allow_imports=value)
+    assert "config" in str(info.value)
+    with pytest.raises(ConfigError, match="ImportPolicy made in code"):
+        losskit.build_loss("unittest.__main__.X", **{"allow_imports": value})
+    with pytest.raises(ConfigError):
+        losskit.ImportPolicy(packages="monai")  # type: ignore[arg-type]  # a string is not a list of packages
+    with pytest.raises(ConfigError):
+        losskit.ImportPolicy(packages=["_private"])
 
 
 def test_allowed_dotted_paths_build() -> None:
@@ -101,11 +115,12 @@ def test_extra_modules_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError, match="allow_imports"):
         losskit.build_loss({"_target_": "my_losses_pkg.Scaled"})
     assert "my_losses_pkg" not in sys.modules
-    loss = losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "s": 2.0}, allow_imports=["my_losses_pkg"])
+    policy = losskit.ImportPolicy(packages=["my_losses_pkg"])
+    loss = losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "s": 2.0}, allow_imports=policy)
     assert loss.s == 2.0
     # parameters of imported classes are validated too
     with pytest.raises(ConfigError, match="Did you mean 's'"):
-        losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "ss": 2.0}, allow_imports=True)
+        losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "ss": 2.0}, allow_imports=losskit.ImportPolicy(any_package=True))
 
 
 def test_malformed_dotted_paths() -> None:

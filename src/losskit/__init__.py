@@ -9,7 +9,7 @@ Everything public is importable from here::
 from __future__ import annotations
 
 from .compose import CombinedLoss, FunctionLoss, call_loss
-from .config import build_loss, load_config, to_config
+from .config import ImportPolicy, build_loss, load_config, to_config
 from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
 from .errors import ConfigError, LossInputError, LossKitError, RegistrationError, UnknownLossError
 from .functional._checks import label_checks, set_label_checks
@@ -35,6 +35,7 @@ __all__ = [
     "describe_loss",
     "LossDescription",
     "build_loss",
+    "ImportPolicy",
     "load_config",
     "to_config",
     "CombinedLoss",

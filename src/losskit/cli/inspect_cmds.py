@@ -12,7 +12,7 @@ import yaml
 
 from ..compose.calling import call_loss
 from ..compose.combined import CombinedLoss
-from ..config import build_loss, to_config
+from ..config import ImportPolicy, build_loss, to_config
 from ..config.serialize import plain_value
 from ..discovery import LossDescription, describe_loss, list_losses
 from ..errors import LossInputError
@@ -175,8 +175,12 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
 # --------------------------------------------------------------------------------------------------- check
 
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
-    allow: Any = True if args.allow_imports else (args.allow_import or False)
-    module = build_loss(args.config, allow_imports=allow)
+    # The opt-in is made here, in code, from the command line: never from the config being checked.
+    policy = (
+        ImportPolicy(any_package=True) if args.allow_imports
+        else ImportPolicy(packages=list(args.allow_import)) if args.allow_import else None
+    )
+    module = build_loss(args.config, allow_imports=policy)
     out.heading(f"{args.config}: builds {type(module).__name__}")
     try:
         resolved = to_config(module)

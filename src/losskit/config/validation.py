@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import inspect
+import math
 import types
 import typing
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import suggest
+from .limits import short
 
 __all__ = ["check_value", "describe_type"]
 
@@ -30,6 +32,10 @@ class _Mismatch(Exception):
     pass
 
 
+class _NotFinite(_Mismatch):
+    """A float (or an element of a list or tensor) that is NaN or infinite where only finite ones are allowed."""
+
+
 def describe_type(annotation: Any) -> str:
     if isinstance(annotation, type):
         return annotation.__name__
@@ -37,25 +43,36 @@ def describe_type(annotation: Any) -> str:
 
 
 def _what(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if len(repr(value)) < 60 else type(value).__name__
+    return f"{type(value).__name__} {short(value)}"
 
 
-def _coerce(value: Any, tp: Any) -> Any:
+def _float(value: float, finite: bool) -> float:
+    if finite and not math.isfinite(value):
+        raise _NotFinite
+    return value
+
+
+def _coerce(value: Any, tp: Any, finite: bool = True) -> Any:
     if tp is _EMPTY or tp is Any or tp is object or isinstance(tp, (str, typing.ForwardRef, typing.TypeVar)):
+        if finite and isinstance(value, float) and not math.isfinite(value):
+            raise _NotFinite  # an unannotated parameter still gets no NaN/inf from a config
         return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union or (hasattr(types, "UnionType") and isinstance(tp, types.UnionType)):
         if value is None and type(None) in args:
             return None
+        not_finite = False
         for option in args:
             if option is type(None):
                 continue
             try:
-                return _coerce(value, option)
+                return _coerce(value, option, finite)
+            except _NotFinite:
+                not_finite = True
             except _Mismatch:
                 continue
-        raise _Mismatch
+        raise _NotFinite if not_finite else _Mismatch
     if origin is typing.Literal:
         if value in args and not (isinstance(value, bool) and not any(isinstance(a, bool) for a in args)):
             return value
@@ -73,13 +90,13 @@ def _coerce(value: Any, tp: Any) -> Any:
             return value
         raise _Mismatch
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-5 as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise _Mismatch from None
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return _float(float(value), finite)
+            if isinstance(value, str) and len(value) <= 64:  # YAML 1.1 reads 1e-5 as a string
+                return _float(float(value), finite)
+        except (ValueError, OverflowError):  # not a number; an integer too large for a float
+            raise _Mismatch from None
         raise _Mismatch
     if tp is str:
         if isinstance(value, str):
@@ -90,9 +107,12 @@ def _coerce(value: Any, tp: Any) -> Any:
             return value
         if isinstance(value, (int, float, list, tuple)) and not isinstance(value, bool):
             try:
-                return torch.as_tensor(value, dtype=torch.float32)
-            except (TypeError, ValueError, RuntimeError):
+                tensor = torch.as_tensor(value, dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
                 raise _Mismatch from None
+            if finite and not bool(torch.isfinite(tensor).all()):  # construction time, not a forward path
+                raise _NotFinite
+            return tensor
         raise _Mismatch
     if origin in _MAPPING_ORIGINS or tp in (dict, cabc.Mapping):
         if isinstance(value, cabc.Mapping):
@@ -105,9 +125,9 @@ def _coerce(value: Any, tp: Any) -> Any:
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(args) != len(value):
                 raise _Mismatch
-            return tuple(_coerce(v, a) for v, a in zip(value, args))
+            return tuple(_coerce(v, a, finite) for v, a in zip(value, args))
         item = args[0] if args else _EMPTY
-        return container(_coerce(v, item) for v in value)
+        return container(_coerce(v, item, finite) for v in value)
     if inspect.isclass(tp):
         if isinstance(value, tp):
             return value
@@ -115,17 +135,32 @@ def _coerce(value: Any, tp: Any) -> Any:
     return value  # annotations we do not interpret (Callable, Protocols, ...)
 
 
-def check_value(value: Any, annotation: Any, *, loss: str, path: str) -> Any:
+def _literal_hint(value: Any, annotation: Any) -> str:
+    """Did-you-mean from the ``Literal`` choices of ``annotation`` (also inside ``Optional``/``Union``)."""
+    if not isinstance(value, str):
+        return ""
+    options = [annotation, *typing.get_args(annotation)]
+    choices = [a for o in options if typing.get_origin(o) is typing.Literal for a in typing.get_args(o)]
+    close = suggest(value, [c for c in choices if isinstance(c, str)]) if len(value) <= 200 else []
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_value(value: Any, annotation: Any, *, loss: str, path: str, finite: bool = True) -> Any:
     """Return ``value`` (converted where the annotation asks: ints to float, lists to tensors, lists to
-    tuples) or raise :class:`ConfigError` naming the loss, the config path, the expected and the given type."""
+    tuples) or raise :class:`ConfigError` naming the loss, the config path, the expected and the given type.
+
+    Float values (alone, in lists, in tensors made from lists) must be finite unless ``finite=False`` (the
+    builder passes that for a parameter whose documented default is itself infinite).
+    """
     try:
-        return _coerce(value, annotation)
+        return _coerce(value, annotation, finite)
+    except _NotFinite:
+        raise ConfigError(
+            f"loss {loss!r}: parameter {short(path, 120)} must be finite (no NaN or infinity), got {_what(value)}"
+        ) from None
     except _Mismatch:
         pass
-    hint = ""
-    if typing.get_origin(annotation) is typing.Literal and isinstance(value, str):
-        close = suggest(value, [a for a in typing.get_args(annotation) if isinstance(a, str)])
-        hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"loss {loss!r}: parameter {path!r} expects {describe_type(annotation)}, got {_what(value)}{hint}"
+        f"loss {loss!r}: parameter {short(path, 120)} expects {describe_type(annotation)}, got {_what(value)}"
+        f"{_literal_hint(value, annotation)}"
     )

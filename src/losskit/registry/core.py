@@ -15,122 +15,20 @@ Design choices (each answers a complaint about an existing registry):
 from __future__ import annotations
 
 import contextlib
-import inspect
-import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from ..errors import LossKitError, RegistrationError
+from ..errors import RegistrationError
+from .entry import Entry, RegistryOverrideWarning, UnknownNameError, _Lazy, qualified_name, same_definition
 from .naming import matches, natural_key, suggest
 
 __all__ = ["Registry", "Entry", "UnknownNameError", "RegistryOverrideWarning", "qualified_name"]
 
 T = TypeVar("T")
-
-
-class UnknownNameError(LossKitError, KeyError, ValueError):
-    """A name that is not in a registry."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class RegistryOverrideWarning(UserWarning):
-    """An entry was replaced through ``override=True``."""
-
-
-def qualified_name(obj: Any) -> str:
-    """``module:qualname`` of a class or function (its provenance)."""
-    module = getattr(obj, "__module__", None) or type(obj).__module__
-    qual = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__qualname__
-    return f"{module}:{qual}"
-
-
-def _defining_file(obj: Any) -> str | None:
-    try:
-        path = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except (TypeError, OSError):
-        return None
-    return os.path.realpath(path)
-
-
-def _same_definition(a: Any, b: Any) -> bool:
-    """The same object, or the same definition loaded twice (as ``__main__`` and by its package path)."""
-    if a is b:
-        return True
-    qual = getattr(a, "__qualname__", None)
-    if qual is None or qual != getattr(b, "__qualname__", None):
-        return False
-    if "__main__" not in (getattr(a, "__module__", None), getattr(b, "__module__", None)):
-        return False
-    fa, fb = _defining_file(a), _defining_file(b)
-    return fa is not None and fa == fb
-
-
-class _Lazy:
-    """A deferred object: an entry point loaded once, on first use, under its own lock."""
-
-    def __init__(self, target: str, load: Callable[[], Any]) -> None:
-        self.target = target
-        self._load = load
-        self._lock = threading.Lock()
-        self._done = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def resolve(self) -> Any:
-        with self._lock:
-            if not self._done:
-                try:
-                    self._value = self._load()
-                except Exception as exc:  # a broken plugin must not take the registry down
-                    self._error = exc
-                self._done = True
-        return self._value
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._error
-
-    @property
-    def loaded(self) -> bool:
-        return self._done
-
-
-@dataclass(frozen=True)
-class Entry(Generic[T]):
-    """One registered object.
-
-    Attributes:
-        name: the canonical name.
-        aliases: other names that resolve to this entry.
-        metadata: free-form data given at registration (the registry never interprets it).
-        source: ``module:qualname`` of the object, or the entry-point value of a plugin.
-        origin: who registered it: ``"python"`` or ``"plugin:<distribution>"``.
-        replaced: the entry this one overrode, if any (provenance chain).
-    """
-
-    name: str
-    aliases: tuple[str, ...]
-    metadata: Mapping[str, Any]
-    source: str
-    origin: str = "python"
-    replaced: Entry[Any] | None = None
-    obj: Any = field(default=None, repr=False, compare=False)
-    lazy: _Lazy | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def is_lazy(self) -> bool:
-        """True while the object is an entry point that has not been imported yet."""
-        return self.lazy is not None
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
 
 
 @dataclass(frozen=True)
@@ -252,7 +150,7 @@ class Registry(Generic[T]):
                 if current.lazy is not None and current.source == entry.source:
                     # A plugin module registering itself while its entry point loads: keep its richer entry.
                     return self._publish(state, replace(entry, origin=current.origin), owners)
-                if current.lazy is None and _same_definition(current.obj, entry.obj):
+                if current.lazy is None and same_definition(current.obj, entry.obj):
                     return current
             if owners and not override:
                 taken = ", ".join(
@@ -363,7 +261,8 @@ class Registry(Generic[T]):
     def _unknown(self, name: str, state: _State) -> KeyError:
         close: list[str] = []
         picked: dict[str, int] = {}
-        for key in suggest(name, state.index, limit=6):  # one suggestion per entry, its canonical name if close
+        # difflib is quadratic in the length of the query: a huge name gets no suggestions, only a short repr
+        for key in (suggest(name, state.index, limit=6) if len(name) <= 200 else []):  # one suggestion per entry, its canonical name if close
             owner = state.index[key]
             if owner not in picked:
                 picked[owner] = len(close)
@@ -373,7 +272,7 @@ class Registry(Generic[T]):
         close = close[:3]
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         return self._unknown_error(
-            f"unknown {self.kind} {name!r}.{hint} ({len(state.entries)} {_plural(self.kind)} registered"
+            f"unknown {self.kind} {_short(name)}.{hint} ({len(state.entries)} {_plural(self.kind)} registered"
             f"{self.listing_hint})"
         )
 
@@ -478,5 +377,15 @@ def _plural(kind: str) -> str:
 
 def _valid_key(name: Any, kind: str) -> str:
     if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise RegistrationError(f"{kind} names must be non-empty strings without surrounding spaces, got {name!r}")
+        raise RegistrationError(
+            f"{kind} names must be non-empty strings without surrounding spaces, got {_short(name)}"
+        )
+    if "." in name:
+        # A dotted name would shadow a dotted _target_ path (``torch.nn.MSELoss``): names and paths stay apart.
+        raise RegistrationError(f"{kind} names may not contain dots, got {_short(name)}")
     return name
+
+
+def _short(name: Any, limit: int = 80) -> str:
+    text = repr(name[: limit + 1] if isinstance(name, str) else name)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -57,6 +57,15 @@ class PluginScanner:
         for ep in metadata.entry_points(group=self.group):
             dist = getattr(getattr(ep, "dist", None), "name", None) or "unknown"
             self._roots.add(ep.value.split(":")[0].split(".")[0])
+            if "." in ep.name or not ep.name.strip():
+                # A dotted name could take over a _target_ path such as ``torch.nn.MSELoss``: never registered.
+                msg = (
+                    f"plugin {dist!r} declares {self.registry.kind} {ep.name[:80]!r} ({ep.value}): names may not "
+                    f"contain dots; ignored"
+                )
+                self.conflicts.append(msg)
+                warnings.warn(msg, stacklevel=2)
+                continue
             if ep.name in self.registry._state.index:
                 current = self.registry._state.entries[self.registry._state.index[ep.name]]
                 if current.source != ep.value and current.origin != f"plugin:{dist}":
