@@ -17,6 +17,34 @@ def scoped_registry() -> Iterator[losskit.Registry]:
         yield registry
 
 
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """The device numeric tests run on: ``LOSSKIT_TEST_DEVICE`` (default ``"cpu"``), e.g. ``cuda`` or ``cuda:1``.
+
+    A device that this machine lacks skips the test with the reason, rather than failing it.
+    """
+    import os
+
+    name = os.environ.get("LOSSKIT_TEST_DEVICE", "cpu").strip() or "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r} is not a device: {exc}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but MPS is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        try:
+            torch.empty(1, device=dev)
+        except Exception as exc:  # an accelerator torch knows but this build or machine lacks
+            pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r} is not usable here: {exc}")
+    return dev
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
