@@ -1,8 +1,8 @@
-"""``CombinedLoss``: a weighted sum of named terms, with per-term values for logging."""
+"""``CombinedLoss``: a weighted sum of named terms, with per-term values (nested ones too) for logging."""
 
 from __future__ import annotations
 
-import math
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,63 +10,17 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, LossInputError
-from ..registry import suggest
 from .calling import CallPlan
+from .terms import with_terms
+from .weights import NAME_KEYS, split_term_weights
 
 __all__ = ["CombinedLoss", "split_term_weights"]
 
-
-def _finite_weight(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numeric strings from YAML
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: a weight must be a finite number, got {value!r}") from None
-    if not math.isfinite(float(value)):
-        raise ConfigError(f"{where}: a weight must be finite, got {value!r}")
-    return float(value)
-
-
-def split_term_weights(
-    terms: Mapping[str, Any], weights: Sequence[float] | Mapping[str, float] | None, *, path: str = ""
-) -> tuple[dict[str, Any], list[float]]:
-    """Separate the weight of each term from its spec.
-
-    Weights come from exactly one place: a list in term order, a ``{name: weight}`` mapping (missing terms
-    weigh 1), or a ``weight`` key inside each term's spec (missing ones weigh 1). None of them: all 1.
-    """
-    where = f"{path}.weights" if path else "weights"
-    specs: dict[str, Any] = {}
-    inline: dict[str, float] = {}
-    for name, spec in terms.items():
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: term names must be non-empty strings, got {name!r}")
-        if isinstance(spec, Mapping) and "weight" in spec:
-            inline[name] = _finite_weight(spec["weight"], f"{path + '.' if path else ''}losses.{name}.weight")
-            spec = {k: v for k, v in spec.items() if k != "weight"}
-        specs[name] = spec
-    if inline and weights is not None:
-        raise ConfigError(f"{where}: weights are given both as 'weights' and as 'weight' inside terms {sorted(inline)}")
-    if weights is None:
-        return specs, [inline.get(n, 1.0) for n in specs]
-    if isinstance(weights, Mapping):
-        unknown = [k for k in weights if k not in specs]
-        if unknown:
-            close = suggest(str(unknown[0]), specs)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: no term named {unknown[0]!r}.{hint} Terms: {', '.join(specs)}")
-        return specs, [_finite_weight(weights.get(n, 1.0), f"{where}.{n}") for n in specs]
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-        raise ConfigError(f"{where}: expected a list or a mapping of weights, got {type(weights).__name__}")
-    if len(weights) != len(specs):
-        raise ConfigError(f"{where}: {len(weights)} weight(s) for {len(specs)} term(s) ({', '.join(specs)})")
-    return specs, [_finite_weight(w, f"{where}[{i}]") for i, w in enumerate(weights)]
+_KW = inspect.Parameter.KEYWORD_ONLY
 
 
 def _term_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A term's parameters go under ``params``: a top-level ``weight`` in a term is the term's weight."""
-    from ..config.builder import NAME_KEYS
-
+    """A term's parameters go under ``params``: a top-level ``weight`` in a term means the term's weight."""
     key = next((k for k in NAME_KEYS if k in config), None)
     if key is None:
         return config
@@ -75,19 +29,45 @@ def _term_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class CombinedLoss(nn.Module):
-    """A weighted sum of named loss terms: ``total = sum_i w_i * term_i(inputs)``.
+    r"""A weighted sum of named loss terms.
 
-    Each term is called like :func:`~losskit.call_loss` (with a call plan made once, at construction), so a term receives only the named inputs its
-    ``forward`` accepts (an image-similarity term and a DVF-supervision term can share one call).
+    .. math::
+
+        \mathcal{L}(\text{inputs}) = \sum_i w_i \, \mathcal{L}_i(\text{inputs})
+
+    Each term is called like :func:`~losskit.call_loss`, with a call plan read from its signature once: it
+    receives the positional inputs and only the named inputs its ``forward`` accepts, so an image-similarity
+    term and a DVF-supervision term can share one call. A named input that *no* term accepts is an error (a
+    misspelt ``mask=`` must not be dropped silently); through :func:`~losskit.call_loss` such an input is
+    dropped instead, as for any loss.
 
     Args:
         terms: ``{name: module or spec}``; specs are built with :func:`~losskit.build_loss`.
         weights: one finite weight per term, as a list in term order or a ``{name: weight}`` mapping; a
-            ``weight`` key inside a term's spec works too. Default: all 1.
+            ``weight`` key inside a term's spec works too, unless that term's loss has a ``weight`` parameter
+            of its own (then it is ambiguous: a :class:`~losskit.ConfigError`). Default: all 1.
         losses: synonym of ``terms`` (seed 000's configs say ``losses``).
 
-    ``forward(*inputs, return_terms=False, **named)`` returns the total as a scalar tensor, or
-    ``(total, {name: detached term value})`` with ``return_terms=True``, ready for logging.
+    Shape:
+        - Inputs: whatever the terms take (e.g. logits :math:`(N, C, *)` and labels :math:`(N, *)`).
+        - Output: a scalar; with ``return_terms=True``, ``(total, {name: scalar})``, where a term that takes
+          ``return_terms`` itself adds its own terms as ``"name.term"`` (``"seg"``, ``"seg.dice"``,
+          ``"seg.ce"``). Term values are detached, ready for logging; the total keeps its graph.
+
+    Raises:
+        LossInputError: a named input that no term accepts, a term that returns a non-scalar, or a term's
+            own input error (naming that term's loss).
+
+    Example:
+        >>> import torch, losskit
+        >>> combo = losskit.CombinedLoss({"mse": "mse", "l1": "l1"}, weights={"mse": 0.5, "l1": 2.0})
+        >>> x, y = torch.ones(2, 3), torch.zeros(2, 3)
+        >>> total, terms = combo(x, y, return_terms=True)
+        >>> total.item(), {k: v.item() for k, v in terms.items()}
+        (2.5, {'mse': 1.0, 'l1': 1.0})
+        >>> outer = losskit.CombinedLoss({"seg": combo, "reg": "mse"})
+        >>> sorted(outer(x, y, return_terms=True)[1])
+        ['reg', 'seg', 'seg.l1', 'seg.mse']
     """
 
     def __init__(
@@ -109,39 +89,90 @@ class CombinedLoss(nn.Module):
         self.terms = nn.ModuleDict({name: build_loss(spec) for name, spec in specs.items()})
         self.weights: list[float] = weight_list
         # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
-        self._plans = {name: (term, CallPlan.of(term)) for name, term in self.terms.items()}
+        self._plans: dict[str, tuple[nn.Module, CallPlan]] = {}
+        self._current_plans()
 
     @property
     def term_weights(self) -> dict[str, float]:
-        return dict(zip(self.terms, self.weights))
+        """``{term: weight}`` in term order."""
+        self._check_weights()
+        return dict(zip(self.terms, self.weights, strict=True))
 
-    def forward(self, *inputs: Any, return_terms: bool = False, **named: Any) -> Any:
-        total: torch.Tensor | None = None
-        values: dict[str, torch.Tensor] = {}
-        for (name, term), weight in zip(self.terms.items(), self.weights):
+    def _check_weights(self) -> None:
+        if len(self.weights) != len(self.terms):  # terms and weights are public: edited after construction
+            raise ConfigError(
+                f"combined loss has {len(self.terms)} term(s) ({', '.join(self.terms) or 'none'}) but "
+                f"{len(self.weights)} weight(s); a term added after construction needs its weight appended"
+            )
+
+    def _current_plans(self) -> list[tuple[str, nn.Module, CallPlan]]:
+        self._check_weights()
+        out = []
+        for name, term in self.terms.items():
             cached = self._plans.get(name)
             if cached is None or cached[0] is not term:
                 cached = self._plans[name] = (term, CallPlan.of(term))
-            value = cached[1].call(term, inputs, named)
+            out.append((name, term, cached[1]))
+        return out
+
+    @property
+    def __losskit_signature__(self) -> inspect.Signature:
+        """The call signature :func:`~losskit.call_loss` reads: the named inputs some term accepts."""
+        plans = [plan for _, _, plan in self._current_plans()]
+        params = [inspect.Parameter("_inputs", inspect.Parameter.VAR_POSITIONAL)]
+        params.append(inspect.Parameter("return_terms", _KW, default=False, annotation=bool))
+        if any(plan.accepted is None for plan in plans):
+            return inspect.Signature([*params, inspect.Parameter("_named", inspect.Parameter.VAR_KEYWORD)])
+        names = dict.fromkeys(n for plan in plans for n in sorted(plan.accepted or ()) if n != "_inputs")
+        return inspect.Signature(params + [inspect.Parameter(n, _KW, default=None) for n in names])
+
+    def _check_named(self, plans: list[tuple[str, nn.Module, CallPlan]], named: Mapping[str, Any]) -> None:
+        unused = [k for k in named if not any(plan.accepts(k) for _, _, plan in plans)]
+        if unused:
+            takes = "; ".join(f"{name} takes {', '.join(sorted(plan.accepted or ()))}" for name, _, plan in plans)
+            raise LossInputError(
+                f"combined loss: named input(s) {', '.join(map(repr, unused))} are accepted by none of its terms "
+                f"({takes}); check the spelling, or call it through losskit.call_loss to drop inputs no term takes"
+            )
+
+    def forward(self, *inputs: Any, return_terms: bool = False, **named: Any) -> Any:
+        plans = self._current_plans()
+        if named:
+            self._check_named(plans, named)
+        total: torch.Tensor | None = None
+        values: dict[str, torch.Tensor] = {}
+        for (name, term, plan), weight in zip(plans, self.weights, strict=True):
+            nested = return_terms and plan.return_terms
+            out = plan.call(term, inputs, named, return_terms=nested)
+            value, sub = _split_output(name, out) if nested else (out, None)
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise LossInputError(
                     f"combined loss term {name!r} returned {shape}, expected a scalar tensor "
-                    f"(give the term reduction='mean' or 'sum')"
+                    f"(give its loss {plan.label!r} reduction='mean' or 'sum')"
                 )
-            values[name] = value.detach()
+            if return_terms:
+                _add_term(values, name, value)
+                for key, sub_value in (sub or {}).items():
+                    _add_term(values, f"{name}.{key}", sub_value)
             weighted = value * weight
             total = weighted if total is None else total + weighted
-        assert total is not None  # terms is never empty (checked in __init__)
-        return (total, values) if return_terms else total
+        if total is None:  # every term was deleted after construction (ModuleDict allows it)
+            raise ConfigError("combined loss has no terms")
+        return with_terms(total, values, return_terms)
 
     def to_config(self) -> dict[str, Any]:
+        """``{"name": "combined", "losses": {...}, "weights": {term: weight}}``.
+
+        Weights are keyed by term, never a list: ``yaml.safe_dump`` sorts mapping keys, which reorders the
+        terms, and a list in the old order would then give each weight to another term.
+        """
         from ..config.serialize import to_config
 
         return {
             "name": "combined",
             "losses": {name: _term_config(to_config(term)) for name, term in self.terms.items()},
-            "weights": list(self.weights),
+            "weights": self.term_weights,
         }
 
     def example_inputs(self, generator: torch.Generator) -> Any:
@@ -152,3 +183,19 @@ class CombinedLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return "weights=" + ", ".join(f"{n}={w:g}" for n, w in self.term_weights.items())
+
+
+def _split_output(name: str, out: Any) -> tuple[Any, Mapping[str, Any]]:
+    """A term asked for ``return_terms=True`` must return ``(total, {term: value})``."""
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping):
+        return out[0], out[1]
+    raise LossInputError(
+        f"combined loss term {name!r} takes return_terms but did not return (total, {{term: value}}) with "
+        f"return_terms=True; got {type(out).__name__} (losskit.compose.terms.with_terms makes that pair)"
+    )
+
+
+def _add_term(values: dict[str, torch.Tensor], key: str, value: Any) -> None:
+    if key in values:  # a term named "seg.dice" beside a term "seg" reporting "dice"
+        raise ConfigError(f"combined loss: two terms report {key!r}; rename one of them")
+    values[key] = value
