@@ -12,20 +12,24 @@ Degenerate boxes, one convention for all four losses (no asserts, no host syncs,
   a zero box compared with itself has IoU 1 (loss 0), where torchvision's ``generalized_box_iou_loss`` gives 1
   (vision#7746). For boxes larger than ``eps`` the padding changes the value by ``O(eps / size)``.
 
-Half-precision boxes are computed in float32 (products of coordinates overflow float16); float64 stays
-float64. The result has the computing dtype.
+Half-precision boxes, and every box under fp16/bf16 autocast, are computed in float32 (products of coordinates
+overflow float16; :func:`~._precision.float32_loss`); float64 stays float64. The result has the computing
+dtype. An empty set of boxes gives 0 for "mean" and "sum"; a NaN coordinate gives a NaN loss.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 
 from ..errors import LossInputError
 from ._checks import check_float, check_reduction, check_same_shape, shape_str
+from ._precision import float32_loss
 from ._reduce import acc_dtype, masked_mean
+
+Reduction = Literal["mean", "sum", "none"]
 
 __all__ = [
     "box_iou_loss",
@@ -120,19 +124,20 @@ def _geometry(input: torch.Tensor, target: torch.Tensor, eps: float, enclosing: 
 def _prepare(
     loss: str, input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, eps: float, reduction: str
 ) -> None:
-    check_boxes(loss, input, target, weight)
     check_reduction(loss, reduction)
+    check_boxes(loss, input, target, weight)
     if not eps > 0.0:
         raise ValueError(f"{loss}: eps must be > 0 (it pads degenerate boxes), got {eps}")
 
 
+@float32_loss
 def box_iou_loss(
     input: torch.Tensor,
     target: torch.Tensor,
     *,
     weight: torch.Tensor | None = None,
     eps: float = 1e-7,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """``1 - IoU(input, target)`` per box pair (Yu et al. 2016, UnitBox), boxes ``(..., 4)`` xyxy.
 
@@ -144,13 +149,14 @@ def box_iou_loss(
     return _reduce_boxes(1.0 - g.iou, weight, reduction)
 
 
+@float32_loss
 def generalized_box_iou_loss(
     input: torch.Tensor,
     target: torch.Tensor,
     *,
     weight: torch.Tensor | None = None,
     eps: float = 1e-7,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """GIoU loss (Rezatofighi et al., CVPR 2019): ``1 - IoU + (|C| - |A u B|) / |C|``, C the smallest
     enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`."""
@@ -167,13 +173,14 @@ def _center_distance(g: _Geometry) -> torch.Tensor:
     return 0.25 * (g.dcx.square() + g.dcy.square()) / (g.enc_w.square() + g.enc_h.square())
 
 
+@float32_loss
 def distance_box_iou_loss(
     input: torch.Tensor,
     target: torch.Tensor,
     *,
     weight: torch.Tensor | None = None,
     eps: float = 1e-7,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """DIoU loss (Zheng et al., AAAI 2020): ``1 - IoU + rho^2(b, b_gt) / c^2``, rho the distance of the box
     centres and c the diagonal of the enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`."""
@@ -183,13 +190,14 @@ def distance_box_iou_loss(
     return _reduce_boxes(loss, weight, reduction)
 
 
+@float32_loss
 def complete_box_iou_loss(
     input: torch.Tensor,
     target: torch.Tensor,
     *,
     weight: torch.Tensor | None = None,
     eps: float = 1e-7,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """CIoU loss (Zheng et al., AAAI 2020): DIoU loss ``+ a v`` with the aspect-ratio term
     ``v = 4 / pi^2 (atan(w_gt / h_gt) - atan(w / h))^2`` and ``a = v / (1 - IoU + v + eps)`` held constant in

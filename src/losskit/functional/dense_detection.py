@@ -7,16 +7,26 @@ float64); no host syncs except the documented label-range check of :func:`fcos_l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LossInputError
-from ._checks import check_float, check_labels, check_reduction, check_same_shape, check_tensor, shape_str
+from ._checks import (
+    check_float,
+    check_labels,
+    check_probabilities,
+    check_reduction,
+    check_same_shape,
+    check_tensor,
+    shape_str,
+)
+from ._precision import float32_loss
 from ._reduce import acc_dtype, masked_mean
 from .boxes import generalized_box_iou_loss
-from .focal import sigmoid_focal_loss
+from .focal import _SigmoidFocal
 
 __all__ = [
     "centerness_targets",
@@ -25,6 +35,8 @@ __all__ = [
     "quality_focal_loss",
     "fcos_loss",
 ]
+
+Reduction = Literal["mean", "sum", "none"]
 
 # (-l, -t, r, b): ltrb distances from a point become a box around the point at the origin.
 _LTRB_SIGN = (-1.0, -1.0, 1.0, 1.0)
@@ -65,6 +77,7 @@ def _check_weight(loss: str, weight: Tensor | None, input: Tensor) -> None:
         raise LossInputError(f"{loss}: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
 
 
+@float32_loss
 def centerness_targets(ltrb: Tensor, dim: int = -1) -> Tensor:
     """FCOS centerness targets ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))`` (Tian et al. 2019).
 
@@ -85,12 +98,13 @@ def centerness_targets(ltrb: Tensor, dim: int = -1) -> Tensor:
         return ratio.sqrt()
 
 
+@float32_loss
 def centerness_loss(
     input: Tensor,
     target: Tensor,
     *,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Binary cross-entropy with logits between centerness logits and FCOS centerness targets.
 
@@ -99,13 +113,14 @@ def centerness_loss(
     (*)): a per-location weight or positive mask; with it ``mean`` is ``sum(w l) / sum(w)`` (0 when the
     weights are all 0), so a mask averages over the positives. "none" shape: (*).
     """
+    check_reduction("centerness", reduction)
     check_float("centerness", "input", input)
     check_float("centerness", "target", target)
-    check_reduction("centerness", reduction)
     if target.shape == (*input.shape, 4):
         target = centerness_targets(target)
     else:
         check_same_shape("centerness", input, target)
+        check_probabilities("centerness", target)
     _check_weight("centerness", weight, input)
     x = _upcast(input)
     loss = F.binary_cross_entropy_with_logits(x, target.to(x.dtype), reduction="none")
@@ -114,6 +129,7 @@ def centerness_loss(
     return _reduce_elementwise(loss, weight, reduction)
 
 
+@float32_loss
 def varifocal_loss(
     input: Tensor,
     target: Tensor,
@@ -123,7 +139,7 @@ def varifocal_loss(
     iou_weighted: bool = True,
     weight: Tensor | None = None,
     avg_factor: float | Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Varifocal loss (Zhang et al., "VarifocalNet", CVPR 2021), IoU-aware classification.
 
@@ -137,10 +153,13 @@ def varifocal_loss(
     else by the element count. "none" shape: (*). Parity: mmdet ``varifocal_loss`` (same options).
     """
     loss_name = "varifocal"
+    check_reduction(loss_name, reduction)
+    if not alpha >= 0 or not gamma >= 0:
+        raise ValueError(f"{loss_name}: alpha and gamma must be >= 0, got alpha={alpha}, gamma={gamma}")
     check_float(loss_name, "input", input)
     check_float(loss_name, "target", target)
     check_same_shape(loss_name, input, target)
-    check_reduction(loss_name, reduction)
+    check_probabilities(loss_name, target)
     _check_weight(loss_name, weight, input)
     x = _upcast(input)
     q = target.to(x.dtype)
@@ -151,6 +170,7 @@ def varifocal_loss(
     return _reduce_elementwise(loss, weight, reduction, avg_factor)
 
 
+@float32_loss
 def quality_focal_loss(
     input: Tensor,
     target: Tensor | tuple[Tensor, Tensor],
@@ -158,7 +178,7 @@ def quality_focal_loss(
     beta: float = 2.0,
     weight: Tensor | None = None,
     avg_factor: float | Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Quality focal loss (Li et al., "Generalized Focal Loss", NeurIPS 2020).
 
@@ -172,14 +192,19 @@ def quality_focal_loss(
     Parity: mmdet ``quality_focal_loss`` (pair form) and its ``use_sigmoid`` dense equivalent.
     """
     loss_name = "quality_focal"
-    check_float(loss_name, "input", input)
     check_reduction(loss_name, reduction)
+    if not beta >= 0:
+        raise ValueError(f"{loss_name}: beta must be >= 0, got {beta}")
+    check_float(loss_name, "input", input)
     x = _upcast(input)
     if isinstance(target, (tuple, list)):
+        if len(target) != 2:
+            raise LossInputError(f"{loss_name}: the pair target form is (labels, scores), got {len(target)} items")
         y = _dense_quality_target(loss_name, x, *target)
     else:
         check_float(loss_name, "target", target)
         check_same_shape(loss_name, input, target)
+        check_probabilities(loss_name, target)
         y = target.to(x.dtype)
     _check_weight(loss_name, weight, input)
     bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
@@ -198,6 +223,7 @@ def _dense_quality_target(loss: str, x: Tensor, labels: Tensor, scores: Tensor) 
     check_float(loss, "scores", scores)
     if scores.shape != labels.shape:
         raise LossInputError(f"{loss}: expected scores with the labels' shape {shape_str(labels)}, got {shape_str(scores)}")
+    check_probabilities(loss, scores, name="scores")
     c = x.shape[1]
     positive = (labels >= 0) & (labels < c)
     # Background labels never reach the scatter: they write a 0 into column 0, which holds 0 anyway.
@@ -215,6 +241,7 @@ def _as_levels(loss: str, name: str, value: Tensor | Sequence[Tensor]) -> list[T
     return levels
 
 
+@float32_loss
 def fcos_loss(
     cls_scores: Tensor | Sequence[Tensor],
     bbox_preds: Tensor | Sequence[Tensor],
@@ -235,7 +262,7 @@ def fcos_loss(
     Per level l (any number of levels, each a tensor or a one-element list works too):
         ``cls_scores[l]`` (B, C, H, W) logits; ``bbox_preds[l]`` (B, 4, H, W) predicted (l, t, r, b) distances
         (non-negative, e.g. after ``exp``/``relu``; negative ones are clamped like inverted boxes);
-        ``centernesses[l]`` (B, 1, H, W) logits; ``labels[l]`` (B, H, W) long, the class in [0, C) of a
+        ``centernesses[l]`` (B, 1, H, W) logits; ``labels[l]`` (B, H, W) integer (any dtype), the class in [0, C) of a
         positive location, -1 for background; ``reg_targets[l]`` (B, 4, H, W) the (l, t, r, b) distances of
         the assigned box (read at positives only; any finite value elsewhere).
 
@@ -245,11 +272,16 @@ def fcos_loss(
         divided by their sum (FCOS's official recipe; ``centerness_weighted_reg=False``: plain sum / P);
         ``centerness`` = BCE with logits against the centerness targets at positives / P.
     ``total = cls_weight cls + reg_weight reg + centerness_weight centerness``, always a scalar (there is no
-    "none" reduction: the terms are normalised sums); the terms come back detached. Half-precision inputs
+    "none" reduction: the terms are normalised sums; a batch without locations gives 0); the terms come back
+    detached. Under fp16/bf16 autocast everything runs in float32. Half-precision inputs
     are computed in float32, every level in the dtype of its ``cls_scores`` (upcast).
     Labels are range-checked (one host sync, switchable with ``losskit.functional.set_label_checks``).
     """
     name = "fcos"
+    if not (0 <= focal_alpha <= 1 and focal_gamma >= 0):
+        raise ValueError(f"{name}: need 0 <= focal_alpha <= 1 and focal_gamma >= 0, got {focal_alpha}, {focal_gamma}")
+    if not eps > 0:
+        raise ValueError(f"{name}: eps must be > 0, got {eps}")
     cls_l = _as_levels(name, "cls_scores", cls_scores)
     box_l = _as_levels(name, "bbox_preds", bbox_preds)
     ctr_l = _as_levels(name, "centernesses", centernesses)
@@ -258,15 +290,41 @@ def fcos_loss(
     if not len(cls_l) == len(box_l) == len(ctr_l) == len(lab_l) == len(reg_l):
         counts = ", ".join(str(len(v)) for v in (cls_l, box_l, ctr_l, lab_l, reg_l))
         raise LossInputError(f"{name}: every input needs one tensor per level, got {counts} levels")
+    # Levels come as lists, which float32_loss does not look into: autocast is switched off here instead.
+    with torch.autocast(cls_l[0].device.type, enabled=False):
+        return _fcos_levels(
+            name, cls_l, box_l, ctr_l, lab_l, reg_l, focal_alpha, focal_gamma, cls_weight, reg_weight,
+            centerness_weight, centerness_weighted_reg, eps,
+        )
+
+
+def _fcos_levels(
+    name: str,
+    cls_l: list[Tensor],
+    box_l: list[Tensor],
+    ctr_l: list[Tensor],
+    lab_l: list[Tensor],
+    reg_l: list[Tensor],
+    focal_alpha: float,
+    focal_gamma: float,
+    cls_weight: float,
+    reg_weight: float,
+    centerness_weight: float,
+    centerness_weighted_reg: bool,
+    eps: float,
+) -> tuple[Tensor, dict[str, Tensor]]:
     sums: dict[str, list[Tensor]] = {"cls": [], "reg": [], "ctr": [], "reg_norm": [], "pos": []}
     for i, (cls, box, ctr, lab, reg) in enumerate(zip(cls_l, box_l, ctr_l, lab_l, reg_l)):
+        if not (lab.is_floating_point() or lab.is_complex() or lab.dtype in (torch.bool, torch.long)):
+            lab = lab.long()  # any integer dtype; compared in int64 (`uint8 == -1` would wrap to 255)
         _check_level(name, i, cls, box, ctr, lab, reg)
         x = _upcast(cls)
         acc = acc_dtype(x)
         c = x.shape[1]
         positive = lab >= 0
         onehot = (lab.unsqueeze(1) == torch.arange(c, device=lab.device).view(1, c, 1, 1)).to(x.dtype)
-        sums["cls"].append(sigmoid_focal_loss(x, onehot, alpha=focal_alpha, gamma=focal_gamma, reduction="sum"))
+        # the focal core directly: the one-hot is valid by construction (no [0, 1] value check, no sync)
+        sums["cls"].append(_SigmoidFocal.apply(x, onehot, float(focal_alpha), float(focal_gamma)).sum(dtype=acc))
         sign = torch.tensor(_LTRB_SIGN, dtype=x.dtype, device=x.device)
         # Background reg targets are arbitrary (maybe inf): replace them by a unit box before any formula.
         target_ltrb = torch.where(positive.unsqueeze(-1), reg.to(x.dtype).movedim(1, -1), 1.0)

@@ -10,7 +10,7 @@ give finite values and gradients: widths are clamped at 0 and padded by ``eps`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -18,10 +18,13 @@ from torch import Tensor, nn
 from ..errors import LossInputError
 from ..functional import boxes as FB
 from ..functional import dense_detection as FD
+from ..compose.terms import with_terms
 from ..functional._checks import check_reduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import num_classes_of
+
+Reduction = Literal["mean", "sum", "none"]
 
 __all__ = [
     "BoxIoULoss",
@@ -56,7 +59,7 @@ class _BoxLoss(nn.Module):
     name = "box"
     _fn: Callable[..., Tensor]
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-7) -> None:
+    def __init__(self, reduction: Reduction = "mean", eps: float = 1e-7) -> None:
         super().__init__()
         self.reduction = check_reduction(self.name, reduction)
         if not eps > 0.0:
@@ -172,7 +175,7 @@ class CenternessLoss(nn.Module):
     Parity: AutoTimm ``CenternessLoss(reduction)``; ``F.binary_cross_entropy_with_logits`` on the targets.
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.reduction = check_reduction("centerness", reduction)
 
@@ -215,7 +218,7 @@ class VarifocalLoss(nn.Module):
     alpha, gamma, iou_weighted)``.
     """
 
-    def __init__(self, alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True, reduction: str = "mean") -> None:
+    def __init__(self, alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True, reduction: Reduction = "mean") -> None:
         super().__init__()
         if alpha < 0 or gamma < 0:
             raise ValueError(f"varifocal: alpha and gamma must be >= 0, got alpha={alpha}, gamma={gamma}")
@@ -248,7 +251,7 @@ class QualityFocalLoss(nn.Module):
     Parity: mmdet ``QualityFocalLoss(use_sigmoid=True, beta)``.
     """
 
-    def __init__(self, beta: float = 2.0, reduction: str = "mean") -> None:
+    def __init__(self, beta: float = 2.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if beta < 0:
             raise ValueError(f"quality_focal: beta must be >= 0, got {beta}")
@@ -357,4 +360,4 @@ class FCOSLoss(nn.Module):
             reg_weight=self.reg_weight, centerness_weight=self.centerness_weight,
             centerness_weighted_reg=self.centerness_weighted_reg,
         )
-        return (total, terms) if return_terms else total
+        return with_terms(total, terms, return_terms)
