@@ -11,13 +11,9 @@ and call these functions. Every function takes tensors plus keyword options and 
 from ._checks import label_checks, set_label_checks
 from ._numerics import validate_smoothing_params
 from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
-from .classification import (
-    asymmetric_multilabel_loss,
-    asymmetric_single_label_loss,
-    logit_adjusted_cross_entropy,
-    poly1_cross_entropy,
-    soft_target_cross_entropy,
-)
+from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss
+from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
+from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, nll_loss
 from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
 from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
 from .distillation import feature_distillation_loss, kd_loss
@@ -43,9 +39,14 @@ __all__ = [
     "set_label_checks",
     "validate_smoothing_params",
     # classification and focal
+    "cross_entropy_loss",
+    "nll_loss",
+    "bce_loss",
+    "bce_with_logits_loss",
     "soft_target_cross_entropy",
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "asymmetric_loss",
     "asymmetric_multilabel_loss",
     "asymmetric_single_label_loss",
     "sigmoid_focal_loss",
