@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from losskit import LossInputError
 from losskit.config.builder import build_loss
-from losskit.functional.classification import asymmetric_multilabel_loss, asymmetric_single_label_loss
+from losskit.functional.asymmetric import asymmetric_multilabel_loss, asymmetric_single_label_loss
 from losskit.functional.focal import sigmoid_focal_loss, softmax_focal_loss
 from losskit.testing import check_loss
 from losskit.zoo.focal import AsymmetricLoss, FocalLoss, FocalLossPixelwise

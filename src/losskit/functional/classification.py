@@ -277,6 +277,3 @@ def logit_adjusted_cross_entropy(
         x, target, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
     )
 
-
-# Re-exported for callers of the former location (ASL moved to asymmetric.py); imported last: it imports this module.
-from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss  # noqa: E402
