@@ -12,19 +12,36 @@ from losskit import LossInputError, build_loss
 from losskit.testing import check_loss
 
 NAMES = [
-    "dice", "DiceLoss", "dice_loss", "jaccard", "iou", "tversky", "focal_tversky", "generalized_dice", "dice_ce",
-    "dice_focal", "combined_segmentation", "lovasz", "mcc", "combined_dice_bce", "mask",
+    "dice",
+    "DiceLoss",
+    "dice_loss",
+    "jaccard",
+    "iou",
+    "tversky",
+    "focal_tversky",
+    "generalized_dice",
+    "dice_ce",
+    "dice_focal",
+    "combined_segmentation",
+    "lovasz",
+    "mcc",
+    "combined_dice_bce",
+    "mask",
 ]
 REGION = ["dice", "jaccard", "tversky", "focal_tversky", "mcc", "lovasz"]
 D = torch.float64
 
 
-def _data(n: int = 2, c: int = 3, spatial: tuple[int, ...] = (5, 4), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _data(
+    n: int = 2, c: int = 3, spatial: tuple[int, ...] = (5, 4), seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, c, *spatial, generator=g, dtype=D), torch.randint(0, c, (n, *spatial), generator=g)
 
 
-def _all_present(n: int = 2, c: int = 3, spatial: tuple[int, ...] = (6, 5), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _all_present(
+    n: int = 2, c: int = 3, spatial: tuple[int, ...] = (6, 5), seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = _data(n, c, spatial, seed)
     y.view(n, -1)[:, :c] = torch.arange(c)  # every class present in every sample
     return x, y
@@ -66,7 +83,9 @@ def test_seed000_dice_translated() -> None:
 def test_combined_dice_bce_weights() -> None:
     x, t = torch.randn(2, 1, 5, 5, dtype=D), torch.randint(0, 2, (2, 1, 5, 5)).to(D)
     got = build_loss("combined_dice_bce", dice_weight=0.7, bce_weight=0.7)(x, t)
-    ref = 0.7 * build_loss("dice", mode="binary", smooth=1.0)(x, t) + 0.7 * torch.nn.functional.binary_cross_entropy_with_logits(x, t)
+    ref = 0.7 * build_loss("dice", mode="binary", smooth=1.0)(
+        x, t
+    ) + 0.7 * torch.nn.functional.binary_cross_entropy_with_logits(x, t)
     torch.testing.assert_close(got, ref)
     with pytest.raises(ValueError):
         build_loss("combined_dice_bce", dice_weight=-1.0)
@@ -87,7 +106,10 @@ def test_monai_parity_region(batch: bool, spatial: tuple[int, ...]) -> None:
         (build_loss("dice", batch=batch, include_background=False), ml.DiceLoss(include_background=False, **kw)),
         (build_loss("jaccard", batch=batch, smooth_nr=0.5e-5, smooth_dr=0.5e-5), ml.DiceLoss(jaccard=True, **kw)),
         (build_loss("tversky", alpha=0.3, beta=0.7, batch=batch), ml.TverskyLoss(alpha=0.3, beta=0.7, **kw)),
-        (build_loss("focal_tversky", alpha=0.3, beta=0.7, gamma=1.0, batch=batch), ml.TverskyLoss(alpha=0.3, beta=0.7, **kw)),
+        (
+            build_loss("focal_tversky", alpha=0.3, beta=0.7, gamma=1.0, batch=batch),
+            ml.TverskyLoss(alpha=0.3, beta=0.7, **kw),
+        ),
         (build_loss("mcc", mode="multiclass", batch=batch), ml.MCCLoss(**kw)),
         (build_loss("dice_ce", batch=batch), ml.DiceCELoss(**kw)),
     ]
@@ -104,14 +126,25 @@ def test_monai_parity_sigmoid_soft_and_focal() -> None:
     ml = pytest.importorskip("monai.losses")
     x, y = _data(c=3, spatial=(5, 6))
     t = torch.rand(x.shape, dtype=D)
-    torch.testing.assert_close(build_loss("dice", mode="multilabel")(x, t), ml.DiceLoss(sigmoid=True, soft_label=True)(x, t), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("dice", mode="multilabel")(x, t),
+        ml.DiceLoss(sigmoid=True, soft_label=True)(x, t),
+        rtol=1e-5,
+        atol=1e-8,
+    )
     soft = torch.softmax(torch.randn(x.shape, dtype=D), 1)
-    torch.testing.assert_close(build_loss("dice")(x, soft), ml.DiceLoss(softmax=True, soft_label=True)(x, soft), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("dice")(x, soft), ml.DiceLoss(softmax=True, soft_label=True)(x, soft), rtol=1e-5, atol=1e-8
+    )
     hard = (t > 0.5).to(D)
-    torch.testing.assert_close(build_loss("mcc", mode="multilabel")(x, hard), ml.MCCLoss(sigmoid=True)(x, hard), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("mcc", mode="multilabel")(x, hard), ml.MCCLoss(sigmoid=True)(x, hard), rtol=1e-5, atol=1e-8
+    )
     ours = build_loss("dice_focal", gamma=2.0, lambda_focal=1.0 / 3)(x, y)
     y1 = y.unsqueeze(1)
-    theirs = ml.DiceLoss(softmax=True, to_onehot_y=True)(x, y1) + ml.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)(x, y1)
+    theirs = ml.DiceLoss(softmax=True, to_onehot_y=True)(x, y1) + ml.FocalLoss(
+        use_softmax=True, to_onehot_y=True, gamma=2.0
+    )(x, y1)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-8)
     ours = build_loss("dice_focal", mode="multilabel", gamma=2.0)(x, hard)
     torch.testing.assert_close(ours, ml.DiceFocalLoss(sigmoid=True, gamma=2.0)(x, hard), rtol=1e-5, atol=1e-8)
@@ -120,16 +153,25 @@ def test_monai_parity_sigmoid_soft_and_focal() -> None:
 def test_kornia_parity() -> None:
     kl = pytest.importorskip("kornia.losses")
     x, y = _all_present(c=4)
-    torch.testing.assert_close(build_loss("dice", smooth_nr=0, smooth_dr=1e-8)(x, y), kl.dice_loss(x, y, average="macro"), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("dice", smooth_nr=0, smooth_dr=1e-8)(x, y), kl.dice_loss(x, y, average="macro"), rtol=1e-5, atol=1e-8
+    )
     gdl = build_loss("generalized_dice", w_type="uniform", smooth_nr=0, smooth_dr=1e-8)
     torch.testing.assert_close(gdl(x, y), kl.dice_loss(x, y, average="micro"), rtol=1e-5, atol=1e-8)
     tv = build_loss("tversky", alpha=0.3, beta=0.7, smooth_nr=0, smooth_dr=1e-8)
     torch.testing.assert_close(tv(x, y), kl.tversky_loss(x, y, 0.3, 0.7), rtol=1e-5, atol=1e-8)
     w = torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=D)
     x2, y2 = _data(c=4, seed=3)  # absent classes too: kornia scores all of them
-    torch.testing.assert_close(build_loss("lovasz", classes="all", weight=w)(x2, y2), kl.lovasz_softmax_loss(x2, y2, weight=w), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("lovasz", classes="all", weight=w)(x2, y2),
+        kl.lovasz_softmax_loss(x2, y2, weight=w),
+        rtol=1e-5,
+        atol=1e-8,
+    )
     xb, yb = torch.randn(3, 1, 6, 5, dtype=D), torch.randint(0, 2, (3, 6, 5))
-    torch.testing.assert_close(build_loss("lovasz", mode="binary")(xb, yb.to(D)), kl.lovasz_hinge_loss(xb, yb), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        build_loss("lovasz", mode="binary")(xb, yb.to(D)), kl.lovasz_hinge_loss(xb, yb), rtol=1e-5, atol=1e-8
+    )
 
 
 def test_lovasz_matches_reference_loop() -> None:
@@ -162,8 +204,13 @@ def _grad_cases() -> list[tuple[str, dict, str]]:
     for name in ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "mcc", "lovasz", "dice_ce"]:
         for mode in ("multiclass", "binary", "multilabel"):
             cases.append((name, {"mode": mode}, mode))
-    cases += [("dice_focal", {"mode": "multiclass"}, "multiclass"), ("dice_focal", {"mode": "multilabel"}, "multilabel"),
-              ("combined_segmentation", {}, "multiclass"), ("combined_dice_bce", {}, "binary"), ("mask", {}, "mask")]
+    cases += [
+        ("dice_focal", {"mode": "multiclass"}, "multiclass"),
+        ("dice_focal", {"mode": "multilabel"}, "multilabel"),
+        ("combined_segmentation", {}, "multiclass"),
+        ("combined_dice_bce", {}, "binary"),
+        ("mask", {}, "mask"),
+    ]
     cases += [("dice", {"mode": "multiclass"}, "soft"), ("dice", {"mode": "multiclass", "from_logits": False}, "probs")]
     return cases
 
@@ -194,8 +241,11 @@ def test_gradcheck(name: str, kw: dict, kind: str) -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]), seed=st.integers(0, 10_000),
-       batch=st.booleans())
+@given(
+    name=st.sampled_from(["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]),
+    seed=st.integers(0, 10_000),
+    batch=st.booleans(),
+)
 def test_minimum_at_soft_target(name: str, seed: int, batch: bool) -> None:
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(2, 3, 4, 3, generator=g, dtype=D) * 3
@@ -219,8 +269,11 @@ def test_class_permutation_invariance(name: str, seed: int) -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(REGION + ["generalized_dice", "dice_ce", "dice_focal", "combined_segmentation"]),
-       seed=st.integers(0, 10_000), batch=st.booleans())
+@given(
+    name=st.sampled_from(REGION + ["generalized_dice", "dice_ce", "dice_focal", "combined_segmentation"]),
+    seed=st.integers(0, 10_000),
+    batch=st.booleans(),
+)
 def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool) -> None:
     x, y = _data(spatial=(8,), seed=seed)
     y[:, :3] = 255
@@ -240,7 +293,11 @@ def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool) -> Non
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(REGION + ["generalized_dice"]), seed=st.integers(0, 10_000), mode=st.sampled_from(["multiclass", "binary"]))
+@given(
+    name=st.sampled_from(REGION + ["generalized_dice"]),
+    seed=st.integers(0, 10_000),
+    mode=st.sampled_from(["multiclass", "binary"]),
+)
 def test_per_sample_is_mean_of_single_sample(name: str, seed: int, mode: str) -> None:
     x, y = _data(n=3, c=1 if mode == "binary" else 3, seed=seed)
     t = y.to(D).unsqueeze(1).clamp(max=1) if mode == "binary" else y
@@ -302,7 +359,9 @@ def test_empty_masks_policy(name: str) -> None:
         assert float(value) < 1e-6
     if name not in ("mcc", "lovasz"):
         # Without smoothing, exactly empty prediction and target still score 0 (no 0/0).
-        exact = build_loss(name, mode="binary", from_logits=False, smooth=0.0)(torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6))
+        exact = build_loss(name, mode="binary", from_logits=False, smooth=0.0)(
+            torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6)
+        )
         assert float(exact) == 0.0
     # multiclass with an absent class, prediction confidently right
     y = torch.zeros(2, 6, 6, dtype=torch.long)
@@ -329,7 +388,9 @@ def test_half_precision_large_map(name: str, dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize("spatial", [(9,), (3, 4, 5)])
-@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "generalized_dice", "mcc", "lovasz", "dice_ce", "dice_focal"])
+@pytest.mark.parametrize(
+    "name", ["dice", "jaccard", "tversky", "generalized_dice", "mcc", "lovasz", "dice_ce", "dice_focal"]
+)
 def test_1d_and_3d(name: str, spatial: tuple[int, ...]) -> None:
     x, y = _data(spatial=spatial)
     y.view(-1)[0] = 255
@@ -398,7 +459,7 @@ def test_input_errors() -> None:
         build_loss("dice_ce", reduction="none")
 
 
-# ------------------------------------------------------------------------------------------------ fused label statistics
+# ----------------------------------------------------------------------------------------------- fused label statistics
 
 
 def _reference_stats(x: torch.Tensor, y: torch.Tensor, c: int, ignore: int | None, softmax: bool = True) -> tuple:
@@ -429,7 +490,7 @@ def test_label_stats_match_autograd_reference_float32(c: int, ignore: int | None
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     s = region_stats(a, y, from_logits=from_logits, ignore_index=ignore)
     ref = _reference_stats(b, y, c, ignore, softmax=from_logits)
-    for got, exp in zip(s[:3], ref):
+    for got, exp in zip(s[:3], ref, strict=True):
         torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-3)
     assert torch.equal(s.true, ref[2]) and torch.equal(s.count.squeeze(1), ref[2].sum(1))  # exact counts
     w = torch.randn(2, 2, c, generator=g)
@@ -454,8 +515,15 @@ def test_label_stats_retain_graph_and_empty_class_counts() -> None:
     assert float(s.true[:, 2].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("kw", [dict(classes="all"), dict(ignore_index=255), dict(batch=True, ignore_index=255, reduction="none"),
-                                dict(from_logits=False)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(classes="all"),
+        dict(ignore_index=255),
+        dict(batch=True, ignore_index=255, reduction="none"),
+        dict(from_logits=False),
+    ],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_lovasz_radix_rows_match_batched_path(kw: dict, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows >= 32768 voxels take the per-row radix-sort path; it must agree with the batched path and kornia."""
@@ -490,7 +558,9 @@ def test_lovasz_radix_rows_match_batched_path(kw: dict, dtype: torch.dtype, monk
     # are off the float64 gradient by ~1e-3 of its largest entry (measured: 3.6e-9 radix, 4.3e-9 batched, of
     # 3.6e-6); they are compared at that scale, float64 entrywise.
     scale = float(gb.abs().max())
-    torch.testing.assert_close(ga, gb, rtol=1e-4 if dtype == torch.float32 else 1e-9, atol=scale * (5e-3 if dtype == torch.float32 else 1e-10))
+    torch.testing.assert_close(
+        ga, gb, rtol=1e-4 if dtype == torch.float32 else 1e-9, atol=scale * (5e-3 if dtype == torch.float32 else 1e-10)
+    )
     if "ignore_index" in kw:
         assert float(ga[0, :, :9].abs().max()) == 0.0
     if kw == dict(classes="all") and dtype == torch.float64:

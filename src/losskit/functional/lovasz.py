@@ -121,7 +121,9 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
     sort keys, then the signed Lovász gradient; backward is one multiply and the fused softmax backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(
+        ctx, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+    ) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         p, g, losses, counts = _LovaszSoftmaxRows._run(x, labels, valid, softmax, batch)
         ctx.save_for_backward(x, labels, valid)
         ctx.p, ctx.g, ctx.softmax, ctx.batch = p, g, softmax, batch
@@ -129,7 +131,9 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
         return losses, counts
 
     @staticmethod
-    def _run(x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _run(
+        x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         dt = acc_dtype(x)
         p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
         err, lab = _label_rows(p, labels, valid, batch)
@@ -182,14 +186,29 @@ def lovasz_loss(
     An empty batch gives 0 (an empty "none") with a zero gradient; NaN in the input gives NaN.
     """
     check_choice("lovasz_loss", "classes", classes, ("present", "all"))
-    target, w = prepare_segmentation("lovasz_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "lovasz_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     return _lovasz(input, target, mode, from_logits, ignore_index, batch, classes, w, reduction)
 
 
 def _lovasz(
-    input: Tensor, target: Tensor, mode: str, from_logits: bool, ignore_index: int | None, batch: bool, classes: str,
-    weight: Tensor | None, reduction: str,
+    input: Tensor,
+    target: Tensor,
+    mode: str,
+    from_logits: bool,
+    ignore_index: int | None,
+    batch: bool,
+    classes: str,
+    weight: Tensor | None,
+    reduction: str,
 ) -> Tensor:
     dt = acc_dtype(input)
     n = input.shape[0]
@@ -199,11 +218,17 @@ def _lovasz(
     if x.numel() == 0:
         # Nothing to sort (N = 0 or no voxels): 0, or an empty "none", still connected to the input's graph.
         zero = x.to(dt).sum(-1) * 0.0
-        return _reduce_rows(zero.sum(0) if batch else zero, torch.zeros_like(zero, dtype=torch.bool), dt, True, weight,
-                            reduction)
+        return _reduce_rows(
+            zero.sum(0) if batch else zero, torch.zeros_like(zero, dtype=torch.bool), dt, True, weight, reduction
+        )
     labels: Tensor | None = None
     valid: Tensor | None = None
-    if mode == "multiclass" and not target.is_floating_point() and x.device.type == "cpu" and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW:
+    if (
+        mode == "multiclass"
+        and not target.is_floating_point()
+        and x.device.type == "cpu"
+        and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW
+    ):
         y = target.reshape(n, x.shape[-1]).long()
         if ignore_index is not None:
             keep = y != ignore_index
@@ -234,7 +259,11 @@ def _lovasz(
         if binary and from_logits:
             errors = torch.relu(1.0 - x.to(dt) * (2.0 * t - 1.0))
         else:
-            p = x.to(dt) if not from_logits else (torch.softmax(x, 1, dtype=dt) if mode == "multiclass" else torch.sigmoid(x.to(dt)))
+            p = (
+                x.to(dt)
+                if not from_logits
+                else (torch.softmax(x, 1, dtype=dt) if mode == "multiclass" else torch.sigmoid(x.to(dt)))
+            )
             errors = (p - t).abs()
         fg = t if valid is None else t * valid
     if valid is not None:
@@ -260,7 +289,9 @@ def _lovasz(
     return _reduce_rows(loss, present, dt, binary or classes == "all", weight, reduction)
 
 
-def _reduce_rows(loss: Tensor, present: Tensor, dt: torch.dtype, count_all: bool, weight: Tensor | None, reduction: str) -> Tensor:
+def _reduce_rows(
+    loss: Tensor, present: Tensor, dt: torch.dtype, count_all: bool, weight: Tensor | None, reduction: str
+) -> Tensor:
     if count_all:
         counted = torch.ones_like(loss)
     else:

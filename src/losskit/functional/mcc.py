@@ -37,8 +37,16 @@ def mcc_loss(
     vanishes when ``tp = 0`` or ``tn = 0``). "none" shape: (N, C) or (C,) with ``batch``; C = 1 in binary mode.
     The default ``mode`` is the segmentation family's, ``"multiclass"``; binary masks need ``mode="binary"``.
     """
-    target, w = prepare_segmentation("mcc_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "mcc_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     tp = s.inter
     fp = s.pred - s.inter

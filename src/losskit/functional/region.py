@@ -81,8 +81,16 @@ def dice_loss(
 ) -> Tensor:
     """Soft Dice loss ``1 - (2 I + smooth_nr) / (P + T + smooth_dr)`` per (sample, class); see the module doc.
     "none" shape: (N, C) (``batch=False``) or (C,) (``batch=True``), C = 1 in binary mode."""
-    target, w = prepare_segmentation("dice_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "dice_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     return reduce_region(dice_from_stats(s, smooth_nr, smooth_dr), reduction, w)
 
@@ -104,8 +112,16 @@ def jaccard_loss(
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Soft Jaccard (IoU) loss ``1 - (I + smooth_nr) / (P + T - I + smooth_dr)``. Same shapes as ``dice_loss``."""
-    target, w = prepare_segmentation("jaccard_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "jaccard_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     loss = 1.0 - safe_ratio(s.inter + smooth_nr, s.pred + s.true - s.inter + smooth_dr)
     return reduce_region(loss, reduction, w)
@@ -137,8 +153,16 @@ def tversky_loss(
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Tversky loss ``1 - TI``. Same shapes as ``dice_loss`` (alpha = beta = 0.5 is Dice)."""
-    target, w = prepare_segmentation("tversky_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "tversky_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     return reduce_region(1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr), reduction, w)
 
@@ -164,8 +188,16 @@ def focal_tversky_loss(
 ) -> Tensor:
     """Focal-Tversky loss ``(1 - TI)^gamma`` per (sample, class), the exponent applied per class as in the
     paper (not to the batch mean). Same shapes as ``dice_loss``."""
-    target, w = prepare_segmentation("focal_tversky_loss", input, target, mode=mode, reduction=reduction,
-                                     weight=weight, ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "focal_tversky_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     base = 1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr)
     if gamma != 1.0:
@@ -197,8 +229,15 @@ def generalized_dice_loss(
     largest finite weight of its sample (of the batch with ``batch=True``), never inf (MONAI's rule); when every
     class is empty all weights are 0 and the loss is ``1 - nr / dr``. "none" shape: (N,) or (1,) with ``batch``."""
     check_choice("generalized_dice_loss", "w_type", w_type, ("square", "simple", "uniform"))
-    target, _ = prepare_segmentation("generalized_dice_loss", input, target, mode=mode, reduction=reduction,
-                                     ignore_index=ignore_index, num_classes=num_classes)
+    target, _ = prepare_segmentation(
+        "generalized_dice_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     inter, pred, true = (t if t.dim() == 2 else t.unsqueeze(0) for t in (s.inter, s.pred, s.true))
     if w_type == "uniform":

@@ -169,7 +169,11 @@ def _one_hot(p: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
     """(N, C, S) one-hot of (N, S) labels in ``p``'s dtype; ``valid`` (0 at ignored voxels, whose label was
     replaced by 0) is scattered as the value, so ignored voxels get an all-zero column."""
     n, s = labels.shape
-    src = valid.unsqueeze(1) if valid is not None else torch.ones((1, 1, 1), dtype=p.dtype, device=p.device).expand(n, 1, s)
+    src = (
+        valid.unsqueeze(1)
+        if valid is not None
+        else torch.ones((1, 1, 1), dtype=p.dtype, device=p.device).expand(n, 1, s)
+    )
     return torch.zeros_like(p, memory_format=torch.contiguous_format).scatter_(1, labels.unsqueeze(1), src)
 
 

@@ -41,13 +41,24 @@ def valid_sum(values: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
     """``(sum values, sum weights)`` in float32 (float64 stays): the pieces of a mean over valid entries."""
     dt = torch.float64 if values.dtype == torch.float64 else torch.float32
     total = values.sum(dtype=dt)
-    count = torch.tensor(float(values.numel()), dtype=dt, device=values.device) if weights is None else weights.sum(dtype=dt)
+    count = (
+        torch.tensor(float(values.numel()), dtype=dt, device=values.device)
+        if weights is None
+        else weights.sum(dtype=dt)
+    )
     return total, count
 
 
 def cross_entropy_term(
-    input: Tensor, target: Tensor, *, mode: str, from_logits: bool = True, weight: Tensor | None = None,
-    ignore_index: int | None = None, label_smoothing: float = 0.0, pos_weight: Tensor | None = None,
+    input: Tensor,
+    target: Tensor,
+    *,
+    mode: str,
+    from_logits: bool = True,
+    weight: Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    pos_weight: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(sum, count)`` of the pixelwise cross-entropy (softmax CE for multiclass, sigmoid BCE otherwise), so
     callers can take a mean over valid pixels that is 0, not NaN, when every pixel is ignored. The count is
@@ -97,8 +108,19 @@ def pair_term(pair: tuple[Tensor, Tensor], reduction: str) -> Tensor:
     return total if reduction == "sum" else total / count.clamp_min(torch.finfo(total.dtype).tiny)
 
 
-def _dice(input: Tensor, target: Tensor, mode: str, from_logits: bool, nr: float, dr: float, weight: Tensor | None,
-          ignore_index: int | None, batch: bool, include_background: bool, reduction: str) -> Tensor:
+def _dice(
+    input: Tensor,
+    target: Tensor,
+    mode: str,
+    from_logits: bool,
+    nr: float,
+    dr: float,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    batch: bool,
+    include_background: bool,
+    reduction: str,
+) -> Tensor:
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     return reduce_region(dice_from_stats(s, nr, dr), reduction, weight)
 
@@ -129,13 +151,34 @@ def dice_ce_loss(
     ``label_smoothing``; soft targets allowed) and sigmoid BCE for "binary"/"multilabel" (``weight`` per
     channel, ``pos_weight``, ignored elements masked). "mean" = ``lambda_dice * dice mean + lambda_ce * CE mean
     over valid pixels`` (0 when all are ignored); "sum" adds the sums. Terms: ``"dice"``, ``"ce"``."""
-    target, w = prepare_segmentation("dice_ce_loss", input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes, reductions=_PAIR)
-    dice = _dice(input, target, mode, from_logits, smooth_nr, smooth_dr, w, ignore_index, batch, include_background,
-                 reduction)
+    target, w = prepare_segmentation(
+        "dice_ce_loss",
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+        reductions=_PAIR,
+    )
+    dice = _dice(
+        input, target, mode, from_logits, smooth_nr, smooth_dr, w, ignore_index, batch, include_background, reduction
+    )
     pw = pos_weight.to(input.device) if pos_weight is not None else None
-    ce = pair_term(cross_entropy_term(input, target, mode=mode, from_logits=from_logits, weight=w,
-                                      ignore_index=ignore_index, label_smoothing=label_smoothing, pos_weight=pw), reduction)
+    ce = pair_term(
+        cross_entropy_term(
+            input,
+            target,
+            mode=mode,
+            from_logits=from_logits,
+            weight=w,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            pos_weight=pw,
+        ),
+        reduction,
+    )
     return with_terms(lambda_dice * dice + lambda_ce * ce, {"dice": dice, "ce": ce}, return_terms)
 
 
@@ -164,14 +207,26 @@ def dice_focal_loss(
     "multilabel" (mean over valid elements; ``weight`` per channel in multilabel mode). Terms: ``"dice"``,
     ``"focal"``."""
     name = "dice_focal_loss"
-    target, w = prepare_segmentation(name, input, target, mode=mode, reduction=reduction, weight=weight,
-                                     ignore_index=ignore_index, num_classes=num_classes, reductions=_PAIR)
+    target, w = prepare_segmentation(
+        name,
+        input,
+        target,
+        mode=mode,
+        reduction=reduction,
+        weight=weight,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+        reductions=_PAIR,
+    )
     if mode == "multiclass" and target.is_floating_point():
         raise LossInputError(f"{name}: multiclass focal needs class indices, got a float target {shape_str(target)}")
     dice = _dice(input, target, mode, True, smooth_nr, smooth_dr, w, ignore_index, batch, include_background, reduction)
-    if mode == "multiclass":
-        focal = softmax_focal_loss(input, target.long(), gamma=gamma, alpha=alpha, weight=w, ignore_index=ignore_index,
-                                   reduction=reduction)
+    if input.numel() == 0:
+        focal = input.sum() * 0.0  # empty batch: 0, still connected to the input's graph
+    elif mode == "multiclass":
+        focal = softmax_focal_loss(
+            input, target.long(), gamma=gamma, alpha=alpha, weight=w, ignore_index=ignore_index, reduction=reduction
+        )
     else:
         t = target.to(input.dtype)
         wt = None if w is None or mode != "multilabel" else w.view(1, -1, *([1] * (input.dim() - 2)))
@@ -203,8 +258,16 @@ def combined_segmentation_loss(
     """AutoTimm's ``ce_weight * CE + dice_weight * dice`` over class indices (multiclass), ``ignore_index=255``;
     ``class_weights`` weigh the CE term only; dice per sample with ``smooth`` on both terms. The mean.
     Terms: ``"ce"``, ``"dice"``."""
-    target, w = prepare_segmentation("combined_segmentation_loss", input, target, mode="multiclass", reduction="mean",
-                                     weight=class_weights, ignore_index=ignore_index, num_classes=num_classes)
+    target, w = prepare_segmentation(
+        "combined_segmentation_loss",
+        input,
+        target,
+        mode="multiclass",
+        reduction="mean",
+        weight=class_weights,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+    )
     ce = pair_term(cross_entropy_term(input, target, mode="multiclass", weight=w, ignore_index=ignore_index), "mean")
     dice = _dice(input, target, "multiclass", True, smooth, smooth, None, ignore_index, False, True, "mean")
     return with_terms(ce_weight * ce + dice_weight * dice, {"ce": ce, "dice": dice}, return_terms)
@@ -230,8 +293,9 @@ def combined_dice_bce_loss(
     name = "combined_dice_bce_loss"
     if mode == "multiclass":
         raise ValueError(f"{name}: mode must be 'binary' or 'multilabel' (use 'dice_ce' for multiclass)")
-    target, _ = prepare_segmentation(name, input, target, mode=mode, reduction=reduction, ignore_index=ignore_index,
-                                     reductions=_PAIR)
+    target, _ = prepare_segmentation(
+        name, input, target, mode=mode, reduction=reduction, ignore_index=ignore_index, reductions=_PAIR
+    )
     dice = _dice(input, target, mode, True, smooth, smooth, None, ignore_index, batch, True, reduction)
     pw = pos_weight.to(input.device) if pos_weight is not None else None
     bce = pair_term(cross_entropy_term(input, target, mode=mode, ignore_index=ignore_index, pos_weight=pw), reduction)

@@ -83,7 +83,9 @@ def check_segmentation_input(
             f"channels (a softmax over one channel is the constant 1)"
         )
     if num_classes is not None and c != num_classes:
-        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}")
+        raise LossInputError(
+            f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}"
+        )
     if weight is not None and weight.numel() != c:
         raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
     if mode == "multilabel" or target.is_floating_point():

@@ -14,86 +14,32 @@ The numerics live in :mod:`losskit.functional.region`, ``.lovasz`` and ``.mcc``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..functional._checks import as_class_weight, check_choice, check_reduction
+from ..functional._checks import check_choice
 from ..functional.lovasz import lovasz_loss
 from ..functional.mcc import mcc_loss
 from ..functional.region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
-from ..functional.segmentation_input import DEFAULT_MODE, MODES, Mode, Reduction, check_segmentation_input
-from ..inputs import InputSpec, TensorSpec
+from ..functional.segmentation_input import DEFAULT_MODE, Mode, Reduction, check_segmentation_input
 from ..registration import register_loss
-from ._examples import num_classes_of
+from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
+from ._segmentation_base import TASKS as _TASKS
+from ._segmentation_base import SegBase as _SegBase
+from ._segmentation_base import smoothing as _smoothing
 
 __all__ = [
-    "DiceLoss", "JaccardLoss", "TverskyLoss", "FocalTverskyLoss", "GeneralizedDiceLoss", "MCCLoss", "LovaszLoss",
+    "DiceLoss",
+    "JaccardLoss",
+    "TverskyLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "MCCLoss",
+    "LovaszLoss",
     "check_segmentation_input",
 ]
-
-
-def _seg_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    mode = getattr(loss, "mode", "multiclass")
-    c = 1 if mode == "binary" else num_classes_of(loss)
-    x = torch.randn(2, c, 6, 5, generator=g)
-    if mode == "multiclass":
-        y = torch.randint(0, c, (2, 6, 5), generator=g)
-        ignore = getattr(loss, "ignore_index", None)
-        if ignore is not None:
-            y[0, 0, :2] = ignore
-        return x, y
-    return x, torch.randint(0, 2, x.shape, generator=g).float()
-
-
-_SEG_INPUTS = InputSpec(
-    tensors=(
-        TensorSpec("input", "(N, C, *spatial)", "float", "logits (probabilities with from_logits=False)"),
-        TensorSpec("target", "(N, *spatial) or (N, C, *spatial)", "long | float",
-                   "class indices (multiclass) or a target of the input's shape (binary/multilabel/soft)"),
-    ),
-    example=_seg_example,
-)
-_TASKS = ["segmentation"]
-
-
-class _SegBase(nn.Module):
-    """Holds and checks the options shared by the segmentation losses; the functional forms check the tensors."""
-
-    loss_name = "segmentation"
-
-    def _setup(
-        self, mode: str, from_logits: bool, weight: Tensor | Sequence[float] | None, ignore_index: int | None,
-        batch: bool, include_background: bool, num_classes: int | None, reduction: str,
-        reductions: tuple[str, ...] = ("mean", "sum", "none"),
-    ) -> None:
-        name = self.loss_name
-        self.mode = check_choice(name, "mode", mode, MODES)
-        self.from_logits = bool(from_logits)
-        self.ignore_index = ignore_index
-        self.batch = bool(batch)
-        self.include_background = bool(include_background)
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
-        self.num_classes = num_classes
-        self.reduction = check_reduction(name, reduction, reductions)
-        self.register_buffer("weight", as_class_weight(name, weight))
-
-    def _common(self) -> dict[str, Any]:
-        """The options every segmentation functional form takes, as keywords."""
-        return dict(mode=self.mode, from_logits=self.from_logits, ignore_index=self.ignore_index, batch=self.batch,
-                    include_background=self.include_background, num_classes=self.num_classes, reduction=self.reduction)
-
-
-def _smoothing(name: str, smooth: float, smooth_nr: float | None, smooth_dr: float | None) -> tuple[float, float]:
-    nr = smooth if smooth_nr is None else smooth_nr
-    dr = smooth if smooth_dr is None else smooth_dr
-    if not (math.isfinite(nr) and math.isfinite(dr) and nr >= 0 and dr >= 0):
-        raise ValueError(f"{name}: smoothing terms must be finite and >= 0, got smooth_nr={nr}, smooth_dr={dr}")
-    return float(nr), float(dr)
 
 
 @register_loss("dice", aliases=["DiceLoss", "dice_loss"], tasks=_TASKS, tags=["region", "dice"], inputs=_SEG_INPUTS)
@@ -117,16 +63,27 @@ class DiceLoss(_SegBase):
     loss_name = "dice"
 
     def __init__(
-        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth: float = 1e-5, smooth_nr: float | None = None,
-        smooth_dr: float | None = None, weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return dice_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common())
+        return dice_loss(
+            input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common()
+        )
 
 
 @register_loss("jaccard", aliases=["JaccardLoss", "iou"], tasks=_TASKS, tags=["region"], inputs=_SEG_INPUTS)
@@ -141,8 +98,9 @@ class JaccardLoss(DiceLoss):
     loss_name = "jaccard"
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return jaccard_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                            **self._common())
+        return jaccard_loss(
+            input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common()
+        )
 
 
 @register_loss("tversky", aliases=["TverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
@@ -158,23 +116,54 @@ class TverskyLoss(DiceLoss):
     loss_name = "tversky"
 
     def __init__(
-        self, alpha: float = 0.5, beta: float = 0.5, mode: Mode = DEFAULT_MODE, from_logits: bool = True,
-        smooth: float = 1e-5, smooth_nr: float | None = None, smooth_dr: float | None = None,
-        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(mode, from_logits, smooth, smooth_nr, smooth_dr, weight, ignore_index, batch,
-                         include_background, num_classes, reduction)
+        super().__init__(
+            mode,
+            from_logits,
+            smooth,
+            smooth_nr,
+            smooth_dr,
+            weight,
+            ignore_index,
+            batch,
+            include_background,
+            num_classes,
+            reduction,
+        )
         if alpha < 0 or beta < 0:
             raise ValueError(f"{self.loss_name}: alpha and beta must be >= 0, got {alpha}, {beta}")
         self.alpha, self.beta = float(alpha), float(beta)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return tversky_loss(input, target, alpha=self.alpha, beta=self.beta, smooth_nr=self.smooth_nr,
-                            smooth_dr=self.smooth_dr, weight=self.weight, **self._common())
+        return tversky_loss(
+            input,
+            target,
+            alpha=self.alpha,
+            beta=self.beta,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            weight=self.weight,
+            **self._common(),
+        )
 
 
-@register_loss("focal_tversky", aliases=["FocalTverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
+@register_loss(
+    "focal_tversky", aliases=["FocalTverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS
+)
 class FocalTverskyLoss(TverskyLoss):
     """Focal-Tversky loss (Abraham & Khan, ISBI 2019): ``(1 - TI)^gamma`` per (sample, class), ``TI`` the
     Tversky index of ``tversky`` (``alpha`` on FP, ``beta`` on FN; defaults 0.3 / 0.7 as the paper's
@@ -186,24 +175,62 @@ class FocalTverskyLoss(TverskyLoss):
     loss_name = "focal_tversky"
 
     def __init__(
-        self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, mode: Mode = DEFAULT_MODE,
-        from_logits: bool = True, smooth: float = 1e-5, smooth_nr: float | None = None, smooth_dr: float | None = None,
-        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(alpha, beta, mode, from_logits, smooth, smooth_nr, smooth_dr, weight, ignore_index, batch,
-                         include_background, num_classes, reduction)
+        super().__init__(
+            alpha,
+            beta,
+            mode,
+            from_logits,
+            smooth,
+            smooth_nr,
+            smooth_dr,
+            weight,
+            ignore_index,
+            batch,
+            include_background,
+            num_classes,
+            reduction,
+        )
         if gamma <= 0:
             raise ValueError(f"{self.loss_name}: gamma must be > 0, got {gamma}")
         self.gamma = float(gamma)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return focal_tversky_loss(input, target, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
-                                  smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                                  **self._common())
+        return focal_tversky_loss(
+            input,
+            target,
+            alpha=self.alpha,
+            beta=self.beta,
+            gamma=self.gamma,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            weight=self.weight,
+            **self._common(),
+        )
 
 
-@register_loss("generalized_dice", aliases=["GeneralizedDiceLoss", "gdl"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
+@register_loss(
+    "generalized_dice",
+    aliases=["GeneralizedDiceLoss", "gdl"],
+    tasks=_TASKS,
+    tags=["region", "imbalanced"],
+    inputs=_SEG_INPUTS,
+)
 class GeneralizedDiceLoss(_SegBase):
     """Generalized Dice (Sudre et al., DLMIA 2017): ``1 - (2 sum_c w_c I_c + s_nr) / (sum_c w_c (P_c + T_c) +
     s_dr)`` per sample (``batch=True``: once for the batch), ``w_c = 1/T_c^2`` ("square"), ``1/T_c``
@@ -217,9 +244,18 @@ class GeneralizedDiceLoss(_SegBase):
     loss_name = "generalized_dice"
 
     def __init__(
-        self, w_type: Literal["square", "simple", "uniform"] = "square", mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth: float = 1e-5,
-        smooth_nr: float | None = None, smooth_dr: float | None = None, ignore_index: int | None = None,
-        batch: bool = False, include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        w_type: Literal["square", "simple", "uniform"] = "square",
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, None, ignore_index, batch, include_background, num_classes, reduction)
@@ -227,8 +263,9 @@ class GeneralizedDiceLoss(_SegBase):
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return generalized_dice_loss(input, target, w_type=self.w_type, smooth_nr=self.smooth_nr,
-                                     smooth_dr=self.smooth_dr, **self._common())
+        return generalized_dice_loss(
+            input, target, w_type=self.w_type, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, **self._common()
+        )
 
 
 @register_loss("mcc", aliases=["MCCLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
@@ -246,20 +283,35 @@ class MCCLoss(_SegBase):
     loss_name = "mcc"
 
     def __init__(
-        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, smooth_nr: float = 0.0, smooth_dr: float = 1e-5,
-        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        smooth_nr: float = 0.0,
+        smooth_dr: float = 1e-5,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, 0.0, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return mcc_loss(input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                        **self._common())
+        return mcc_loss(
+            input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common()
+        )
 
 
-@register_loss("lovasz", aliases=["LovaszLoss", "lovasz_softmax", "lovasz_hinge"], tasks=_TASKS, tags=["region", "iou"], inputs=_SEG_INPUTS)
+@register_loss(
+    "lovasz",
+    aliases=["LovaszLoss", "lovasz_softmax", "lovasz_hinge"],
+    tasks=_TASKS,
+    tags=["region", "iou"],
+    inputs=_SEG_INPUTS,
+)
 class LovaszLoss(_SegBase):
     """Lovász loss (Berman et al., CVPR 2018): the Lovász extension of the Jaccard loss. Binary: the Lovász
     hinge of logits, errors ``max(0, 1 - x (2t - 1))``; multiclass: Lovász-softmax, errors ``|[y = c] - p_c|``;
@@ -280,15 +332,30 @@ class LovaszLoss(_SegBase):
     loss_name = "lovasz"
 
     def __init__(
-        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, classes: Literal["present", "all"] = "present",
-        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        num_classes: int | None = None, reduction: Reduction = "mean",
+        self,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        classes: Literal["present", "all"] = "present",
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        num_classes: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, True, num_classes, reduction)
         self.classes = check_choice(self.loss_name, "classes", classes, ("present", "all"))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return lovasz_loss(input, target, mode=self.mode, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                           batch=self.batch, classes=self.classes, weight=self.weight, num_classes=self.num_classes,
-                           reduction=self.reduction)
+        return lovasz_loss(
+            input,
+            target,
+            mode=self.mode,
+            from_logits=self.from_logits,
+            ignore_index=self.ignore_index,
+            batch=self.batch,
+            classes=self.classes,
+            weight=self.weight,
+            num_classes=self.num_classes,
+            reduction=self.reduction,
+        )

@@ -30,9 +30,19 @@ from ..functional.segmentation_combined import (
 from ..functional.segmentation_input import DEFAULT_MODE, Mode, PairReduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
-from .segmentation import _SEG_INPUTS, _TASKS, _SegBase, _smoothing
+from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
+from ._segmentation_base import TASKS as _TASKS
+from ._segmentation_base import SegBase as _SegBase
+from ._segmentation_base import smoothing as _smoothing
 
-__all__ = ["DiceCELoss", "DiceFocalLoss", "CombinedSegmentationLoss", "CombinedDiceBCE", "MaskLoss", "cross_entropy_term"]
+__all__ = [
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "CombinedSegmentationLoss",
+    "CombinedDiceBCE",
+    "MaskLoss",
+    "cross_entropy_term",
+]
 
 Result = Tensor | tuple[Tensor, dict[str, Tensor]]
 
@@ -66,28 +76,57 @@ class DiceCELoss(_SegBase):
     loss_name = "dice_ce"
 
     def __init__(
-        self, mode: Mode = DEFAULT_MODE, from_logits: bool = True, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
-        smooth: float = 1e-5, smooth_nr: float | None = None, smooth_dr: float | None = None,
-        weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None, batch: bool = False,
-        include_background: bool = True, label_smoothing: float = 0.0, pos_weight: Tensor | None = None,
-        num_classes: int | None = None, reduction: PairReduction = "mean",
+        self,
+        mode: Mode = DEFAULT_MODE,
+        from_logits: bool = True,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        label_smoothing: float = 0.0,
+        pos_weight: Tensor | None = None,
+        num_classes: int | None = None,
+        reduction: PairReduction = "mean",
     ) -> None:
         super().__init__()
-        self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum"))
+        self._setup(
+            mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum")
+        )
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
         _non_negative(self.loss_name, lambda_dice=lambda_dice, lambda_ce=lambda_ce)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"{self.loss_name}: label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.lambda_dice, self.lambda_ce, self.label_smoothing = float(lambda_dice), float(lambda_ce), float(label_smoothing)
+        self.lambda_dice, self.lambda_ce, self.label_smoothing = (
+            float(lambda_dice),
+            float(lambda_ce),
+            float(label_smoothing),
+        )
         self.register_buffer("pos_weight", _buffer(pos_weight))
 
     def forward(self, input: Tensor, target: Tensor, return_terms: bool = False) -> Result:
-        return dice_ce_loss(input, target, lambda_dice=self.lambda_dice, lambda_ce=self.lambda_ce, smooth_nr=self.smooth_nr,
-                            smooth_dr=self.smooth_dr, weight=self.weight, label_smoothing=self.label_smoothing,
-                            pos_weight=self.pos_weight, return_terms=return_terms, **self._common())
+        return dice_ce_loss(
+            input,
+            target,
+            lambda_dice=self.lambda_dice,
+            lambda_ce=self.lambda_ce,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            weight=self.weight,
+            label_smoothing=self.label_smoothing,
+            pos_weight=self.pos_weight,
+            return_terms=return_terms,
+            **self._common(),
+        )
 
 
-@register_loss("dice_focal", aliases=["DiceFocalLoss"], tasks=_TASKS, tags=["region", "combined", "imbalanced"], inputs=_SEG_INPUTS)
+@register_loss(
+    "dice_focal", aliases=["DiceFocalLoss"], tasks=_TASKS, tags=["region", "combined", "imbalanced"], inputs=_SEG_INPUTS
+)
 class DiceFocalLoss(_SegBase):
     """Dice + focal: ``lambda_dice * dice + lambda_focal * focal`` (Zhu et al. 2019, AnatomyNet).
 
@@ -106,27 +145,56 @@ class DiceFocalLoss(_SegBase):
     loss_name = "dice_focal"
 
     def __init__(
-        self, mode: Mode = DEFAULT_MODE, lambda_dice: float = 1.0, lambda_focal: float = 1.0, gamma: float = 2.0,
-        alpha: float | None = None, smooth: float = 1e-5, smooth_nr: float | None = None,
-        smooth_dr: float | None = None, weight: Tensor | Sequence[float] | None = None, ignore_index: int | None = None,
-        batch: bool = False, include_background: bool = True, num_classes: int | None = None,
+        self,
+        mode: Mode = DEFAULT_MODE,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | None = None,
+        smooth: float = 1e-5,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        include_background: bool = True,
+        num_classes: int | None = None,
         reduction: PairReduction = "mean",
     ) -> None:
         super().__init__()
-        self._setup(mode, True, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum"))
+        self._setup(
+            mode, True, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum")
+        )
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
         _non_negative(self.loss_name, lambda_dice=lambda_dice, lambda_focal=lambda_focal, gamma=gamma)
-        self.lambda_dice, self.lambda_focal, self.gamma, self.alpha = float(lambda_dice), float(lambda_focal), float(gamma), alpha
+        self.lambda_dice, self.lambda_focal, self.gamma, self.alpha = (
+            float(lambda_dice),
+            float(lambda_focal),
+            float(gamma),
+            alpha,
+        )
 
     def forward(self, input: Tensor, target: Tensor, return_terms: bool = False) -> Result:
         options = self._common()
         del options["from_logits"]  # logits only
-        return dice_focal_loss(input, target, lambda_dice=self.lambda_dice, lambda_focal=self.lambda_focal, gamma=self.gamma,
-                               alpha=self.alpha, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight,
-                               return_terms=return_terms, **options)
+        return dice_focal_loss(
+            input,
+            target,
+            lambda_dice=self.lambda_dice,
+            lambda_focal=self.lambda_focal,
+            gamma=self.gamma,
+            alpha=self.alpha,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            weight=self.weight,
+            return_terms=return_terms,
+            **options,
+        )
 
 
-@register_loss("combined_segmentation", aliases=["CombinedSegmentationLoss"], tasks=_TASKS, tags=["combined"], inputs=_SEG_INPUTS)
+@register_loss(
+    "combined_segmentation", aliases=["CombinedSegmentationLoss"], tasks=_TASKS, tags=["combined"], inputs=_SEG_INPUTS
+)
 class CombinedSegmentationLoss(_SegBase):
     """AutoTimm's semantic-segmentation loss: ``ce_weight * CE + dice_weight * dice`` over ``num_classes``
     classes, ``ignore_index=255`` by default, ``class_weights`` (C,) weighting the CE term only. ``num_classes``
@@ -143,8 +211,13 @@ class CombinedSegmentationLoss(_SegBase):
     loss_name = "combined_segmentation"
 
     def __init__(
-        self, num_classes: int | None = None, ce_weight: float = 1.0, dice_weight: float = 1.0, ignore_index: int | None = 255,
-        class_weights: Tensor | Sequence[float] | None = None, smooth: float = 1.0,
+        self,
+        num_classes: int | None = None,
+        ce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+        ignore_index: int | None = 255,
+        class_weights: Tensor | Sequence[float] | None = None,
+        smooth: float = 1.0,
     ) -> None:
         super().__init__()
         self._setup("multiclass", True, class_weights, ignore_index, False, True, num_classes, "mean")
@@ -156,9 +229,17 @@ class CombinedSegmentationLoss(_SegBase):
         return self.weight
 
     def forward(self, input: Tensor, target: Tensor, return_terms: bool = False) -> Result:
-        return combined_segmentation_loss(input, target, ce_weight=self.ce_weight, dice_weight=self.dice_weight,
-                                          ignore_index=self.ignore_index, class_weights=self.weight, smooth=self.smooth,
-                                          num_classes=self.num_classes, return_terms=return_terms)
+        return combined_segmentation_loss(
+            input,
+            target,
+            ce_weight=self.ce_weight,
+            dice_weight=self.dice_weight,
+            ignore_index=self.ignore_index,
+            class_weights=self.weight,
+            smooth=self.smooth,
+            num_classes=self.num_classes,
+            return_terms=return_terms,
+        )
 
 
 @register_loss("combined_dice_bce", aliases=["CombinedDiceBCE"], tasks=_TASKS, tags=["combined"], inputs=_SEG_INPUTS)
@@ -176,9 +257,15 @@ class CombinedDiceBCE(_SegBase):
     loss_name = "combined_dice_bce"
 
     def __init__(
-        self, dice_weight: float = 0.5, bce_weight: float = 0.5, smooth: float = 1.0,
-        mode: Literal["binary", "multilabel"] = "binary", pos_weight: Tensor | None = None,
-        ignore_index: int | None = None, batch: bool = False, reduction: PairReduction = "mean",
+        self,
+        dice_weight: float = 0.5,
+        bce_weight: float = 0.5,
+        smooth: float = 1.0,
+        mode: Literal["binary", "multilabel"] = "binary",
+        pos_weight: Tensor | None = None,
+        ignore_index: int | None = None,
+        batch: bool = False,
+        reduction: PairReduction = "mean",
     ) -> None:
         super().__init__()
         self._setup(mode, True, None, ignore_index, batch, True, None, reduction, ("mean", "sum"))
@@ -190,10 +277,19 @@ class CombinedDiceBCE(_SegBase):
         self.register_buffer("pos_weight", _buffer(pos_weight))
 
     def forward(self, input: Tensor, target: Tensor, return_terms: bool = False) -> Result:
-        return combined_dice_bce_loss(input, target, dice_weight=self.dice_weight, bce_weight=self.bce_weight,
-                                      smooth=self.smooth, mode=self.mode, pos_weight=self.pos_weight,
-                                      ignore_index=self.ignore_index, batch=self.batch, reduction=self.reduction,
-                                      return_terms=return_terms)
+        return combined_dice_bce_loss(
+            input,
+            target,
+            dice_weight=self.dice_weight,
+            bce_weight=self.bce_weight,
+            smooth=self.smooth,
+            mode=self.mode,
+            pos_weight=self.pos_weight,
+            ignore_index=self.ignore_index,
+            batch=self.batch,
+            reduction=self.reduction,
+            return_terms=return_terms,
+        )
 
 
 def _mask_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -206,8 +302,10 @@ def _mask_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
     tasks=_TASKS,
     tags=["instance"],
     inputs=InputSpec(
-        tensors=(TensorSpec("input", "(N, H, W) or (N, *)", "float", "per-instance mask logits"),
-                 TensorSpec("target", "(N, H, W) same as input", "float", "per-instance binary masks")),
+        tensors=(
+            TensorSpec("input", "(N, H, W) or (N, *)", "float", "per-instance mask logits"),
+            TensorSpec("target", "(N, H, W) same as input", "float", "per-instance binary masks"),
+        ),
         example=_mask_example,
     ),
 )
@@ -224,14 +322,18 @@ class MaskLoss(nn.Module):
     def __init__(self, pos_weight: float | Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = check_reduction("mask", reduction)
-        self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
+        self.register_buffer(
+            "pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
+        )
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         check_float("mask", "input", input, "(N, H, W)")
         if not isinstance(target, Tensor) or target.shape != input.shape:
             got = shape_str(target) if isinstance(target, Tensor) else type(target).__name__
             raise LossInputError(f"mask: expected target masks of the input's shape {shape_str(input)}, got {got}")
-        per = F.binary_cross_entropy_with_logits(input, target.to(input.dtype), pos_weight=self.pos_weight, reduction="none")
+        per = F.binary_cross_entropy_with_logits(
+            input, target.to(input.dtype), pos_weight=self.pos_weight, reduction="none"
+        )
         if self.reduction == "none":
             return per
         total, count = valid_sum(per, None)
