@@ -88,7 +88,7 @@ def test_config_path_with_combined_and_one_hot_losses(tmp_path: Path, capsys: py
     cfg.write_text(
         "- cross_entropy\n"
         "- label: ce+dice\n"
-        "  losses:\n    ce: {name: cross_entropy, weight: 0.5}\n    dice: {name: dice, weight: 0.5}\n"
+        "  losses:\n    ce: {name: cross_entropy}\n    dice: {name: dice}\n  weights: {ce: 0.5, dice: 0.5}\n"
         "- {name: bce_with_logits}\n"  # declares float targets only: trained on one-hot masks
     )
     out = tmp_path / "out"
@@ -98,7 +98,7 @@ def test_config_path_with_combined_and_one_hot_losses(tmp_path: Path, capsys: py
     assert all(r["error"] is None for r in data["results"]), data["results"]
     combined = data["results"][1]["config"]
     dice = combined["losses"]["dice"]
-    assert {**dice, **dice.get("params", {})}["num_classes"] == 2 and combined["weights"] == [0.5, 0.5]
+    assert {**dice, **dice.get("params", {})}["num_classes"] == 2 and combined["weights"] == {"ce": 0.5, "dice": 0.5}
     assert "curves.png" not in {p.name for p in out.iterdir()}
     assert "ce+dice" in capsys.readouterr().out
 
