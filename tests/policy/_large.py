@@ -23,11 +23,15 @@ IMAGE = (512, 512)
 VOLUME = (64, 64, 64)
 TARGET_NUMEL = 1 << 18
 MAX_PAIRWISE_BATCH = 2048
+#: Losses whose cost grows faster than N^2: triplet mining "all" builds an (N, N, N) table.
+MAX_BATCH = {"triplet": 256}
+#: Volumetric image losses whose declared layout is "(B, *)" rather than "*spatial".
+DENSE_ALSO = {"mutual_information"}
 
 
 def is_dense(name: str) -> bool:
     spec = LOSSES.entry(name).metadata.get("inputs")
-    return bool(spec and spec.tensors) and "spatial" in spec.tensors[0].layout
+    return name in DENSE_ALSO or (bool(spec and spec.tensors) and "spatial" in spec.tensors[0].layout)
 
 
 def dense_kind(loss: nn.Module, ex: Example) -> str:
@@ -56,7 +60,7 @@ def dense_inputs(loss: nn.Module, spatial: tuple[int, ...], device: Any, seed: i
     ex = example(loss)
     kind = dense_kind(loss, ex)
     g = torch.Generator().manual_seed(seed)
-    n = 1 if len(spatial) == 3 else 2
+    n = 1  # one 512x512 image or one 64^3 volume: the per-sample sums are what overflow in half precision
     s = len(spatial)
     if kind == "seg_index":
         c = int(ex.args[0].shape[1])
@@ -81,6 +85,8 @@ def batch_inputs(name: str, loss: nn.Module, device: Any) -> Example:
     k = max(1, math.ceil(TARGET_NUMEL / max(1, lead.numel())))
     if "metric_learning" in LOSSES.entry(name).metadata.get("tasks", ()):
         k = max(1, min(k, MAX_PAIRWISE_BATCH // max(1, lead.shape[0])))
+    if name in MAX_BATCH:
+        k = max(1, min(k, MAX_BATCH[name] // max(1, lead.shape[0])))
     k = min(k, 4096)
     parts = [first] + [example(loss, seed=i) for i in range(1, k)]
     args = tuple(cat([p.args[i] for p in parts]) for i in range(len(first.args)))
