@@ -317,8 +317,11 @@ def softmax_focal_loss(
     )
     expected = (input.shape[0], *input.shape[2:])
     n, c = input.shape[:2]
-    x = input.reshape(n, c, -1)
-    labels = target.reshape(n, -1).long()
+    s = 1
+    for size in expected[1:]:
+        s *= size
+    x = input.reshape(n, c, s)  # explicit S: reshape(n, c, -1) is ambiguous for an empty batch
+    labels = target.reshape(n, s).long()
     valid = None if ignore_index is None else labels != ignore_index
     if valid is not None:
         labels = torch.where(valid, labels, torch.zeros_like(labels))
