@@ -208,3 +208,20 @@ def test_region_family_has_one_default_mode() -> None:
     defaults = {n: ctor_params(n)["mode"].default for n in region_family() if has_param(n, "mode")}
     assert len(defaults) >= 8, defaults
     assert len(set(defaults.values())) == 1, f"the region family has more than one default mode: {defaults}"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if has_param(n, "reduction")])
+def test_empty_batch_none_is_empty(name: str, device: torch.device) -> None:
+    try:
+        loss = build(name, device, reduction="none")
+    except ValueError as exc:
+        pytest.skip(f"{name} has no reduction='none': {exc}")
+    ex = leaves(_empty(example(loss, device=device)))
+    try:
+        out = scalar_of(call(loss, ex))
+    except losskit.LossInputError as exc:
+        assert "empty" in str(exc).lower(), f"{name}: a LossInputError for N = 0 that does not say so: {exc}"
+        return
+    assert out.numel() == 0, f"{name}: reduction='none' on an empty batch gave shape {tuple(out.shape)}"
+    if out.requires_grad:
+        out.sum().backward()
