@@ -218,3 +218,111 @@ def test_bench_forwards_to_the_script(tmp_path: Path, monkeypatch: pytest.Monkey
     (tmp_path / "benchmarks" / "run.py").write_text("import sys; raise SystemExit(len(sys.argv[1:]) + 40)\n")
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--", "--quick", "--only", "dice"]) == 43  # three arguments reached the script
+
+
+# ------------------------------------------------------------------------ tools that tell the truth (issue 8)
+
+@pytest.mark.parametrize(("option", "typo", "right"), [("--task", "segmantation", "segmentation"),
+                                                        ("--tag", "imbalancd", "imbalanced")])
+def test_list_unknown_task_or_tag_is_an_error(option: str, typo: str, right: str) -> None:
+    # Was: "0 losses" and exit code 0.
+    proc = run_cli("list", option, typo)
+    assert proc.returncode == 1, proc.stdout
+    assert f"Did you mean {right!r}" in proc.stderr and "Known" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_info_shows_the_docstring_once_and_each_parameter(tmp_path: Path) -> None:
+    (tmp_path / "documented.py").write_text(textwrap.dedent(
+        '''
+        from typing import Literal
+        import torch
+        from torch import nn
+        import losskit
+
+        @losskit.register_loss("documented_loss")
+        class Documented(nn.Module):
+            """A loss with a documented signature.
+
+            Longer explanation of what it does.
+
+            Args:
+                margin: distance the negatives are pushed
+                    beyond the positives.
+                reduction: how the batch is reduced.
+            """
+
+            def __init__(self, margin: float = 1.0, reduction: Literal["mean", "sum", "none"] = "mean") -> None:
+                super().__init__()
+                self.margin, self.reduction = margin, reduction
+
+            def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+                return (input - target).abs().mean() * self.margin
+        '''
+    ))
+    proc = run_cli("--plain", "-I", "documented", "info", "documented_loss", "--no-source", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.count("A loss with a documented signature.") == 1  # was printed twice (summary + doc)
+    assert out.count("Longer explanation") == 1
+    assert "distance the negatives are pushed beyond the positives." in out  # parsed from Args:, joined
+    assert "how the batch is reduced." in out
+    assert out.count("'mean' | 'sum' | 'none'") == 1 and "Literal" not in out  # the choices, once
+    assert "Args:" not in out  # shown per parameter, not again in the docstring
+
+
+def test_check_with_user_shapes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--plain", "check", "dice", "--shape", "input=2,3,16,16"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "float32[2, 3, 16, 16], int64[2, 16, 16]" in out and "target (2, 16, 16): follows input" in out
+    assert main(["--plain", "check", "dice", "--shape", "inpt=2,3"]) == 1
+    assert "unknown input 'inpt'" in capsys.readouterr().err
+    assert main(["--plain", "check", "dice", "--shape", "input"]) == 1
+    assert "expected NAME=D1,D2" in capsys.readouterr().err
+
+
+def test_check_reports_a_crashing_loss_as_failed(tmp_path: Path) -> None:
+    (tmp_path / "crashing.py").write_text(textwrap.dedent(
+        '''
+        import torch
+        from torch import nn
+        import losskit
+
+        @losskit.register_loss("crashing_loss")
+        class Crashing(nn.Module):
+            def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+                return (input @ torch.ones(3, 3)).mean()
+        '''
+    ))
+    proc = run_cli("--plain", "-I", "crashing", "check", "crashing_loss", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "FAILED: the loss raised RuntimeError: mat1 and mat2" in proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_check_budget_constant_matches_the_library() -> None:
+    from losskit import cli
+    from losskit.testing import MAX_EXAMPLE_ELEMENTS
+
+    assert cli.MAX_EXAMPLE_ELEMENTS == MAX_EXAMPLE_ELEMENTS
+
+
+def test_check_caps_example_inputs_in_a_memory_limited_child(tmp_path: Path) -> None:
+    """Issue 9 item 7: ``num_classes: 250000000`` made 8 GB of example inputs. Now refused, nothing allocated."""
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text("loss:\n  name: cross_entropy\n  num_classes: 250000000\n")
+    limit = 3 * 2**30  # address space: torch's import needs ~0.6 GB, the old inputs needed 8 GB
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
+        "from losskit.cli import main; sys.exit(main(['--plain', 'check', sys.argv[1]]))" % (limit, limit)
+    )
+    env = {**os.environ, "PYTHONPATH": PKG_ROOT, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "over the budget of 16,777,216 elements" in proc.stderr and "nothing was allocated" in proc.stderr
+    assert "MemoryError" not in proc.stderr and "Traceback" not in proc.stderr
+    # A larger budget on the command line is honoured (and a small config still passes under the cap).
+    small = tmp_path / "small.yaml"
+    small.write_text("loss:\n  name: cross_entropy\n  num_classes: 1000\n")
+    assert run_cli("--plain", "check", str(small), "--max-elements", "100").returncode == 1
+    assert run_cli("--plain", "check", str(small)).returncode == 0

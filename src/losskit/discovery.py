@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import re
+import types
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
+from torch import nn
+
+from .errors import LossKitError
 from .registration import KNOWN_TASKS, LOSSES
 from .registry import Entry
+from .registry.naming import natural_key, suggest
 from .signatures import config_parameters, input_parameters
 
-__all__ = ["list_losses", "loss_info", "has_loss", "describe_loss", "LossDescription", "ParamInfo"]
+__all__ = [
+    "list_losses", "loss_info", "has_loss", "describe_loss", "LossDescription", "ParamInfo", "UnknownFilterError",
+]
 
 
 class _Subscriptable:
@@ -34,12 +43,15 @@ class _Subscriptable:
 
 @dataclass(frozen=True)
 class ParamInfo(_Subscriptable):
-    """One configurable parameter: its name, default (``None`` if required), annotation and whether required."""
+    """One configurable parameter: its name, default (``None`` if required), annotation, whether required,
+    its description (from the docstring's ``Args:`` section) and its allowed values (from a ``Literal``)."""
 
     name: str
     default: Any
     annotation: str
     required: bool
+    doc: str = ""
+    choices: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,9 +93,39 @@ def _loaded(entry: Entry[Any]) -> Entry[Any] | None:
         return None
 
 
-def _entry_filter(task: str | Sequence[str] | None, tag: str | Sequence[str] | None):  # type: ignore[no-untyped-def]
-    want_tasks = {task.lower()} if isinstance(task, str) else {t.lower() for t in task or ()}
-    want_tags = {tag.lower()} if isinstance(tag, str) else {t.lower() for t in tag or ()}
+class UnknownFilterError(LossKitError, ValueError):
+    """``list_losses(task=...)`` or ``tag=`` names a task or tag that no registered loss has."""
+
+
+def _known(field_name: str) -> set[str]:
+    """Every task (``"tasks"``) or tag (``"tags"``) some loaded entry carries; known task names included."""
+    known = set(KNOWN_TASKS) if field_name == "tasks" else set()
+    for entry in filter(None, map(_loaded, LOSSES.entries())):
+        known.update(entry.metadata.get(field_name, ()))
+    return known
+
+
+def _wanted(values: str | Sequence[str] | None, field_name: str) -> set[str]:
+    """The requested tasks or tags, lower-cased; an unknown one is an error (a typo must not list 0 losses)."""
+    wanted = {values.lower()} if isinstance(values, str) else {v.lower() for v in values or ()}
+    if not wanted:
+        return wanted
+    known = _known(field_name)
+    for value in sorted(wanted - known):
+        what = field_name[:-1]
+        close = suggest(value, known)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownFilterError(
+            f"unknown {what} {value!r}.{hint} Known {field_name}: {', '.join(sorted(known, key=natural_key))}"
+        )
+    return wanted
+
+
+def _entry_filter(
+    task: str | Sequence[str] | None, tag: str | Sequence[str] | None
+) -> Callable[[Entry[Any]], bool] | None:
+    want_tasks = _wanted(task, "tasks")
+    want_tags = _wanted(tag, "tags")
     if not want_tasks and not want_tags:
         return None
 
@@ -114,6 +156,10 @@ def list_losses(
         tag: keep losses carrying this tag (or all of these tags).
         exclude: pattern(s) to drop.
 
+    Raises:
+        UnknownFilterError: a ``task`` or ``tag`` that no registered loss has (a ``ValueError``; the message
+            has the closest known ones and the full list). A known task with no losses yet gives ``[]``.
+
     Filtering by task or tag imports plugins (their metadata lives in their code); plain listing never does.
     """
     return LOSSES.list(pattern, exclude=exclude, where=_entry_filter(task, tag))
@@ -140,8 +186,71 @@ def _annotation_text(annotation: Any) -> str:
     if isinstance(annotation, str):
         return annotation
     if isinstance(annotation, type):
-        return annotation.__qualname__ if annotation.__module__ == "builtins" else f"{annotation.__module__}.{annotation.__qualname__}"
+        if annotation.__module__ == "builtins":
+            return annotation.__qualname__
+        return f"{annotation.__module__}.{annotation.__qualname__}"
     return str(annotation).replace("typing.", "")
+
+
+_ARGS_HEADER = re.compile(r"^(Args|Arguments|Parameters|Keyword Args|Keyword Arguments):\s*$")
+_ARG_LINE = re.compile(r"^\**(\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
+
+
+def parse_arg_docs(doc: str) -> dict[str, str]:
+    """``{parameter: description}`` from the Google-style ``Args:`` section(s) of a (dedented) docstring.
+
+    Continuation lines are joined with single spaces; a line indented less than the entries ends a section.
+    """
+    found: dict[str, str] = {}
+    base: int | None = None  # indentation of the entries of the section being read; None outside one
+    current = ""
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if base is None or (stripped and len(line) - len(line.lstrip()) < base):
+            base, current = None, ""
+            if _ARGS_HEADER.match(stripped):
+                base = -1  # the first entry sets it
+            continue
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if base == -1:
+            base = indent
+            if indent == 0:  # "Args:" followed by an unindented line: not a section after all
+                base = None
+                continue
+        match = _ARG_LINE.match(stripped) if indent == base else None
+        if match:
+            current = match.group(1)
+            found[current] = match.group(3).strip()
+        elif current:
+            found[current] = f"{found[current]} {stripped}".strip()
+    return found
+
+
+def literal_choices(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal[...]`` annotation allows (also inside ``Optional``/``Union``), else ``()``."""
+    if typing.get_origin(annotation) is Literal:
+        return tuple(typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(v for arg in typing.get_args(annotation) for v in literal_choices(arg))
+    return ()
+
+
+def strip_arg_docs(doc: str) -> str:
+    """``doc`` without its ``Args:`` section(s) (they are shown per parameter) and without trailing blanks."""
+    kept: list[str] = []
+    skipping = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if _ARGS_HEADER.match(stripped):
+            skipping = True
+            continue
+        if skipping and (not stripped or line[:1].isspace()):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def _doc_summary(doc: str) -> str:
@@ -157,12 +266,19 @@ def describe_loss(name: str) -> LossDescription:
     meta = entry.metadata
     kind = meta["kind"]
     pset = config_parameters(entry.obj, kind)
+    doc = inspect.getdoc(entry.obj) or ""
+    arg_docs = parse_arg_docs(doc)
+    init_doc = inspect.getdoc(entry.obj.__init__) if kind == "module" else None
+    if init_doc and init_doc != inspect.getdoc(nn.Module.__init__):
+        arg_docs = {**parse_arg_docs(init_doc), **arg_docs}
     params = tuple(
         ParamInfo(
             name=p.name,
             default=None if p.default is inspect.Parameter.empty else p.default,
             annotation=_annotation_text(pset.hints.get(p.name, p.annotation)),
             required=p.default is inspect.Parameter.empty,
+            doc=arg_docs.get(p.name, ""),
+            choices=literal_choices(pset.hints.get(p.name, p.annotation)),
         )
         for p in pset.params
     )
@@ -177,7 +293,6 @@ def describe_loss(name: str) -> LossDescription:
             for p in input_parameters(entry.obj, kind)
             if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         )
-    doc = inspect.getdoc(entry.obj) or ""
     return LossDescription(
         name=entry.name,
         aliases=entry.aliases,

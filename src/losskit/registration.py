@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 from .errors import UnknownLossError
 from .inputs import InputSpec, TensorSpec
 from .registry import Entry, PluginScanner, Registry
+from .reprs import install_repr
 from .signatures import Kind, detect_kind
 
 __all__ = ["LOSSES", "KNOWN_TASKS", "register_loss", "unregister_loss", "temporary_loss", "ENTRY_POINT_GROUP"]
@@ -86,7 +87,32 @@ def _register(
     override: bool,
 ) -> Entry[Any]:
     metadata = _metadata(obj, tasks, tags, kind, inputs)
-    return LOSSES.add(name or obj.__name__, obj, aliases=aliases, metadata=metadata, override=override)
+    entry = LOSSES.add(name or obj.__name__, obj, aliases=aliases, metadata=metadata, override=override)
+    _dress(obj, entry.name, metadata["kind"])
+    return entry
+
+
+def _dress(obj: Any, name: str, kind: str) -> None:
+    """What registration adds to a module class: ``loss_name`` and a repr showing its options.
+
+    Classes of ``torch`` itself (``register_loss("ce", nn.CrossEntropyLoss)``) are left untouched: changing
+    them would change torch for every user in the process.
+    """
+    if kind == "module" and obj.__module__.split(".")[0] != "torch":
+        _name_class(obj, name)
+        install_repr(obj)
+
+
+def _name_class(cls: type, name: str) -> None:
+    """Set ``cls.loss_name`` to its canonical registry name: the one attribute every tool and message reads.
+
+    A class body that sets ``loss_name`` itself keeps it (its author chose). A subclass of a registered class
+    gets its own name, never its parent's (the parent's value is only inherited, not in ``cls.__dict__``).
+    A class registered a second time under another name (an alias in all but form) keeps its first name.
+    """
+    if "loss_name" in cls.__dict__:
+        return
+    cls.loss_name = name  # type: ignore[attr-defined]
 
 
 @overload
@@ -168,4 +194,5 @@ def temporary_loss(
     """Register a loss for the duration of a ``with`` block (tests, notebooks), then restore what was there."""
     metadata = _metadata(obj, tasks, tags, kind, inputs)
     with LOSSES.temporarily(name, obj, aliases=aliases, metadata=metadata, override=override) as entry:
+        _dress(obj, entry.name, metadata["kind"])
         yield entry

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser"]
 
 _PROG = "losskit"
+MAX_EXAMPLE_ELEMENTS = 2**24  # = losskit.testing.MAX_EXAMPLE_ELEMENTS, not imported: the parser must stay light
 
 
 class _Usage(Exception):
@@ -52,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate and build a loss config, then run it on example inputs")
     p.add_argument("config", help="a YAML file (any format build_loss accepts) or a loss name")
     p.add_argument("--seed", type=int, default=0, help="seed of the example inputs (default 0)")
+    p.add_argument(
+        "--shape", action="append", metavar="NAME=D1,D2,...",
+        help="shape of an example input, e.g. input=2,3,16,16 (repeatable); the other inputs follow where they can",
+    )
+    p.add_argument(
+        "--max-elements", type=int, default=MAX_EXAMPLE_ELEMENTS, metavar="N",
+        help=f"cap on the elements of all example inputs together (default {MAX_EXAMPLE_ELEMENTS:,}); "
+        "a config that sizes them larger (num_classes: 250000000) is refused, nothing that large is allocated",
+    )
     p.add_argument("--allow-imports", action="store_true", help="let a dotted _target_ come from any package")
     p.add_argument("--allow-import", action="append", metavar="PACKAGE", help="let _target_ come from PACKAGE")
 

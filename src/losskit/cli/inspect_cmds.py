@@ -14,12 +14,12 @@ from ..compose.calling import call_loss
 from ..compose.combined import CombinedLoss
 from ..config import ImportPolicy, build_loss, to_config
 from ..config.serialize import plain_value
-from ..discovery import LossDescription, describe_loss, list_losses
-from ..errors import LossInputError
+from ..discovery import LossDescription, ParamInfo, describe_loss, list_losses, strip_arg_docs
 from ..inputs import make_generator
 from ..registration import LOSSES
 from ..testing.examples import example_for
-from ._render import Out, one_line
+from ..testing.shapes import parse_shape
+from ._render import CliError, Out, one_line
 
 __all__ = ["cmd_list", "cmd_info", "cmd_check", "example_config", "is_builtin"]
 
@@ -112,13 +112,19 @@ def example_config(name: str) -> dict[str, Any]:
 
 
 def _signature(info: LossDescription) -> str:
-    parts = []
-    for p in info.params:
-        text = p.name + (f": {p.annotation}" if p.annotation else "")
-        parts.append(text if p.required else f"{text} = {p.default!r}")
+    """The loss as a call with its defaults (types and allowed values are in the parameter table, once)."""
+    parts = [p.name if p.required else f"{p.name}={p.default!r}" for p in info.params]
     if info.var_kwargs:
         parts.append("**kwargs")
     return f"{info.name}({', '.join(parts)})"
+
+
+def _type_text(param: ParamInfo) -> str:
+    """The annotation, or the allowed values of a ``Literal`` (shown here only, not also as its annotation)."""
+    if param.choices:
+        text = " | ".join(repr(c) for c in param.choices)
+        return text + (" | None" if "None" in param.annotation else "")
+    return param.annotation or "-"
 
 
 def cmd_info(args: argparse.Namespace, out: Out) -> int:
@@ -128,9 +134,6 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
         print(config_text, end="")
         return 0
     out.heading(info.name)
-    if info.summary:
-        out.line(info.summary)
-    out.line()
     for key, value in (
         ("aliases", ", ".join(info.aliases) or "-"),
         ("tasks", ", ".join(info.tasks) or "-"),
@@ -139,12 +142,18 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
         ("defined in", info.source),
     ):
         out.line(f"{key + ':':12s}{value}")
+    # The docstring once, in full, without its Args: section (the table below shows each description).
+    out.heading("Documentation")
+    out.line(strip_arg_docs(info.doc) or "(no docstring)")
     out.heading("Signature")
     out.code(_signature(info), "python")
     out.heading("Parameters")
     if info.params:
-        rows = [(p.name, p.annotation or "-", "(required)" if p.required else repr(p.default)) for p in info.params]
-        out.table(("parameter", "type", "default"), rows)
+        rows = [
+            (p.name, _type_text(p), "(required)" if p.required else repr(p.default), p.doc or "-")
+            for p in info.params
+        ]
+        out.table(("parameter", "type / allowed values", "default", "description"), rows)
     else:
         out.line("(none)")
     if info.var_kwargs:
@@ -158,8 +167,6 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
         out.table(("input", "layout", "dtype", "meaning"), rows)
     else:
         out.line("(not declared)")
-    out.heading("Documentation")
-    out.line(info.doc or "(no docstring)")
     if not args.no_source:
         out.heading("Source")
         try:
@@ -190,26 +197,73 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
     if resolved is not None:
         out.heading("Resolved config (losskit.to_config)")
         out.code(yaml.safe_dump({"loss": resolved}, sort_keys=False), "yaml")
-    example = example_for(module, make_generator(args.seed))
-    shapes = ", ".join(_shape(a) for a in example.args)
-    if isinstance(module, CombinedLoss):
-        total, terms = module(*example.args, return_terms=True, **example.kwargs)
-    else:
-        total, terms = call_loss(module, *example.args, **example.kwargs), {}
+    notes: list[str] = []
+    shapes = dict(_parse_shapes(args.shape or []))
+    example = example_for(
+        module, make_generator(args.seed), shapes=shapes, max_elements=args.max_elements, notes=notes
+    )
+    described = ", ".join(_shape(a) for a in [*example.args, *example.kwargs.values()])
+    try:
+        if isinstance(module, CombinedLoss):
+            total, terms = module(*example.args, return_terms=True, **example.kwargs)
+        else:
+            total, terms = call_loss(module, *example.args, **example.kwargs), {}
+    except Exception as exc:  # the loss crashed on the inputs: a failed check, said as such
+        out.heading(f"Example inputs ({described})")
+        for note in notes:
+            out.line(f"shape {note}")
+        out.line(f"FAILED: the loss raised {type(exc).__name__}: {_first_lines(str(exc))}")
+        return 1
     if not isinstance(total, torch.Tensor):
-        raise LossInputError(f"the loss returned {type(total).__name__}, expected a tensor")
+        out.line(f"FAILED: the loss returned {type(total).__name__}, expected a tensor")
+        return 1
     total = total.detach()
-    out.heading(f"Value on example inputs ({shapes})")
-    rows = [(name, f"{float(v):.6g}", f"{w:g}") for (name, v), w in zip(terms.items(), module.weights)] if terms else []
-    total_text = f"{float(total):.6g}" if total.dim() == 0 else f"tensor of shape {tuple(total.shape)}"
-    rows.append(("total", total_text, ""))
+    out.heading(f"Value on example inputs ({described})")
+    for note in notes:
+        out.line(f"shape {note}")
+    weights = _term_weights(module)
+    rows = [(name, _value_text(v), f"{weights[name]:g}" if name in weights else "") for name, v in terms.items()]
+    rows.append(("total", _value_text(total), ""))
     out.table(("term", "value", "weight"), rows)
-    values = [total, *terms.values()]
+    values = [total, *(v for v in terms.values() if isinstance(v, torch.Tensor))]
     if not all(bool(torch.isfinite(v).all()) for v in values):
         out.line("FAILED: the loss is not finite on valid inputs")
         return 1
     out.line("OK")
     return 0
+
+
+def _parse_shapes(items: list[str]) -> list[tuple[str, tuple[int, ...]]]:
+    """``--shape input=2,3,16,16`` options as (name, shape) pairs."""
+    parsed = []
+    for item in items:
+        name, sep, dims = item.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"--shape {item!r}: expected NAME=D1,D2,... such as input=2,3,16,16")
+        try:
+            parsed.append((name.strip(), parse_shape(dims)))
+        except ValueError as exc:
+            raise CliError(f"--shape {item!r}: {exc}") from None
+    return parsed
+
+
+def _term_weights(module: Any) -> dict[str, float]:
+    weights = getattr(module, "weights", None) if isinstance(module, CombinedLoss) else None
+    if isinstance(weights, dict):
+        return {str(k): float(v) for k, v in weights.items()}
+    if isinstance(weights, (list, tuple)):
+        return {str(k): float(v) for k, v in zip(module.terms.keys(), weights, strict=False)}
+    return {}
+
+
+def _value_text(value: Any) -> str:
+    if not isinstance(value, torch.Tensor):
+        return repr(value)
+    return f"{float(value):.6g}" if value.dim() == 0 else f"tensor of shape {tuple(value.shape)}"
+
+
+def _first_lines(text: str, limit: int = 600) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _shape(value: Any) -> str:

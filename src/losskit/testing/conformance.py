@@ -7,7 +7,12 @@ Usage::
     report = check_loss(MyLoss(), inputs=(pred, y))  # your module, your inputs
     print(report)
 
-Checks, in order: a tensor output, scalar unless ``reduction="none"``; a finite value; finite gradients that
+The inputs are yours (``inputs=``) or made from the loss's declared input spec, optionally at the ``shapes``
+you ask for (``shapes={"input": (2, 3, 16, 16)}``: the other inputs follow; see
+:mod:`losskit.testing.shapes`), never over ``max_elements`` elements in all (:data:`MAX_EXAMPLE_ELEMENTS`).
+
+Checks, in order: the loss runs (an exception it raises is a failed check, not a crash of the suite); a tensor
+output, scalar unless ``reduction="none"``; a finite value; finite gradients that
 reach the inputs; determinism; pickling and a ``state_dict`` round trip; a finite value under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` close to float32; and, when ``compile`` names a backend,
 the same value through ``torch.compile``. The first failure raises ``AssertionError`` naming the check.
@@ -19,6 +24,7 @@ import copy
 import io
 import math
 import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +34,7 @@ from torch import nn
 from ..compose.calling import loss_label
 from ..config.builder import build_loss
 from ..inputs import Example, make_generator
-from .examples import example_for
+from .examples import MAX_EXAMPLE_ELEMENTS, example_for
 
 __all__ = ["check_loss", "ConformanceReport"]
 
@@ -75,8 +81,12 @@ def _fresh(example: Example, grad: bool) -> tuple[Example, list[torch.Tensor]]:
     return Example(args, kwargs), leaves
 
 
-def _call(loss: nn.Module, example: Example) -> Any:
-    return loss(*example.args, **example.kwargs)
+def _call(loss: nn.Module, example: Example, label: str = "", check: str = "runs") -> Any:
+    """Call the loss; an exception it raises becomes the AssertionError of the check being run."""
+    try:
+        return loss(*example.args, **example.kwargs)
+    except Exception as exc:
+        raise _fail(label, check, f"the loss raised {type(exc).__name__}: {exc}") from exc
 
 
 def _fail(label: str, check: str, why: str) -> AssertionError:
@@ -95,6 +105,8 @@ def check_loss(
     loss: Any,
     inputs: Any = None,
     *,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    max_elements: int = MAX_EXAMPLE_ELEMENTS,
     compile: str | None = "aot_eager",
     bf16_tolerance: float = 0.05,
     seed: int = 0,
@@ -105,23 +117,36 @@ def check_loss(
         loss: a registered name, a spec (anything ``build_loss`` takes) or a module.
         inputs: a tuple of sample inputs (or an :class:`~losskit.inputs.Example`); made from the entry's
             declared input spec when omitted.
+        shapes: ``{input name: shape}`` for the generated inputs, e.g. ``{"input": (2, 3, 16, 16)}``; inputs
+            not named follow a named one where they can (labels lose the class dimension). Not with ``inputs``.
+        max_elements: cap on the elements of the generated inputs together; over it is an
+            :class:`~losskit.testing.ExampleTooLarge` (a ``ValueError``) and nothing that large is allocated.
         compile: the ``torch.compile`` backend to check (``"inductor"``, ``"aot_eager"``...), or ``None``.
             A machine where compilation itself cannot run skips the check (reported as skipped).
         bf16_tolerance: relative tolerance of the bfloat16-autocast value against float32.
         seed: seed of the generated inputs.
 
     Raises:
-        AssertionError: the first failing check, named, with the reason.
+        AssertionError: the first failing check, named, with the reason; a loss that raises fails the check
+            it was called in.
+        ValueError: ``inputs`` together with ``shapes``.
+        ExampleError: no example inputs can be made as asked (``shapes`` naming an input the loss lacks, a
+            dict input without declared keys; pass ``inputs``); ExampleTooLarge, a subclass: over ``max_elements``.
     """
     module = build_loss(loss)
     label = loss if isinstance(loss, str) else loss_label(module)
-    example = _as_example(inputs) if inputs is not None else example_for(module, make_generator(seed))
+    if inputs is not None and shapes:
+        raise ValueError("check_loss: give inputs or shapes, not both (shapes resize the generated inputs)")
+    example = (
+        _as_example(inputs) if inputs is not None
+        else example_for(module, make_generator(seed), shapes=shapes, max_elements=max_elements)
+    )
     reduction = getattr(module, "reduction", "mean")
     report = ConformanceReport(label, float("nan"))
 
     # 1. output type and shape
     run, leaves = _fresh(example, grad=True)
-    out = _call(module, run)
+    out = _call(module, run, label, "runs on the inputs")
     if not isinstance(out, torch.Tensor):
         raise _fail(label, "tensor output", f"returned {type(out).__name__}")
     if reduction in ("mean", "sum", "batchmean") and out.dim() != 0:
@@ -135,7 +160,10 @@ def check_loss(
     report.passed.append("finite value")
     # 3. gradients
     if out.requires_grad:
-        out.sum().backward()
+        try:
+            out.sum().backward()
+        except Exception as exc:
+            raise _fail(label, "gradients", f"backward raised {type(exc).__name__}: {exc}") from exc
         reached = [t.grad for t in leaves if t.grad is not None]
         if leaves and not reached:
             raise _fail(label, "gradients", "no gradient reached the inputs")
@@ -146,7 +174,7 @@ def check_loss(
     else:
         report.skipped["gradients"] = "the output does not require grad"
     # 4. determinism
-    again = _call(module, _fresh(example, grad=False)[0]).detach().double().sum()
+    again = _call(module, _fresh(example, grad=False)[0], label, "determinism").detach().double().sum()
     if not torch.allclose(again, value, rtol=1e-6, atol=1e-8):
         raise _fail(label, "determinism", f"{float(value)!r} then {float(again)!r}")
     report.passed.append("deterministic")
@@ -155,19 +183,22 @@ def check_loss(
         restored = pickle.loads(pickle.dumps(module))
     except Exception as exc:
         raise _fail(label, "pickling", f"{type(exc).__name__}: {exc}") from exc
-    clone = copy.deepcopy(module)
-    buffer = io.BytesIO()
-    torch.save(module.state_dict(), buffer)
-    buffer.seek(0)
-    clone.load_state_dict(torch.load(buffer, weights_only=True))
+    try:
+        clone = copy.deepcopy(module)
+        buffer = io.BytesIO()
+        torch.save(module.state_dict(), buffer)
+        buffer.seek(0)
+        clone.load_state_dict(torch.load(buffer, weights_only=True))
+    except Exception as exc:
+        raise _fail(label, "pickling/state_dict", f"{type(exc).__name__}: {exc}") from exc
     for which, other in (("pickled copy", restored), ("state_dict copy", clone)):
-        v = _call(other, _fresh(example, grad=False)[0]).detach().double().sum()
+        v = _call(other, _fresh(example, grad=False)[0], label, "pickling/state_dict").detach().double().sum()
         if not torch.allclose(v, value, rtol=1e-6, atol=1e-8):
             raise _fail(label, "pickling/state_dict", f"the {which} gives {float(v)!r}, expected {float(value)!r}")
     report.passed.append("pickle and state_dict round trip")
     # 6. bfloat16 autocast
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        low = _call(module, _fresh(example, grad=False)[0])
+        low = _call(module, _fresh(example, grad=False)[0], label, "bfloat16 autocast")
     low_value = low.detach().double().sum()
     if not bool(torch.isfinite(low_value)):
         raise _fail(label, "bfloat16 autocast", f"value {float(low_value)!r} is not finite")
@@ -188,7 +219,8 @@ def _check_compiled(
     torch._dynamo.reset()
     compiled = torch.compile(module, backend=backend)
     try:
-        out = _call(compiled, _fresh(example, grad=False)[0])
+        run = _fresh(example, grad=False)[0]
+        out = compiled(*run.args, **run.kwargs)
     except Exception as exc:
         if type(exc).__name__ in ("BackendCompilerFailed", "InductorError") and "compiler" in str(exc).lower():
             report.skipped[f"torch.compile[{backend}]"] = f"cannot compile on this machine: {exc}"
