@@ -352,3 +352,13 @@ def test_autocast_returns_float32_close_to_float32(name: str, dtype: torch.dtype
     assert got.dtype == torch.float32
     assert torch.isfinite(got)
     torch.testing.assert_close(got, expected, rtol=1e-3, atol=0)
+
+
+def test_box_losses_take_their_name_from_the_registry() -> None:
+    """The hand-typed ``name = "giou"`` class attributes are gone: messages use ``loss_name`` from register_loss."""
+    from losskit.zoo.detection import GIoULoss, _BoxLoss
+
+    assert "name" not in vars(GIoULoss) and "name" not in vars(_BoxLoss)
+    with pytest.raises(ValueError, match="^giou: reduction .* did you mean 'mean'"):
+        GIoULoss(reduction="meen")  # type: ignore[arg-type]
+    assert repr(build_loss("giou", eps=1e-3)) == "GIoULoss(eps=0.001)"

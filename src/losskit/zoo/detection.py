@@ -56,14 +56,14 @@ _BOXES = InputSpec(
 
 
 class _BoxLoss(nn.Module):
-    name = "box"
+    loss_name: str  # set on each registered subclass by register_loss
     _fn: Callable[..., Tensor]
 
     def __init__(self, reduction: Reduction = "mean", eps: float = 1e-7) -> None:
         super().__init__()
-        self.reduction = check_reduction(self.name, reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         if not eps > 0.0:
-            raise ValueError(f"{self.name}: eps must be > 0, got {eps}")
+            raise ValueError(f"{self.loss_name}: eps must be > 0, got {eps}")
         self.eps = float(eps)
 
     def forward(
@@ -71,12 +71,9 @@ class _BoxLoss(nn.Module):
     ) -> Tensor:
         if weights is not None:
             if weight is not None:
-                raise LossInputError(f"{self.name}: pass the per-box weight once, as 'weight' or 'weights'")
+                raise LossInputError(f"{self.loss_name}: pass the per-box weight once, as 'weight' or 'weights'")
             weight = weights
         return self._fn(input, target, weight=weight, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, eps={self.eps}"
 
 
 _BOX_DOC = """
@@ -96,7 +93,6 @@ class BoxIoULoss(_BoxLoss):
     Parity: ``1 - torchvision.ops.box_iou(a, b).diagonal()`` (eps-padded sizes: differences O(eps / size)).
     """
 
-    name = "box_iou"
     _fn = staticmethod(FB.box_iou_loss)
 
 
@@ -113,7 +109,6 @@ class GIoULoss(_BoxLoss):
     (vision#7746).
     """
 
-    name = "giou"
     _fn = staticmethod(FB.generalized_box_iou_loss)
 
 
@@ -125,7 +120,6 @@ class DIoULoss(_BoxLoss):
     Parity: torchvision ``distance_box_iou_loss(a, b, reduction, eps)``.
     """
 
-    name = "diou"
     _fn = staticmethod(FB.distance_box_iou_loss)
 
 
@@ -138,7 +132,6 @@ class CIoULoss(_BoxLoss):
     zero-height box; here ``atan2`` of the padded sizes keeps them finite.
     """
 
-    name = "ciou"
     _fn = staticmethod(FB.complete_box_iou_loss)
 
 
