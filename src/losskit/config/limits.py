@@ -21,8 +21,8 @@ class Limits:
 
     max_file_bytes: int = 1 << 20  # a YAML file read by build_loss / load_config
     max_depth: int = 32  # nesting of mappings and lists in a spec
-    max_nodes: int = 200_000  # every mapping, list and scalar of a spec, counted once per occurrence
-    max_list: int = 100_000  # elements of one list (a class weight for 100k classes fits)
+    max_nodes: int = 100_000  # every mapping, list and scalar of a spec, counted once per occurrence
+    max_list: int = 50_000  # elements of one list (a class weight for ImageNet-21k's classes fits)
     max_string: int = 10_000  # characters of one string
     max_terms: int = 256  # terms of all combined losses in one spec, nested ones included
     max_int_bits: int = 63  # integers fit an int64, as torch needs them to

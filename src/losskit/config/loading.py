@@ -57,8 +57,9 @@ def _yaml_error(where: str, exc: BaseException) -> ConfigError:
 
 
 def _check_events(text: str, where: str) -> None:
-    """Refuse aliases and deep nesting from the event stream (iterative, before any node exists)."""
-    depth = 0
+    """Refuse aliases, deep nesting and long lists from the event stream (iterative, before any node exists:
+    PyYAML's constructor costs tens of microseconds a value, so the caps must hold before it runs)."""
+    open_nodes: list[list[int]] = []  # per open collection: [values per entry (1 list, 2 mapping), count]
     events = 0
     for event in yaml.parse(text, Loader=_BASE_LOADER):
         events += 1
@@ -70,12 +71,24 @@ def _check_events(text: str, where: str) -> None:
                 f"{where}: YAML aliases (*name) are not allowed in a losskit config (line {mark.line + 1}); "
                 f"write the value out"
             )
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            open_nodes.pop()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        if open_nodes:
+            top = open_nodes[-1]
+            top[1] += 1
+            if top[1] > LIMITS.max_list * top[0]:
+                mark = event.start_mark
+                raise ConfigError(
+                    f"{where}: a list or mapping of more than {LIMITS.max_list} elements (line {mark.line + 1}; "
+                    f"see docs/safety.md)"
+                )
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > LIMITS.max_depth:
+            open_nodes.append([2 if isinstance(event, yaml.MappingStartEvent) else 1, 0])
+            if len(open_nodes) > LIMITS.max_depth:
                 raise ConfigError(f"{where}: YAML nested more than {LIMITS.max_depth} levels deep (see docs/safety.md)")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
 
 
 def read_yaml(text: str, where: str = "<string>") -> Any:
@@ -197,7 +210,7 @@ def _omegaconf_to_plain(value: Any) -> Any:
         node = copy
         for key in keys:
             node = node[key]
-        plain = OmegaConf.to_container(node, resolve=True)
+        plain = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
     except ConfigError:
         raise
     except (OmegaConfBaseException, RecursionError, ValueError, KeyError, TypeError) as exc:
