@@ -88,9 +88,24 @@ def _case(name: str, n: int, big: bool = False) -> tuple[dict[str, Any], tuple[A
 
 
 MINE = [
-    "cross_entropy", "nll", "bce", "bce_with_logits", "soft_target_cross_entropy", "poly",
-    "logit_adjusted_cross_entropy", "focal", "focal_pixelwise", "asymmetric", "box_iou", "giou", "diou", "ciou",
-    "centerness", "varifocal", "quality_focal", "fcos",
+    "cross_entropy",
+    "nll",
+    "bce",
+    "bce_with_logits",
+    "soft_target_cross_entropy",
+    "poly",
+    "logit_adjusted_cross_entropy",
+    "focal",
+    "focal_pixelwise",
+    "asymmetric",
+    "box_iou",
+    "giou",
+    "diou",
+    "ciou",
+    "centerness",
+    "varifocal",
+    "quality_focal",
+    "fcos",
 ]
 NO_NONE = {"fcos"}
 
@@ -191,7 +206,13 @@ def test_any_integer_label_dtype_gives_the_long_result(case: str, dtype: torch.d
     g = _g(1)
     x = torch.randn(3, 4, 5, 5, generator=g)
     y = torch.randint(0, 5, (3, 5, 5), generator=g)  # 4 is ignore_index where used
-    if "ignore" not in case and case not in ("poly", "logit_adjusted", "focal_pixelwise", "asymmetric", "module_focal_pixelwise"):
+    if "ignore" not in case and case not in (
+        "poly",
+        "logit_adjusted",
+        "focal_pixelwise",
+        "asymmetric",
+        "module_focal_pixelwise",
+    ):
         y = y.clamp_max(3)
     fn = _INDEX_CASES[case]
     torch.manual_seed(0)
@@ -225,7 +246,9 @@ FUNCTIONAL: dict[str, Callable[..., Any]] = {
     "nll_loss": lambda **kw: LF.nll_loss(torch.randn(2, 3).log_softmax(1), torch.tensor([0, 2]), **kw),
     "bce_loss": lambda **kw: LF.bce_loss(torch.rand(2, 3), torch.ones(2, 3), **kw),
     "bce_with_logits_loss": lambda **kw: LF.bce_with_logits_loss(torch.randn(2, 3), torch.ones(2, 3), **kw),
-    "soft_target_cross_entropy": lambda **kw: LF.soft_target_cross_entropy(torch.randn(2, 3), torch.ones(2, 3) / 3, **kw),
+    "soft_target_cross_entropy": lambda **kw: LF.soft_target_cross_entropy(
+        torch.randn(2, 3), torch.ones(2, 3) / 3, **kw
+    ),
     "poly1_cross_entropy": lambda **kw: LF.poly1_cross_entropy(torch.randn(2, 3), torch.tensor([0, 2]), **kw),
     "logit_adjusted_cross_entropy": lambda **kw: LF.logit_adjusted_cross_entropy(
         torch.randn(2, 3), torch.tensor([0, 2]), None, **kw
@@ -285,7 +308,9 @@ def test_functional_weight_as_a_list_and_of_the_wrong_length() -> None:
             fn(x, y, weight=[1.0, 2.0])
     with pytest.raises(ValueError, match="finite"):
         LF.cross_entropy_loss(x, y, weight=[1.0, float("inf"), 1.0])
-    assert build_loss("cross_entropy", weight=[1, 2, 3])(x, y).item() == pytest.approx(F.cross_entropy(x, y, weight=w).item())
+    assert build_loss("cross_entropy", weight=[1, 2, 3])(x, y).item() == pytest.approx(
+        F.cross_entropy(x, y, weight=w).item()
+    )
 
 
 @pytest.mark.parametrize(

@@ -151,10 +151,22 @@ def asymmetric_loss(
     ``"multiclass"`` (softmax, class indices; ``label_smoothing``, ``ignore_index``)."""
     if check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass")) == "multilabel":
         return asymmetric_multilabel_loss(
-            input, target, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, eps=eps, num_classes=num_classes,
+            input,
+            target,
+            gamma_pos=gamma_pos,
+            gamma_neg=gamma_neg,
+            clip=clip,
+            eps=eps,
+            num_classes=num_classes,
             reduction=reduction,
         )
     return asymmetric_single_label_loss(
-        input, target, gamma_pos=gamma_pos, gamma_neg=gamma_neg, label_smoothing=label_smoothing,
-        ignore_index=ignore_index, num_classes=num_classes, reduction=reduction,
+        input,
+        target,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        num_classes=num_classes,
+        reduction=reduction,
     )

@@ -42,14 +42,14 @@ __all__ = [
 _FOUR_OVER_PI_SQ = 4.0 / math.pi**2
 
 
-def check_boxes(
-    loss: str, input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
-) -> None:
+def check_boxes(loss: str, input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> None:
     """Paired float boxes ``(..., 4)`` of one shape; ``weight`` (optional) has the leading shape ``(...)``."""
     check_float(loss, "input", input, "(..., 4)")
     check_float(loss, "target", target, "(..., 4)")
     if input.dim() == 0 or input.shape[-1] != 4:
-        raise LossInputError(f"{loss}: expected boxes (x1, y1, x2, y2) with last dimension 4, got input {shape_str(input)}")
+        raise LossInputError(
+            f"{loss}: expected boxes (x1, y1, x2, y2) with last dimension 4, got input {shape_str(input)}"
+        )
     check_same_shape(loss, input, target)
     if weight is not None:
         check_float(loss, "weight", weight, "(...)")

@@ -1,5 +1,6 @@
 """Classification losses beyond PyTorch's: soft-target CE, Poly-1, logit-adjusted CE (ASL: ``asymmetric.py``),
-the cross-entropy core with the zoo's edge policy, and :func:`check_class_input`, the one (logits, class target) validation of the classification family.
+the cross-entropy core with the zoo's edge policy, and :func:`check_class_input`, the one (logits, class target)
+validation of the classification family.
 
 All take logits, work in log space, accumulate in float32 (float64 stays float64) and never form a one-hot
 tensor for index targets; ``ignore_index`` is replaced before any gather. Every public function validates its
@@ -24,7 +25,6 @@ from ._checks import (
     check_labels,
     check_probabilities,
     check_reduction,
-    check_same_shape,
     label_checks_enabled,
     shape_str,
 )
@@ -67,12 +67,16 @@ def check_class_input(
         raise LossInputError(f"{loss}: expected input of shape (N, C) or (N, C, *spatial), got {shape_str(input)}")
     c = input.shape[1]
     if num_classes is not None and c != num_classes:
-        raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}")
+        raise LossInputError(
+            f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}"
+        )
     if weight is not None and weight.numel() != c:
         raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
     if target.is_floating_point():
         if not allow_dense:
-            raise LossInputError(f"{loss}: expected integer class indices as target, got {target.dtype} {shape_str(target)}")
+            raise LossInputError(
+                f"{loss}: expected integer class indices as target, got {target.dtype} {shape_str(target)}"
+            )
         if target.shape != input.shape:
             raise LossInputError(
                 f"{loss}: a floating-point target holds class probabilities and must have the input's shape "
@@ -165,7 +169,9 @@ def class_ce(
     if log_probs:
         out = F.nll_loss(x, labels, weight=w, ignore_index=ignore, reduction=inner)
     else:
-        out = F.cross_entropy(x, labels, weight=w, ignore_index=ignore, label_smoothing=label_smoothing, reduction=inner)
+        out = F.cross_entropy(
+            x, labels, weight=w, ignore_index=ignore, label_smoothing=label_smoothing, reduction=inner
+        )
     return mean_over_valid(out, labels, ignore, w) if reduction == "mean" else out
 
 
@@ -276,4 +282,3 @@ def logit_adjusted_cross_entropy(
     return class_ce(
         x, target, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
     )
-

@@ -17,7 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LossInputError
-from ._checks import check_float, check_probabilities, check_reduction, check_same_shape, label_checks_enabled, shape_str
+from ._checks import (
+    check_float,
+    check_probabilities,
+    check_reduction,
+    check_same_shape,
+    label_checks_enabled,
+    shape_str,
+)
 from ._precision import float32_loss
 from .classification import ClassWeight, check_class_input, check_unit_interval, class_ce, class_weight
 
@@ -50,7 +57,9 @@ def cross_entropy_loss(
     w = class_weight(name, weight)
     if not check_class_input(name, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=w):
         check_probabilities(name, target)
-    return class_ce(input, target, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+    return class_ce(
+        input, target, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+    )
 
 
 @float32_loss
@@ -74,7 +83,9 @@ def nll_loss(
     check_class_input(
         name, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=w, allow_dense=False
     )
-    return class_ce(input, target, weight=w, ignore_index=ignore_index, label_smoothing=0.0, reduction=reduction, log_probs=True)
+    return class_ce(
+        input, target, weight=w, ignore_index=ignore_index, label_smoothing=0.0, reduction=reduction, log_probs=True
+    )
 
 
 def _check_elementwise_weight(loss: str, name: str, weight: Tensor | None, input: Tensor) -> None:
@@ -90,9 +101,7 @@ def _check_elementwise_weight(loss: str, name: str, weight: Tensor | None, input
 
 
 @float32_loss
-def bce_loss(
-    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
-) -> Tensor:
+def bce_loss(input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> Tensor:
     """Binary cross-entropy of *probabilities* ``-(y log p + (1 - y) log(1 - p))`` (logs clamped at -100, as
     ``F.binary_cross_entropy``). ``input`` and ``target`` the same shape (*), both in [0, 1] (checked under
     the label-check switch: a 0/255 mask is a ``LossInputError``); ``weight`` broadcastable to (*).
@@ -145,7 +154,9 @@ def bce_with_logits_loss(
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     out = F.binary_cross_entropy_with_logits(
-        input, y, weight=None if weight is None else weight.to(input.dtype),
+        input,
+        y,
+        weight=None if weight is None else weight.to(input.dtype),
         pos_weight=None if pos_weight is None else pos_weight.to(input.dtype),
         reduction="none" if reduction == "none" else "sum",
     )

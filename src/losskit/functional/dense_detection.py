@@ -90,7 +90,7 @@ def centerness_targets(ltrb: Tensor, dim: int = -1) -> Tensor:
         raise LossInputError(f"centerness_targets: expected size 4 (l, t, r, b) along dim {dim}, got {shape_str(ltrb)}")
     with torch.no_grad():
         d = _upcast(ltrb).clamp_min(0.0)
-        l, t, r, b = d.unbind(dim)
+        l, t, r, b = d.unbind(dim)  # noqa: E741 (FCOS's own names for the four distances)
         tiny = torch.finfo(d.dtype).tiny
         ratio = (torch.minimum(l, r) / torch.maximum(l, r).clamp_min(tiny)) * (
             torch.minimum(t, b) / torch.maximum(t, b).clamp_min(tiny)
@@ -219,10 +219,14 @@ def _dense_quality_target(loss: str, x: Tensor, labels: Tensor, scores: Tensor) 
         raise LossInputError(f"{loss}: the (labels, scores) target form needs input (N, C), got {shape_str(x)}")
     check_tensor(loss, "labels", labels)
     if labels.is_floating_point() or labels.shape != x.shape[:1]:
-        raise LossInputError(f"{loss}: expected labels (N,) = ({x.shape[0]},) of integers, got {labels.dtype} {shape_str(labels)}")
+        raise LossInputError(
+            f"{loss}: expected labels (N,) = ({x.shape[0]},) of integers, got {labels.dtype} {shape_str(labels)}"
+        )
     check_float(loss, "scores", scores)
     if scores.shape != labels.shape:
-        raise LossInputError(f"{loss}: expected scores with the labels' shape {shape_str(labels)}, got {shape_str(scores)}")
+        raise LossInputError(
+            f"{loss}: expected scores with the labels' shape {shape_str(labels)}, got {shape_str(scores)}"
+        )
     check_probabilities(loss, scores, name="scores")
     c = x.shape[1]
     positive = (labels >= 0) & (labels < c)
@@ -293,8 +297,19 @@ def fcos_loss(
     # Levels come as lists, which float32_loss does not look into: autocast is switched off here instead.
     with torch.autocast(cls_l[0].device.type, enabled=False):
         return _fcos_levels(
-            name, cls_l, box_l, ctr_l, lab_l, reg_l, focal_alpha, focal_gamma, cls_weight, reg_weight,
-            centerness_weight, centerness_weighted_reg, eps,
+            name,
+            cls_l,
+            box_l,
+            ctr_l,
+            lab_l,
+            reg_l,
+            focal_alpha,
+            focal_gamma,
+            cls_weight,
+            reg_weight,
+            centerness_weight,
+            centerness_weighted_reg,
+            eps,
         )
 
 
@@ -314,7 +329,7 @@ def _fcos_levels(
     eps: float,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     sums: dict[str, list[Tensor]] = {"cls": [], "reg": [], "ctr": [], "reg_norm": [], "pos": []}
-    for i, (cls, box, ctr, lab, reg) in enumerate(zip(cls_l, box_l, ctr_l, lab_l, reg_l)):
+    for i, (cls, box, ctr, lab, reg) in enumerate(zip(cls_l, box_l, ctr_l, lab_l, reg_l, strict=True)):
         if not (lab.is_floating_point() or lab.is_complex() or lab.dtype in (torch.bool, torch.long)):
             lab = lab.long()  # any integer dtype; compared in int64 (`uint8 == -1` would wrap to 255)
         _check_level(name, i, cls, box, ctr, lab, reg)
@@ -362,5 +377,7 @@ def _check_level(name: str, i: int, cls: Tensor, box: Tensor, ctr: Tensor, lab: 
             check_float(name, f"{what}[{i}]", t)
         if tuple(t.shape) != shape:
             expected = "(" + ", ".join(map(str, shape)) + ")"
-            raise LossInputError(f"{name}: expected {what}[{i}] of shape {expected} for cls_scores {shape_str(cls)}, got {shape_str(t)}")
+            raise LossInputError(
+                f"{name}: expected {what}[{i}] of shape {expected} for cls_scores {shape_str(cls)}, got {shape_str(t)}"
+            )
     check_labels(name, lab, c, ignore_index=-1, name=f"labels[{i}]")

@@ -184,7 +184,11 @@ def sigmoid_focal_loss(
     if not target.is_floating_point():
         # negative labels are ignored: validate with them mapped to a single ignore value
         check_class_input(
-            loss, input, torch.where(target < 0, -1, target.long()), num_classes=num_classes, ignore_index=-1,
+            loss,
+            input,
+            torch.where(target < 0, -1, target.long()),
+            num_classes=num_classes,
+            ignore_index=-1,
             allow_dense=False,
         )
         return _sigmoid_focal_indices(input, target, a, float(gamma), weight, reduction)
@@ -302,7 +306,8 @@ def softmax_focal_loss(
     Parity: ``kornia.losses.focal_loss(x, y, alpha=None, gamma, reduction="mean")`` equals this mean
     (``alpha=None``) divided by C (kornia averages over C x pixels, counting ignored pixels); kornia "none" is
     (N, C, *) with the loss on the target channel (sum over C = this "none"); kornia's scalar ``alpha=a``
-    weighs class 0 by ``1 - a`` and the others by ``a``, i.e. ``alpha=torch.tensor([1 - a, a, ..., a])`` here. MONAI ``FocalLoss(use_softmax=True,
+    weighs class 0 by ``1 - a`` and the others by ``a``, i.e. ``alpha=torch.tensor([1 - a, a, ..., a])`` here.
+    MONAI ``FocalLoss(use_softmax=True,
     to_onehot_y=True, gamma=gamma, reduction="none")`` gives the same per-class terms on the target channel
     (sum over C = this "none"), and MONAI "mean" = this "mean" / C (no ignore_index).
     """

@@ -44,13 +44,17 @@ Reduction = Literal["mean", "sum", "none"]
 _LOGITS_LABELS = InputSpec(
     tensors=(
         TensorSpec("input", "(N, C) or (N, C, *spatial)", "float", "logits"),
-        TensorSpec("target", "(N, *spatial) or (N, C, *spatial)", "long | float", "class indices, or class probabilities"),
+        TensorSpec(
+            "target", "(N, *spatial) or (N, C, *spatial)", "long | float", "class indices, or class probabilities"
+        ),
     ),
     example=logits_and_labels(),
 )
 
 
-@register_loss("cross_entropy", aliases=["CrossEntropyLoss", "ce"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
+@register_loss(
+    "cross_entropy", aliases=["CrossEntropyLoss", "ce"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS
+)
 class CrossEntropyLoss(nn.CrossEntropyLoss):
     """Softmax cross-entropy: ``-sum_c y_c log softmax(x)_c``, with class weights, ``ignore_index``, label
     smoothing (Szegedy et al. 2016) and dense/soft targets (mixup, CutMix).
@@ -71,7 +75,8 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
         num_classes: int | None = None,
     ) -> None:
         super().__init__(
-            weight=as_class_weight("cross_entropy", weight), ignore_index=ignore_index,
+            weight=as_class_weight("cross_entropy", weight),
+            ignore_index=ignore_index,
             reduction=check_reduction("cross_entropy", reduction),
             label_smoothing=check_unit_interval("cross_entropy", "label_smoothing", label_smoothing),
         )
@@ -79,8 +84,13 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return cross_entropy_loss(
-            input, target, weight=self.weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
-            num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -113,13 +123,19 @@ class NLLLoss(nn.NLLLoss):
         num_classes: int | None = None,
     ) -> None:
         super().__init__(
-            weight=as_class_weight("nll", weight), ignore_index=ignore_index, reduction=check_reduction("nll", reduction)
+            weight=as_class_weight("nll", weight),
+            ignore_index=ignore_index,
+            reduction=check_reduction("nll", reduction),
         )
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nll_loss(
-            input, target, weight=self.weight, ignore_index=self.ignore_index, num_classes=self.num_classes,
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            num_classes=self.num_classes,
             reduction=self.reduction,  # type: ignore[arg-type]
         )
 
@@ -131,7 +147,10 @@ _BINARY_TARGET = TensorSpec("target", "(*) same as input", "float", "targets in 
     "bce",
     aliases=["BCELoss"],
     tasks=["classification"],
-    inputs=InputSpec(tensors=(TensorSpec("input", "(*)", "float", "probabilities in [0, 1]"), _BINARY_TARGET), example=probs_and_binary()),
+    inputs=InputSpec(
+        tensors=(TensorSpec("input", "(*)", "float", "probabilities in [0, 1]"), _BINARY_TARGET),
+        example=probs_and_binary(),
+    ),
 )
 class BCELoss(nn.BCELoss):
     """Binary cross-entropy of *probabilities*: ``-(y log p + (1 - y) log(1 - p))`` (log clamped at -100, as
@@ -148,7 +167,9 @@ class BCELoss(nn.BCELoss):
     "bce_with_logits",
     aliases=["BCEWithLogitsLoss", "sigmoid_bce"],
     tasks=["classification", "segmentation"],
-    inputs=InputSpec(tensors=(TensorSpec("input", "(*)", "float", "logits"), _BINARY_TARGET), example=logits_and_binary()),
+    inputs=InputSpec(
+        tensors=(TensorSpec("input", "(*)", "float", "logits"), _BINARY_TARGET), example=logits_and_binary()
+    ),
 )
 class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
     """Sigmoid binary cross-entropy from logits, for binary and multilabel targets:
@@ -170,7 +191,11 @@ class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return bce_with_logits_loss(
-            input, target, weight=self.weight, pos_weight=self.pos_weight, label_smoothing=self.label_smoothing,
+            input,
+            target,
+            weight=self.weight,
+            pos_weight=self.pos_weight,
+            label_smoothing=self.label_smoothing,
             reduction=self.reduction,  # type: ignore[arg-type]
         )
 
@@ -213,7 +238,12 @@ class SoftTargetCrossEntropy(nn.Module):
         return soft_target_cross_entropy(input, target, num_classes=self.num_classes, reduction=self.reduction)  # type: ignore[arg-type]
 
 
-@register_loss("poly", aliases=["PolyLoss", "poly1", "Poly1CrossEntropyLoss"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS)
+@register_loss(
+    "poly",
+    aliases=["PolyLoss", "poly1", "Poly1CrossEntropyLoss"],
+    tasks=["classification", "segmentation"],
+    inputs=_LOGITS_LABELS,
+)
 class PolyLoss(nn.Module):
     """Poly-1 cross-entropy (Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
     Functions", ICLR 2022): ``CE + epsilon (1 - p_t)``.
@@ -245,8 +275,14 @@ class PolyLoss(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return poly1_cross_entropy(
-            input, target, epsilon=self.epsilon, weight=self.weight, ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
+            input,
+            target,
+            epsilon=self.epsilon,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -289,7 +325,9 @@ class LogitAdjustedCrossEntropy(nn.Module):
                 )
             log_prior = (p / p.sum()).log().float()
             if num_classes is not None and p.numel() != num_classes:
-                raise ValueError(f"logit_adjusted_cross_entropy: prior has {p.numel()} entries for num_classes={num_classes}")
+                raise ValueError(
+                    f"logit_adjusted_cross_entropy: prior has {p.numel()} entries for num_classes={num_classes}"
+                )
             num_classes = p.numel()
         self.tau = float(tau)
         self.ignore_index = ignore_index
@@ -301,6 +339,13 @@ class LogitAdjustedCrossEntropy(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return logit_adjusted_cross_entropy(
-            input, target, self.log_prior, tau=self.tau, weight=self.weight, ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
+            input,
+            target,
+            self.log_prior,
+            tau=self.tau,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )

@@ -15,10 +15,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ..compose.terms import with_terms
 from ..errors import LossInputError
 from ..functional import boxes as FB
 from ..functional import dense_detection as FD
-from ..compose.terms import with_terms
 from ..functional._checks import check_reduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
@@ -211,7 +211,9 @@ class VarifocalLoss(nn.Module):
     alpha, gamma, iou_weighted)``.
     """
 
-    def __init__(self, alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self, alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__()
         if alpha < 0 or gamma < 0:
             raise ValueError(f"varifocal: alpha and gamma must be >= 0, got alpha={alpha}, gamma={gamma}")
@@ -222,8 +224,14 @@ class VarifocalLoss(nn.Module):
         self, input: Tensor, target: Tensor, weight: Tensor | None = None, avg_factor: float | Tensor | None = None
     ) -> Tensor:
         return FD.varifocal_loss(
-            input, target, alpha=self.alpha, gamma=self.gamma, iou_weighted=self.iou_weighted, weight=weight,
-            avg_factor=avg_factor, reduction=self.reduction,
+            input,
+            target,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            iou_weighted=self.iou_weighted,
+            weight=weight,
+            avg_factor=avg_factor,
+            reduction=self.reduction,
         )
 
 
@@ -263,7 +271,9 @@ class QualityFocalLoss(nn.Module):
         )
 
 
-def fcos_example(loss: nn.Module, g: torch.Generator, sizes: Sequence[tuple[int, int]] = ((8, 8), (4, 4))) -> tuple[Any, ...]:
+def fcos_example(
+    loss: nn.Module, g: torch.Generator, sizes: Sequence[tuple[int, int]] = ((8, 8), (4, 4))
+) -> tuple[Any, ...]:
     """A valid FCOS input set: lists over levels of (B, C, H, W) logits, (B, 4, H, W) distances,
     (B, 1, H, W) logits, (B, H, W) labels (-1 background) and (B, 4, H, W) targets, with B = 2."""
     b, c = 2, num_classes_of(loss, 3)
@@ -329,7 +339,11 @@ class FCOSLoss(nn.Module):
             raise ValueError(f"fcos: need 0 <= focal_alpha <= 1 and focal_gamma >= 0, got {focal_alpha}, {focal_gamma}")
         self.num_classes = num_classes
         self.focal_alpha, self.focal_gamma = float(focal_alpha), float(focal_gamma)
-        self.cls_weight, self.reg_weight, self.centerness_weight = float(cls_weight), float(reg_weight), float(centerness_weight)
+        self.cls_weight, self.reg_weight, self.centerness_weight = (
+            float(cls_weight),
+            float(reg_weight),
+            float(centerness_weight),
+        )
         self.centerness_weighted_reg = bool(centerness_weighted_reg)
 
     def forward(
@@ -345,12 +359,20 @@ class FCOSLoss(nn.Module):
             for i, cls in enumerate([cls_scores] if isinstance(cls_scores, Tensor) else cls_scores):
                 if isinstance(cls, Tensor) and cls.dim() >= 2 and cls.shape[1] != self.num_classes:
                     raise LossInputError(
-                        f"fcos: configured for num_classes={self.num_classes}, got cls_scores[{i}] with {cls.shape[1]} classes"
+                        f"fcos: configured for num_classes={self.num_classes}, got cls_scores[{i}] with "
+                        f"{cls.shape[1]} classes"
                     )
         total, terms = FD.fcos_loss(
-            cls_scores, bbox_preds, centernesses, labels, reg_targets,
-            focal_alpha=self.focal_alpha, focal_gamma=self.focal_gamma, cls_weight=self.cls_weight,
-            reg_weight=self.reg_weight, centerness_weight=self.centerness_weight,
+            cls_scores,
+            bbox_preds,
+            centernesses,
+            labels,
+            reg_targets,
+            focal_alpha=self.focal_alpha,
+            focal_gamma=self.focal_gamma,
+            cls_weight=self.cls_weight,
+            reg_weight=self.reg_weight,
+            centerness_weight=self.centerness_weight,
             centerness_weighted_reg=self.centerness_weighted_reg,
         )
         return with_terms(total, terms, return_terms)

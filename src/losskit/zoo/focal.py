@@ -32,7 +32,9 @@ def _class_tensor(loss: str, name: str, value: float | Sequence[float] | torch.T
         return None
     t = torch.as_tensor(value, dtype=torch.float32) if not isinstance(value, torch.Tensor) else value.detach().clone()
     if t.dim() != 1 or not t.is_floating_point():
-        raise ValueError(f"{loss}: {name} must be a number or a 1-D float sequence (one per class), got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{loss}: {name} must be a number or a 1-D float sequence (one per class), got shape {tuple(t.shape)}"
+        )
     return t
 
 
@@ -48,7 +50,12 @@ def _focal_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, t
     inputs=InputSpec(
         tensors=(
             TensorSpec("input", "(N, C, *) or (*)", "float", "logits"),
-            TensorSpec("target", "(*) same as input, or (N, *)", "float | long", "targets in [0, 1], or class indices (negative = ignored)"),
+            TensorSpec(
+                "target",
+                "(*) same as input, or (N, *)",
+                "float | long",
+                "targets in [0, 1], or class indices (negative = ignored)",
+            ),
         ),
         example=_focal_example,
     ),
@@ -76,7 +83,11 @@ class FocalLoss(nn.Module):
     """
 
     def __init__(
-        self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: Reduction = "mean", num_classes: int | None = None
+        self,
+        alpha: float | None = 0.25,
+        gamma: float = 2.0,
+        reduction: Reduction = "mean",
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         if alpha is not None and alpha > 1:
@@ -88,7 +99,12 @@ class FocalLoss(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sigmoid_focal_loss(
-            input, target, alpha=self.alpha, gamma=self.gamma, num_classes=self.num_classes, reduction=self.reduction  # type: ignore[arg-type]
+            input,
+            target,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -127,7 +143,8 @@ class FocalLossPixelwise(nn.Module):
     ``alpha=0.25``, so pass ``alpha=1.0`` for seed-000 values. ``gamma=0, alpha=None`` is cross-entropy.
 
     Parity (``alpha=None``): kornia ``focal_loss(x, y, alpha=None, gamma)`` "mean" = this "mean" / C (kornia
-    divides by C x pixels, ignored pixels included; its scalar ``alpha=a`` is ``alpha=[1 - a, a, ..., a]`` here); MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
+    divides by C x pixels, ignored pixels included; its scalar ``alpha=a`` is ``alpha=[1 - a, a, ..., a]`` here);
+    MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
     gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
     """
 
@@ -152,8 +169,14 @@ class FocalLossPixelwise(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return softmax_focal_loss(
-            input, target, gamma=self.gamma, alpha=self.alpha if self.alpha is not None else self.alpha_scalar,
-            weight=self.weight, ignore_index=self.ignore_index, num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
+            input,
+            target,
+            gamma=self.gamma,
+            alpha=self.alpha if self.alpha is not None else self.alpha_scalar,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
 
 
@@ -171,7 +194,9 @@ def _asl_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, tor
     inputs=InputSpec(
         tensors=(
             TensorSpec("input", "(N, C, *)", "float", "logits"),
-            TensorSpec("target", "(N, C, *) multilabel, or (N, *) multiclass", "float | long", "{0,1} targets or class indices"),
+            TensorSpec(
+                "target", "(N, C, *) multilabel, or (N, *) multiclass", "float | long", "{0,1} targets or class indices"
+            ),
         ),
         example=_asl_example,
     ),
@@ -219,7 +244,15 @@ class AsymmetricLoss(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return asymmetric_loss(
-            input, target, mode=self.mode, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,  # type: ignore[arg-type]
-            eps=self.eps, label_smoothing=self.label_smoothing, ignore_index=self.ignore_index,
-            num_classes=self.num_classes, reduction=self.reduction,  # type: ignore[arg-type]
+            input,
+            target,
+            mode=self.mode,
+            gamma_pos=self.gamma_pos,
+            gamma_neg=self.gamma_neg,
+            clip=self.clip,  # type: ignore[arg-type]
+            eps=self.eps,
+            label_smoothing=self.label_smoothing,
+            ignore_index=self.ignore_index,
+            num_classes=self.num_classes,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
