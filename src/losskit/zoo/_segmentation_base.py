@@ -52,7 +52,7 @@ TASKS = ["segmentation"]
 class SegBase(nn.Module):
     """Holds and checks the options shared by the segmentation losses; the functional forms check the tensors."""
 
-    loss_name = "segmentation"
+    loss_name: str  # set on each registered class by register_loss, never typed by hand
 
     def _setup(
         self,

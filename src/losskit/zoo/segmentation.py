@@ -60,8 +60,6 @@ class DiceLoss(_SegBase):
     sample. Seed 000's ``DiceLoss(smooth=1.0)`` on binary masks is ``dice(mode="binary", smooth=1.0)``.
     """
 
-    loss_name = "dice"
-
     def __init__(
         self,
         mode: Mode = DEFAULT_MODE,
@@ -95,8 +93,6 @@ class JaccardLoss(DiceLoss):
     smooth_dr=b, softmax=True, to_onehot_y=True)``. Reference: Rahman & Wang 2016 (optimizing IoU).
     """
 
-    loss_name = "jaccard"
-
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return jaccard_loss(
             input, target, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, weight=self.weight, **self._common()
@@ -112,8 +108,6 @@ class TverskyLoss(DiceLoss):
     Parity: ≡ MONAI ``TverskyLoss(softmax=True, to_onehot_y=True, alpha, beta, batch)``; with ``smooth_nr=0,
     smooth_dr=eps`` ≡ kornia ``tversky_loss(alpha, beta, eps)`` when every class is present in every sample.
     """
-
-    loss_name = "tversky"
 
     def __init__(
         self,
@@ -171,8 +165,6 @@ class FocalTverskyLoss(TverskyLoss):
     ``gamma = 4/3`` is our exponent ``1/gamma = 0.75``. The base is clamped at 0 so gamma < 1 keeps finite
     gradients. "none" shape as ``dice``. ``gamma=1`` ≡ ``tversky`` (≡ MONAI ``TverskyLoss``).
     """
-
-    loss_name = "focal_tversky"
 
     def __init__(
         self,
@@ -241,8 +233,6 @@ class GeneralizedDiceLoss(_SegBase):
     ``w_type="uniform", smooth_nr=0, smooth_dr=eps`` ≡ kornia ``dice_loss(average="micro", eps)``.
     """
 
-    loss_name = "generalized_dice"
-
     def __init__(
         self,
         w_type: Literal["square", "simple", "uniform"] = "square",
@@ -279,8 +269,6 @@ class MCCLoss(_SegBase):
     Parity: ≡ MONAI ``MCCLoss(sigmoid=True, batch=b)`` (binary/multilabel) and ``MCCLoss(softmax=True,
     to_onehot_y=True)`` (multiclass), same ``smooth_nr=0, smooth_dr=1e-5`` defaults.
     """
-
-    loss_name = "mcc"
 
     def __init__(
         self,
@@ -328,8 +316,6 @@ class LovaszLoss(_SegBase):
     Parity: ``lovasz(mode="binary")`` ≡ kornia ``lovasz_hinge_loss``; ``lovasz(classes="all", weight=w)`` ≡
     kornia ``lovasz_softmax_loss(weight=w)``.
     """
-
-    loss_name = "lovasz"
 
     def __init__(
         self,

@@ -73,8 +73,6 @@ class DiceCELoss(_SegBase):
     takes ``pos_weight`` separately).
     """
 
-    loss_name = "dice_ce"
-
     def __init__(
         self,
         mode: Mode = DEFAULT_MODE,
@@ -142,8 +140,6 @@ class DiceFocalLoss(_SegBase):
     (MONAI's focal mean also divides by the C channels).
     """
 
-    loss_name = "dice_focal"
-
     def __init__(
         self,
         mode: Mode = DEFAULT_MODE,
@@ -208,8 +204,6 @@ class CombinedSegmentationLoss(_SegBase):
     dice(smooth=smooth, ignore_index)``.
     """
 
-    loss_name = "combined_segmentation"
-
     def __init__(
         self,
         num_classes: int | None = None,
@@ -253,8 +247,6 @@ class CombinedDiceBCE(_SegBase):
     ``dice(mode, smooth=1.0)``; BCE: mean over valid elements with ``pos_weight``. Scalar output ("mean" |
     "sum"). Terms (``return_terms=True``): ``"dice"``, ``"bce"``. Functional form: ``combined_dice_bce_loss``.
     """
-
-    loss_name = "combined_dice_bce"
 
     def __init__(
         self,
