@@ -248,7 +248,7 @@ def _validate(pset: ParamSet, params: dict[str, Any], label: str, path: str, ctx
                 f"Valid parameters: {', '.join(known) or '(none)'}"
             )
         annotation = pset.hints.get(key, param.annotation)
-        # NaN/inf only where the loss documents it by an infinite default (e.g. a clip bound of math.inf).
+        # Infinity only where the loss documents it by an infinite default (a clip bound of math.inf); NaN never.
         finite = not (isinstance(param.default, float) and not math.isfinite(param.default))
         values[key] = _value(value, annotation, label, where, ctx, finite)
     missing = [p.name for p in pset.params if p.default is inspect.Parameter.empty and p.name not in values]
@@ -287,7 +287,7 @@ def _value(value: Any, annotation: Any, label: str, where: str, ctx: _Context, f
             return _build(value, {}, where, ctx)  # a parameter that takes a loss: built like a term, as safely
     hidden = _nested_target(value)
     if hidden is not None:
-        at = _join(where, hidden)
+        at = where + hidden if hidden.startswith("[") else _join(where, hidden)
         raise ConfigError(
             f"loss {label!r}: a '_target_' inside parameter {short(at, 120)} is not built (the parameter does not "
             f"take a loss module); a config cannot instantiate objects inside parameter values"

@@ -102,11 +102,11 @@ def _registered_hint(name: str) -> str:
     from ..registration import LOSSES
 
     if name in LOSSES:
-        return f"; did you mean the registered {name!r}?"
+        return f"did you mean the registered {name!r}?"
     from ..registry import suggest
 
     close = suggest(name, [k for e in LOSSES.entries() for k in e.keys], limit=1)
-    return f"; did you mean the registered {close[0]!r}?" if close else ""
+    return f"did you mean the registered {close[0]!r}?" if close else ""
 
 
 def _acceptable(obj: Any, policy: ImportPolicy | None) -> bool:
@@ -131,7 +131,8 @@ def resolve_target(path: str, allow_imports: ImportPolicy | None = None) -> type
     parts = path.split(".")
 
     def refused(why: str) -> ConfigError:
-        return ConfigError(f"_target_ {shown} is refused: {why}{_registered_hint(parts[-1])}")
+        hint = _registered_hint(parts[-1])  # first: the likeliest fix for a path copied from another project
+        return ConfigError(f"_target_ {shown} is refused{' (' + hint + ')' if hint else ''}: {why}")
 
     private = [p for p in parts if p.startswith("_")]
     if private:

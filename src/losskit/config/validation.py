@@ -47,15 +47,15 @@ def _what(value: Any) -> str:
 
 
 def _float(value: float, finite: bool) -> float:
-    if finite and not math.isfinite(value):
+    if math.isnan(value) or (finite and math.isinf(value)):
         raise _NotFinite
     return value
 
 
 def _coerce(value: Any, tp: Any, finite: bool = True) -> Any:
     if tp is _EMPTY or tp is Any or tp is object or isinstance(tp, (str, typing.ForwardRef, typing.TypeVar)):
-        if finite and isinstance(value, float) and not math.isfinite(value):
-            raise _NotFinite  # an unannotated parameter still gets no NaN/inf from a config
+        if isinstance(value, float):
+            _float(value, finite)  # an unannotated parameter still gets no NaN (nor inf) from a config
         return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -110,7 +110,8 @@ def _coerce(value: Any, tp: Any, finite: bool = True) -> Any:
                 tensor = torch.as_tensor(value, dtype=torch.float32)
             except (TypeError, ValueError, RuntimeError, OverflowError):
                 raise _Mismatch from None
-            if finite and not bool(torch.isfinite(tensor).all()):  # construction time, not a forward path
+            bad = ~torch.isfinite(tensor) if finite else torch.isnan(tensor)
+            if bool(bad.any()):  # construction time, not a forward path
                 raise _NotFinite
             return tensor
         raise _Mismatch
@@ -149,8 +150,8 @@ def check_value(value: Any, annotation: Any, *, loss: str, path: str, finite: bo
     """Return ``value`` (converted where the annotation asks: ints to float, lists to tensors, lists to
     tuples) or raise :class:`ConfigError` naming the loss, the config path, the expected and the given type.
 
-    Float values (alone, in lists, in tensors made from lists) must be finite unless ``finite=False`` (the
-    builder passes that for a parameter whose documented default is itself infinite).
+    Float values (alone, in lists, in tensors made from lists) are never NaN, and finite unless ``finite=False``
+    (the builder passes that for a parameter whose documented default is itself infinite).
     """
     try:
         return _coerce(value, annotation, finite)
