@@ -29,6 +29,7 @@ __all__ = [
     "check_reduction",
     "check_choice",
     "check_probabilities",
+    "ignored_mask",
     "as_class_weight",
     "shape_str",
 ]
@@ -80,7 +81,9 @@ def check_float(loss: str, name: str, t: torch.Tensor, layout: str = "") -> None
         )
 
 
-def check_same_shape(loss: str, input: torch.Tensor, target: torch.Tensor, names: Sequence[str] = ("input", "target")) -> None:
+def check_same_shape(
+    loss: str, input: torch.Tensor, target: torch.Tensor, names: Sequence[str] = ("input", "target")
+) -> None:
     """Same shape, no silent broadcasting (``F.mse_loss`` only warns, then broadcasts)."""
     check_tensor(loss, names[0], input)
     check_tensor(loss, names[1], target)
@@ -88,6 +91,26 @@ def check_same_shape(loss: str, input: torch.Tensor, target: torch.Tensor, names
         raise LossInputError(
             f"{loss}: expected {names[1]} with the same shape as {names[0]} {shape_str(input)}, got {shape_str(target)}"
         )
+
+
+def ignored_mask(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor | None:
+    """Where ``target == ignore_index``, compared in the value's own terms: None when nothing can be ignored.
+
+    A plain ``target == ignore_index`` casts the index to the target's dtype, so on uint8 labels -100 wraps to
+    156 and a real label 156 would be ignored; an index the dtype cannot hold matches nothing.
+    """
+    if ignore_index is None:
+        return None
+    if not target.is_floating_point() and target.dtype != torch.bool:
+        info = torch.iinfo(target.dtype)
+        if not info.min <= ignore_index <= info.max:
+            return None
+    return target == ignore_index
+
+
+def _unignored(target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    mask = ignored_mask(target, ignore_index)
+    return target if mask is None else torch.where(mask, 0, target)
 
 
 def check_labels(
@@ -104,7 +127,7 @@ def check_labels(
         return
     if ignore_index is not None:
         # ignored labels must not decide the range: map them to 0 (always valid) instead of indexing them out
-        target = torch.where(target == ignore_index, 0, target)
+        target = _unignored(target, ignore_index)
     low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass over the labels, one host sync
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
@@ -142,7 +165,7 @@ def check_probabilities(loss: str, target: torch.Tensor, ignore_index: int | Non
     if target.dtype == torch.bool or not label_checks_enabled() or target.numel() == 0:
         return
     if ignore_index is not None:
-        target = torch.where(target == ignore_index, 0, target)
+        target = _unignored(target, ignore_index)
     low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass, one host sync
     if low < 0 or high > 1:
         bad = low if low < 0 else high

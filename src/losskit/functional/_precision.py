@@ -13,7 +13,7 @@ kornia upcast inside their losses); no copy is made for float32 inputs.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import torch
@@ -29,34 +29,33 @@ def is_half(t: torch.Tensor) -> bool:
 
 
 def upcast(value: Any) -> Any:
-    """A half precision tensor as float32 (tensors in a mapping too); anything else unchanged."""
+    """A half precision tensor as float32 (tensors in a mapping, list or tuple too); anything else unchanged."""
     if isinstance(value, torch.Tensor):
         return value.float() if value.dtype in _HALF else value
     if isinstance(value, Mapping):
         return {k: upcast(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        return type(value)(upcast(v) for v in value)
     return value
 
 
-def _first_tensor(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+def _tensors(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Iterator[torch.Tensor]:
+    """The tensor arguments, one container level deep (a dict of model outputs, a list of FPN levels)."""
     for value in (*args, *kwargs.values()):
         if isinstance(value, torch.Tensor):
-            return value
-        if isinstance(value, Mapping):
-            found = next((v for v in value.values() if isinstance(v, torch.Tensor)), None)
-            if found is not None:
-                return found
-    return None
+            yield value
+        elif isinstance(value, Mapping):
+            yield from (v for v in value.values() if isinstance(v, torch.Tensor))
+        elif isinstance(value, (list, tuple)):
+            yield from (v for v in value if isinstance(v, torch.Tensor))
+
+
+def _first_tensor(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+    return next(_tensors(args, kwargs), None)
 
 
 def _needs_float32(args: tuple[Any, ...], kwargs: Mapping[str, Any], device_type: str) -> bool:
-    if torch.is_autocast_enabled(device_type):
-        return True
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor) and value.dtype in _HALF:
-            return True
-        if isinstance(value, Mapping) and any(isinstance(v, torch.Tensor) and v.dtype in _HALF for v in value.values()):
-            return True
-    return False
+    return torch.is_autocast_enabled(device_type) or any(t.dtype in _HALF for t in _tensors(args, kwargs))
 
 
 def float32_loss(fn: F) -> F:
