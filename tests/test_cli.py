@@ -116,7 +116,9 @@ def test_check_every_spec_format(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "dotted": "_target_: torch.nn.SmoothL1Loss\nbeta: 0.5\n",
         "class": "class: cross_entropy\nparams: {label_smoothing: 0.2}\n",
         "loss_key": "loss:\n  name: cross_entropy\n",
-        "combined": "loss:\n  losses:\n    ce: {name: cross_entropy, weight: 0.3}\n    smooth: {name: ce, label_smoothing: 0.1, weight: 0.7}\n",
+        # Term weights in "weights" (an inline "weight" on cross_entropy is ambiguous: it has a class weight).
+        "combined": "loss:\n  losses:\n    ce: {name: cross_entropy}\n    smooth: {name: ce, label_smoothing: 0.1}\n"
+        "  weights: {ce: 0.3, smooth: 0.7}\n",
     }
     for key, text in docs.items():
         cfg = tmp_path / f"{key}.yaml"
