@@ -29,7 +29,7 @@ def _term_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class CombinedLoss(nn.Module):
-    r"""A weighted sum of named loss terms.
+    r"""A weighted sum of named loss terms: ``total = sum_i w_i * term_i(inputs)``.
 
     .. math::
 
