@@ -82,7 +82,8 @@ def test_allow_imports_widens_packages_but_never_to_non_modules(tripwire: list[s
     with pytest.raises(ConfigError, match="not a loss class"):
         losskit.build_loss({"_target_": "os.system"}, allow_imports=losskit.ImportPolicy(any_package=True))
     with pytest.raises(ConfigError, match="not a loss class"):
-        losskit.build_loss({"_target_": "subprocess.Popen"}, allow_imports=losskit.ImportPolicy(packages=["subprocess"]))
+        policy = losskit.ImportPolicy(packages=["subprocess"])
+        losskit.build_loss({"_target_": "subprocess.Popen"}, allow_imports=policy)
     assert tripwire == []
 
 
@@ -120,7 +121,8 @@ def test_extra_modules_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert loss.s == 2.0
     # parameters of imported classes are validated too
     with pytest.raises(ConfigError, match="Did you mean 's'"):
-        losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "ss": 2.0}, allow_imports=losskit.ImportPolicy(any_package=True))
+        any_package = losskit.ImportPolicy(any_package=True)
+        losskit.build_loss({"_target_": "my_losses_pkg.Scaled", "ss": 2.0}, allow_imports=any_package)
 
 
 def test_malformed_dotted_paths() -> None:

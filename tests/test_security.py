@@ -62,7 +62,8 @@ def test_finding_1_system_exit_on_an_allowed_import_is_a_config_error(tmp_path: 
     results = run_attacks(
         """
         def attack_exit():
-            return losskit.build_loss({"_target_": "exiting_pkg.X"}, allow_imports=ImportPolicy(packages=["exiting_pkg"]))
+            policy = ImportPolicy(packages=["exiting_pkg"])
+            return losskit.build_loss({"_target_": "exiting_pkg.X"}, allow_imports=policy)
         """,
         cwd=tmp_path, extra_paths=(tmp_path,),
     )

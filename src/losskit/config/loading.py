@@ -215,7 +215,9 @@ def _omegaconf_to_plain(value: Any) -> Any:
         raise
     except (OmegaConfBaseException, RecursionError, ValueError, KeyError, TypeError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else ""
-        raise ConfigError(f"the OmegaConf config cannot be resolved: {type(exc).__name__}: {short(message, 160)}") from None
+        raise ConfigError(
+            f"the OmegaConf config cannot be resolved: {type(exc).__name__}: {short(message, 160)}"
+        ) from None
     if _contains(plain, marker):
         raise ConfigError(
             "the OmegaConf config uses a resolver (${name:...}, e.g. ${oc.env:...}); losskit never runs resolvers: "

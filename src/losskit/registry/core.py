@@ -261,8 +261,9 @@ class Registry(Generic[T]):
     def _unknown(self, name: str, state: _State) -> KeyError:
         close: list[str] = []
         picked: dict[str, int] = {}
-        # difflib is quadratic in the length of the query: a huge name gets no suggestions, only a short repr
-        for key in (suggest(name, state.index, limit=6) if len(name) <= 200 else []):  # one suggestion per entry, its canonical name if close
+        # One suggestion per entry, its canonical name if close. difflib is quadratic in the length of the
+        # query: a huge name gets no suggestions, only a short repr.
+        for key in suggest(name, state.index, limit=6) if len(name) <= 200 else []:
             owner = state.index[key]
             if owner not in picked:
                 picked[owner] = len(close)

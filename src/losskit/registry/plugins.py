@@ -69,7 +69,10 @@ class PluginScanner:
             if ep.name in self.registry._state.index:
                 current = self.registry._state.entries[self.registry._state.index[ep.name]]
                 if current.source != ep.value and current.origin != f"plugin:{dist}":
-                    msg = f"plugin {dist!r} declares {self.registry.kind} {ep.name!r} ({ep.value}), already taken by {current.source}; ignored"
+                    msg = (
+                        f"plugin {dist!r} declares {self.registry.kind} {ep.name!r} ({ep.value}), "
+                        f"already taken by {current.source}; ignored"
+                    )
                     self.conflicts.append(msg)
                     warnings.warn(msg, stacklevel=2)
                 continue
