@@ -106,6 +106,13 @@ def test_user_shapes() -> None:
         check_loss("mse", inputs=(torch.zeros(2), torch.zeros(2)), shapes={"input": (2,)})
 
 
+def test_user_shapes_of_a_combined_loss_use_its_terms_input_names() -> None:
+    combo = losskit.build_loss({"losses": {"d": "dice", "ce": "cross_entropy"}})
+    example = example_for(combo, make_generator(0), shapes={"input": (2, 4, 8, 8)})
+    assert [tuple(a.shape) for a in example.args] == [(2, 4, 8, 8), (2, 8, 8)]
+    assert "finite value" in check_loss(combo, shapes={"input": (2, 4, 8, 8)}, compile=None).passed
+
+
 class _Crashes(nn.Module):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (input @ torch.ones(3, 3)).mean()

@@ -35,12 +35,23 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def input_names(module: nn.Module) -> list[str]:
+    """The positional input names of a loss's forward; a ``*args`` forward (a combined loss) takes its first
+    term's names."""
+    names = []
+    for p in forward_signature(module).parameters.values():
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            terms = getattr(module, "terms", None)
+            if isinstance(terms, nn.ModuleDict) and len(terms):
+                return names + input_names(next(iter(terms.values())))[len(names):]
+            break
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return names
+
+
 def _names(module: nn.Module, example: Example) -> list[str]:
-    positional = [
-        p.name
-        for p in forward_signature(module).parameters.values()
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = input_names(module)
     names = [positional[i] if i < len(positional) else f"arg{i}" for i in range(len(example.args))]
     return names + list(example.kwargs)
 
