@@ -43,7 +43,7 @@ def input_names(module: nn.Module) -> list[str]:
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             terms = getattr(module, "terms", None)
             if isinstance(terms, nn.ModuleDict) and len(terms):
-                return names + input_names(next(iter(terms.values())))[len(names):]
+                return names + input_names(next(iter(terms.values())))[len(names) :]
             break
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             names.append(p.name)
