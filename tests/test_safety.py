@@ -155,3 +155,24 @@ def test_a_config_cannot_call_a_registered_function_with_code() -> None:
     with pytest.raises(ConfigError, match="expects"):
         losskit.build_loss({"name": "cross_entropy", "weight": "__import__('os').system('x')"})
     assert isinstance(loss(torch.randn(2, 3), torch.tensor([0, 1])), torch.Tensor)
+
+
+@pytest.mark.parametrize("key", ["_target_", "type", "class", "name"])
+@pytest.mark.parametrize(
+    "target", ["torch.utils.model_dump.__main__.X", "torch.utils.bottleneck.X", "unittest.__main__.X"]
+)
+def test_every_spec_format_resolves_without_importing(key: str, target: str) -> None:
+    """Issue 9, finding 1, in-process: whichever key names the target, nothing is imported."""
+    before = set(sys.modules)
+    with pytest.raises(ConfigError, match="refused"):
+        losskit.build_loss({key: target})
+    with pytest.raises(ConfigError, match="refused"):
+        losskit.build_loss({"losses": {"a": {key: target}}})
+    assert set(sys.modules) == before
+
+
+def test_contract_copy_is_exact() -> None:
+    shared = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
+    if not shared.exists():
+        pytest.skip("no ../shared/CONTRACT.md next to this checkout")
+    assert (Path(__file__).resolve().parents[1] / "docs" / "contract.md").read_text() == shared.read_text()
