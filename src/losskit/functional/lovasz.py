@@ -122,8 +122,8 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
-    ) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+    ) -> tuple[Tensor, Tensor]:
         p, g, losses, counts = _LovaszSoftmaxRows._run(x, labels, valid, softmax, batch)
         ctx.save_for_backward(x, labels, valid)
         ctx.p, ctx.g, ctx.softmax, ctx.batch = p, g, softmax, batch
@@ -142,7 +142,7 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_loss: Tensor, _g_counts: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, g_loss: Tensor, _g_counts: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:
         with torch.autocast(ctx.p.device.type, enabled=False):
             return _LovaszSoftmaxRows._backward(ctx, g_loss)
 
@@ -234,7 +234,7 @@ def _lovasz(
             keep = y != ignore_index
             valid = keep.to(dt)
             y = torch.where(keep, y, torch.full_like(y, -1))
-        loss, fg_count = _LovaszSoftmaxRows.apply(x, y, valid, from_logits, batch)
+        loss, fg_count = _LovaszSoftmaxRows.apply(x, y, valid, from_logits, batch)  # type: ignore[no-untyped-call]
         loss = loss.view(n, c) if not batch else loss
         present = (fg_count > 0).view(loss.shape)
         return _reduce_rows(loss, present, dt, classes == "all", weight, reduction)

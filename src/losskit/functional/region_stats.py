@@ -46,7 +46,7 @@ class RegionStats(NamedTuple):
     inter: Tensor
     pred: Tensor
     true: Tensor
-    count: Tensor  # number of valid voxels, (N, 1) or (N, C): the ``M`` of MCC's true negatives
+    count: Tensor  # type: ignore[assignment]  # number of valid voxels, (N, 1) or (N, C): the ``M`` of MCC's true negatives
 
 
 _softmax_bwd_out = torch.ops.aten._softmax_backward_data.out
@@ -63,7 +63,8 @@ def _softmax_backward(grad: Tensor, p: Tensor) -> Tensor:
     """``p (g - sum_c p g)``, written over ``grad`` on CPU (elementwise alias-safe there: each column's sum is
     taken before it is overwritten; the tests compare against autograd), a fresh buffer elsewhere."""
     if grad.device.type == "cpu":
-        return _softmax_bwd_out(grad, p, 1, p.dtype, grad_input=grad)
+        out: Tensor = _softmax_bwd_out(grad, p, 1, p.dtype, grad_input=grad)
+        return out
     return torch._softmax_backward_data(grad, p, 1, p.dtype)
 
 
@@ -81,7 +82,7 @@ class _GramStats(torch.autograd.Function):
     ``dL/dp = g_P + g_I h`` over ``h`` and applies the fused softmax backward in place."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
         dt = acc_dtype(x)
@@ -101,7 +102,7 @@ class _GramStats(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None
     ) -> tuple[Tensor | None, None, None, None]:
         p, h = ctx.p, ctx.h
@@ -127,7 +128,7 @@ class _ScatterStats(torch.autograd.Function):
     Backward gathers ``dL/dp`` from the (N, C, C + 1) table ``g_P + diag(g_I)`` (zero spare column)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
         dt = acc_dtype(x)
@@ -145,7 +146,7 @@ class _ScatterStats(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None
     ) -> tuple[Tensor | None, None, None, None]:
         p = ctx.p
@@ -181,9 +182,7 @@ class _DenseStats(torch.autograd.Function):
     """``(P, D)`` with ``D = sum |p - t|`` for softmax (dim 1) or sigmoid ``p``; saves ``x``, ``t``, the mask."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, softmax: bool
-    ) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x: Tensor, t: Tensor, valid: Tensor | None, softmax: bool) -> tuple[Tensor, Tensor]:
         dt = acc_dtype(x)
         p = torch.softmax(x, dim=1, dtype=dt) if softmax else torch.sigmoid(x.to(dt))
         diff = (p - t).abs_()
@@ -195,9 +194,7 @@ class _DenseStats(torch.autograd.Function):
         return p.sum(-1), diff.sum(-1)
 
     @staticmethod
-    def backward(  # type: ignore[override]
-        ctx: Any, g_pred: Tensor | None, g_diff: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None]:
+    def backward(ctx: Any, g_pred: Tensor | None, g_diff: Tensor | None) -> tuple[Tensor | None, None, None, None]:
         x, t, valid = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
@@ -250,7 +247,7 @@ def region_stats(
             y = torch.where(keep, y, torch.zeros_like(y))  # 255 never reaches gather/scatter below
             valid = keep.to(dt)
         fn = _ScatterStats if c > _GRAM_MAX_CLASSES else _GramStats
-        inter, pred, true = fn.apply(x, y, valid, from_logits)
+        inter, pred, true = fn.apply(x, y, valid, from_logits)  # type: ignore[no-untyped-call]
         count = true.sum(-1, keepdim=True)  # valid voxels: every one has exactly one label
         return RegionStats(inter, pred, true, count)
     t = target.reshape(x.shape).detach().to(dt)
@@ -266,7 +263,7 @@ def region_stats(
         true = (t * valid).sum(-1)
         count = valid.sum(-1)
     if from_logits:
-        pred, diff = _DenseStats.apply(x, t, valid, mode == "multiclass")
+        pred, diff = _DenseStats.apply(x, t, valid, mode == "multiclass")  # type: ignore[no-untyped-call]
     else:
         p = x.to(dt)
         d = (p - t).abs()

@@ -53,6 +53,10 @@ class SegBase(nn.Module):
     """Holds and checks the options shared by the segmentation losses; the functional forms check the tensors."""
 
     loss_name: str  # set on each registered class by register_loss, never typed by hand
+    weight: Tensor | None
+    pos_weight: Tensor | None
+    mode: Any  # one of MODES, checked in _setup (Literal-typed in the signatures)
+    reduction: Any  # checked in _setup
 
     def _setup(
         self,

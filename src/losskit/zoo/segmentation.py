@@ -15,7 +15,7 @@ The numerics live in :mod:`losskit.functional.region`, ``.lovasz`` and ``.mcc``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor
 
@@ -249,7 +249,7 @@ class GeneralizedDiceLoss(_SegBase):
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, None, ignore_index, batch, include_background, num_classes, reduction)
-        self.w_type = check_choice(self.loss_name, "w_type", w_type, ("square", "simple", "uniform"))
+        self.w_type: Any = check_choice(self.loss_name, "w_type", w_type, ("square", "simple", "uniform"))
         self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -330,7 +330,7 @@ class LovaszLoss(_SegBase):
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, True, num_classes, reduction)
-        self.classes = check_choice(self.loss_name, "classes", classes, ("present", "all"))
+        self.classes: Any = check_choice(self.loss_name, "classes", classes, ("present", "all"))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return lovasz_loss(

@@ -311,6 +311,8 @@ class MaskLoss(nn.Module):
     Parity: ≡ ``torch.nn.BCEWithLogitsLoss(pos_weight=pw, reduction=r)`` for N > 0.
     """
 
+    pos_weight: Tensor | None
+
     def __init__(self, pos_weight: float | Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = check_reduction("mask", reduction)
