@@ -119,6 +119,16 @@ class CombinedLoss(nn.Module):
     def __losskit_signature__(self) -> inspect.Signature:
         """The call signature :func:`~losskit.call_loss` reads: the named inputs some term accepts."""
         plans = [plan for _, _, plan in self._current_plans()]
+        cached = self.__dict__.get("_signature_cache")
+        same = cached is not None and len(cached[0]) == len(plans)
+        if same and all(a is b for a, b in zip(cached[0], plans, strict=True)):
+            return cached[1]
+        signature = self._signature_of(plans)
+        self.__dict__["_signature_cache"] = (plans, signature)  # plain attribute: not a module, not a buffer
+        return signature
+
+    @staticmethod
+    def _signature_of(plans: list[CallPlan]) -> inspect.Signature:
         params = [inspect.Parameter("_inputs", inspect.Parameter.VAR_POSITIONAL)]
         params.append(inspect.Parameter("return_terms", _KW, default=False, annotation=bool))
         if any(plan.accepted is None for plan in plans):
