@@ -119,10 +119,10 @@ class CombinedLoss(nn.Module):
     def __losskit_signature__(self) -> inspect.Signature:
         """The call signature :func:`~losskit.call_loss` reads: the named inputs some term accepts."""
         plans = [plan for _, _, plan in self._current_plans()]
-        cached = self.__dict__.get("_signature_cache")
-        same = cached is not None and len(cached[0]) == len(plans)
-        if same and all(a is b for a, b in zip(cached[0], plans, strict=True)):
-            return cached[1]
+        cached: tuple[list[CallPlan], inspect.Signature] | None = self.__dict__.get("_signature_cache")
+        if cached is not None and len(cached[0]) == len(plans):
+            if all(a is b for a, b in zip(cached[0], plans, strict=True)):
+                return cached[1]
         signature = self._signature_of(plans)
         self.__dict__["_signature_cache"] = (plans, signature)  # plain attribute: not a module, not a buffer
         return signature
