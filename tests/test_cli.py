@@ -18,7 +18,9 @@ from losskit.cli import main
 PKG_ROOT = str(Path(losskit.__file__).resolve().parents[1])
 
 
-def run_cli(*args: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (PKG_ROOT, os.environ.get("PYTHONPATH")) if p)}
     env.update(extra_env or {})
     return subprocess.run(
@@ -33,6 +35,7 @@ def builtins() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ failure cases
+
 
 @pytest.mark.parametrize(
     ("name", "typo", "right"),
@@ -77,6 +80,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # --------------------------------------------------------------------------- every built-in, in-process
+
 
 def test_list_info_check_every_builtin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     names = builtins()
@@ -179,7 +183,9 @@ def test_user_registered_loss(tmp_path: Path) -> None:
     code = "import myplugin; from losskit.cli import main; raise SystemExit(main(['info', 'mine', '--config']))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([PKG_ROOT, str(tmp_path)])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0 and yaml.safe_load(proc.stdout) == {"loss": {"name": "mine", "scale": 2.0, "smooth": 0.0}}
+    assert proc.returncode == 0 and yaml.safe_load(proc.stdout) == {
+        "loss": {"name": "mine", "scale": 2.0, "smooth": 0.0}
+    }
 
 
 def test_import_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -224,8 +230,10 @@ def test_bench_forwards_to_the_script(tmp_path: Path, monkeypatch: pytest.Monkey
 
 # ------------------------------------------------------------------------ tools that tell the truth (issue 8)
 
-@pytest.mark.parametrize(("option", "typo", "right"), [("--task", "segmantation", "segmentation"),
-                                                        ("--tag", "imbalancd", "imbalanced")])
+
+@pytest.mark.parametrize(
+    ("option", "typo", "right"), [("--task", "segmantation", "segmentation"), ("--tag", "imbalancd", "imbalanced")]
+)
 def test_list_unknown_task_or_tag_is_an_error(option: str, typo: str, right: str) -> None:
     # Was: "0 losses" and exit code 0.
     proc = run_cli("list", option, typo)
@@ -235,8 +243,9 @@ def test_list_unknown_task_or_tag_is_an_error(option: str, typo: str, right: str
 
 
 def test_info_shows_the_docstring_once_and_each_parameter(tmp_path: Path) -> None:
-    (tmp_path / "documented.py").write_text(textwrap.dedent(
-        '''
+    (tmp_path / "documented.py").write_text(
+        textwrap.dedent(
+            '''
         from typing import Literal
         import torch
         from torch import nn
@@ -261,7 +270,8 @@ def test_info_shows_the_docstring_once_and_each_parameter(tmp_path: Path) -> Non
             def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
                 return (input - target).abs().mean() * self.margin
         '''
-    ))
+        )
+    )
     proc = run_cli("--plain", "-I", "documented", "info", "documented_loss", "--no-source", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -284,8 +294,9 @@ def test_check_with_user_shapes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_check_reports_a_crashing_loss_as_failed(tmp_path: Path) -> None:
-    (tmp_path / "crashing.py").write_text(textwrap.dedent(
-        '''
+    (tmp_path / "crashing.py").write_text(
+        textwrap.dedent(
+            """
         import torch
         from torch import nn
         import losskit
@@ -294,8 +305,9 @@ def test_check_reports_a_crashing_loss_as_failed(tmp_path: Path) -> None:
         class Crashing(nn.Module):
             def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
                 return (input @ torch.ones(3, 3)).mean()
-        '''
-    ))
+        """
+        )
+    )
     proc = run_cli("--plain", "-I", "crashing", "check", "crashing_loss", cwd=tmp_path)
     assert proc.returncode == 1
     assert "FAILED: the loss raised RuntimeError: mat1 and mat2" in proc.stdout
@@ -315,8 +327,8 @@ def test_check_caps_example_inputs_in_a_memory_limited_child(tmp_path: Path) -> 
     cfg.write_text("loss:\n  name: cross_entropy\n  num_classes: 250000000\n")
     limit = 3 * 2**30  # address space: torch's import needs ~0.6 GB, the old inputs needed 8 GB
     code = (
-        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
-        "from losskit.cli import main; sys.exit(main(['--plain', 'check', sys.argv[1]]))" % (limit, limit)
+        f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
+        "from losskit.cli import main; sys.exit(main(['--plain', 'check', sys.argv[1]]))"
     )
     env = {**os.environ, "PYTHONPATH": PKG_ROOT, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, env=env, timeout=120)

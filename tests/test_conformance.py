@@ -11,7 +11,11 @@ from losskit.testing import check_loss
 
 
 def _builtins() -> list[str]:
-    return [e.name for e in losskit.LOSSES.entries() if not e.is_lazy and e.source.startswith("losskit.") and e.name != "combined"]
+    return [
+        e.name
+        for e in losskit.LOSSES.entries()
+        if not e.is_lazy and e.source.startswith("losskit.") and e.name != "combined"
+    ]
 
 
 @pytest.mark.parametrize("name", _builtins())

@@ -18,9 +18,13 @@ def test_catalogue_is_up_to_date() -> None:
     fresh = render_catalogue()
     stored = CATALOGUE.read_text(encoding="utf-8")
     if fresh != stored:
-        diff = "".join(list(difflib.unified_diff(
-            stored.splitlines(True), fresh.splitlines(True), "docs/losses.md (checked in)", "generated", n=1
-        ))[:40])
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    stored.splitlines(True), fresh.splitlines(True), "docs/losses.md (checked in)", "generated", n=1
+                )
+            )[:40]
+        )
         pytest.fail(f"docs/losses.md is out of date with the registry; regenerate it with: {REGENERATE}\n{diff}")
 
 

@@ -82,8 +82,14 @@ class TestSeed000ClassRegistryWithTags:
             assert isinstance(loss_class, type) and (loss_class.__doc__ is None or isinstance(loss_class.__doc__, str))
         # YAML of seed 000, _target_ naming registered names, a CombinedLoss with weights
         loss = build_loss(
-            {"_target_": "CombinedLoss", "losses": {"dice": {"_target_": "DiceLoss", "smooth": 1.0},
-             "focal": {"_target_": "focal_loss", "alpha": 1.0, "gamma": 2.0}}, "weights": [0.5, 0.5]}
+            {
+                "_target_": "CombinedLoss",
+                "losses": {
+                    "dice": {"_target_": "DiceLoss", "smooth": 1.0},
+                    "focal": {"_target_": "focal_loss", "alpha": 1.0, "gamma": 2.0},
+                },
+                "weights": [0.5, 0.5],
+            }
         )
         assert isinstance(loss.terms["dice"], DiceLoss) and isinstance(loss.terms["focal"], FocalLoss)
         # The seed's DiceLoss takes one probability channel and its FocalLoss multiclass logits, so its own
@@ -98,8 +104,9 @@ class TestSeed000ClassRegistryWithTags:
     def test_the_yaml_file_of_seed_000(self, tmp_path: Path) -> None:
         path = tmp_path / "dice_focal.yaml"
         path.write_text(
-            "defaults:\n  - base_loss\n\nloss:\n  _target_: CombinedLoss\n  losses:\n    dice:\n      _target_: DiceLoss\n"
-            "      smooth: 1.0\n    focal:\n      _target_: focal_loss\n      alpha: 1.0\n      gamma: 2.0\n  weights: [0.5, 0.5]\n"
+            "defaults:\n  - base_loss\n\nloss:\n  _target_: CombinedLoss\n  losses:\n    dice:\n"
+            "      _target_: DiceLoss\n      smooth: 1.0\n    focal:\n      _target_: focal_loss\n      alpha: 1.0\n"
+            "      gamma: 2.0\n  weights: [0.5, 0.5]\n"
         )
         loss = build_loss(str(path))
         assert isinstance(loss, losskit.CombinedLoss) and loss.weights == [0.5, 0.5]
@@ -107,7 +114,14 @@ class TestSeed000ClassRegistryWithTags:
         assert total.dim() == 0 and torch.isfinite(total)
 
     def test_builtins_named_by_seed_000_exist(self) -> None:
-        for name in ("DiceLoss", "focal_loss", "weighted_mse_loss", "combined_dice_bce", "CombinedDiceBCE", "WeightedMSELoss"):
+        for name in (
+            "DiceLoss",
+            "focal_loss",
+            "weighted_mse_loss",
+            "combined_dice_bce",
+            "CombinedDiceBCE",
+            "WeightedMSELoss",
+        ):
             assert has_loss(name), name
 
     def test_seed_000_dice_tests_hold_for_the_builtin(self) -> None:
@@ -131,12 +145,32 @@ class TestSeed000ClassRegistryWithTags:
 # ------------------------------------------------------------------------------------------ seed 001
 class TestSeed001AutoTimm:
     def test_list_available_losses_by_task(self) -> None:
-        assert set(list_losses(task="segmentation")) >= {"combined_segmentation", "dice", "focal_pixelwise", "mask", "tversky"}
+        assert set(list_losses(task="segmentation")) >= {
+            "combined_segmentation",
+            "dice",
+            "focal_pixelwise",
+            "mask",
+            "tversky",
+        }
         assert set(list_losses(task="detection")) >= {"centerness", "fcos", "focal", "giou"}
         assert set(list_losses(task="classification")) >= {"bce", "bce_with_logits", "cross_entropy", "mse", "nll"}
         all_names = list_losses()
-        for name in ["bce", "bce_with_logits", "centerness", "combined_segmentation", "cross_entropy", "dice", "fcos",
-                     "focal", "focal_pixelwise", "giou", "mask", "mse", "nll", "tversky"]:
+        for name in [
+            "bce",
+            "bce_with_logits",
+            "centerness",
+            "combined_segmentation",
+            "cross_entropy",
+            "dice",
+            "fcos",
+            "focal",
+            "focal_pixelwise",
+            "giou",
+            "mask",
+            "mse",
+            "nll",
+            "tversky",
+        ]:
             assert name in all_names
 
     def test_registry_operations(self) -> None:
@@ -156,9 +190,22 @@ class TestSeed001AutoTimm:
         _without("focal_tversky")
 
         class FocalTverskyLoss(nn.Module):
-            def __init__(self, num_classes: int, alpha: float = 0.7, beta: float = 0.3, gamma: float = 0.75, ignore_index: int = 255) -> None:
+            def __init__(
+                self,
+                num_classes: int,
+                alpha: float = 0.7,
+                beta: float = 0.3,
+                gamma: float = 0.75,
+                ignore_index: int = 255,
+            ) -> None:
                 super().__init__()
-                self.num_classes, self.alpha, self.beta, self.gamma, self.ignore_index = num_classes, alpha, beta, gamma, ignore_index
+                self.num_classes, self.alpha, self.beta, self.gamma, self.ignore_index = (
+                    num_classes,
+                    alpha,
+                    beta,
+                    gamma,
+                    ignore_index,
+                )
 
             def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                 probs = F.softmax(logits, dim=1)
@@ -244,8 +291,11 @@ class TestSeed003FunctionRegistry:
     @staticmethod
     def _batch() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         g = torch.Generator().manual_seed(0)
-        out = {"predictions": torch.randn(4, 6, generator=g), "mu": torch.randn(4, 2, generator=g),
-               "logvar": torch.randn(4, 2, generator=g) * 0.1}
+        out = {
+            "predictions": torch.randn(4, 6, generator=g),
+            "mu": torch.randn(4, 2, generator=g),
+            "logvar": torch.randn(4, 2, generator=g) * 0.1,
+        }
         return out, {"predictions": torch.randn(4, 6, generator=g), "numerical": None, "categorical": None}
 
     def test_function_registration_and_class_params_config(self, scoped_registry: losskit.Registry) -> None:

@@ -19,7 +19,13 @@ from .registry.naming import natural_key, suggest
 from .signatures import config_parameters, input_parameters
 
 __all__ = [
-    "list_losses", "loss_info", "has_loss", "describe_loss", "LossDescription", "ParamInfo", "UnknownFilterError",
+    "list_losses",
+    "loss_info",
+    "has_loss",
+    "describe_loss",
+    "LossDescription",
+    "ParamInfo",
+    "UnknownFilterError",
 ]
 
 
@@ -287,9 +293,7 @@ def describe_loss(name: str) -> LossDescription:
         inputs = tuple(InputInfo(t.name, t.layout, t.dtype, t.doc, t.optional) for t in spec.tensors)
     else:
         inputs = tuple(
-            InputInfo(
-                p.name, "", _annotation_text(p.annotation), "", p.default is not inspect.Parameter.empty
-            )
+            InputInfo(p.name, "", _annotation_text(p.annotation), "", p.default is not inspect.Parameter.empty)
             for p in input_parameters(entry.obj, kind)
             if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         )

@@ -16,7 +16,15 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-__all__ = ["Kind", "ParamSet", "detect_kind", "config_parameters", "forward_signature", "input_parameters", "type_hints"]
+__all__ = [
+    "Kind",
+    "ParamSet",
+    "detect_kind",
+    "config_parameters",
+    "forward_signature",
+    "input_parameters",
+    "type_hints",
+]
 
 Kind = Literal["module", "factory", "function"]
 _EMPTY = inspect.Parameter.empty
@@ -153,9 +161,7 @@ def _config_parameters(obj: Any, kind: Kind) -> ParamSet:
         hints = type_hints(obj)
         params = _split_function(obj)[1]
     var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    named = tuple(
-        p for p in params if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    )
+    named = tuple(p for p in params if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
     return ParamSet(named, var_kwargs, hints)
 
 

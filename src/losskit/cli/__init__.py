@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--plain", action="store_true", help="plain text output even when rich is installed")
     parser.add_argument(
-        "-I", "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        "-I",
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
         help="import MODULE first (it may register losses); repeatable. The current directory is importable",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,11 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="a YAML file (any format build_loss accepts) or a loss name")
     p.add_argument("--seed", type=int, default=0, help="seed of the example inputs (default 0)")
     p.add_argument(
-        "--shape", action="append", metavar="NAME=D1,D2,...",
+        "--shape",
+        action="append",
+        metavar="NAME=D1,D2,...",
         help="shape of an example input, e.g. input=2,3,16,16 (repeatable); the other inputs follow where they can",
     )
     p.add_argument(
-        "--max-elements", type=int, default=MAX_EXAMPLE_ELEMENTS, metavar="N",
+        "--max-elements",
+        type=int,
+        default=MAX_EXAMPLE_ELEMENTS,
+        metavar="N",
         help=f"cap on the elements of all example inputs together (default {MAX_EXAMPLE_ELEMENTS:,}); "
         "a config that sizes them larger (num_classes: 250000000) is refused, nothing that large is allocated",
     )
@@ -76,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="image side for segmentation (default 64)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the task's)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the task's)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: fast enough for the tiny model, same numbers on any machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fast enough for the tiny model, same numbers on any machine)",
+    )
     p.add_argument("--out", default="compare-results", help="output folder (default ./compare-results)")
     p.add_argument("--no-plot", action="store_true", help="skip curves.png (no matplotlib needed)")
 
@@ -86,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="include losses from plugins and imported modules")
 
     p = sub.add_parser(
-        "bench", help="run benchmarks/run.py of a source checkout, with the given arguments",
+        "bench",
+        help="run benchmarks/run.py of a source checkout, with the given arguments",
         description="Runs benchmarks/run.py; its own options follow a '--' (losskit bench -- --quick).",
     )
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to benchmarks/run.py")

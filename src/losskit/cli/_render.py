@@ -93,7 +93,7 @@ class Out:
         cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in row] for row in rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
         for k, row in enumerate(cells):
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             if k == 0:
                 print("  ".join("-" * w for w in widths))
 

@@ -31,21 +31,28 @@ def _entry(info: LossDescription) -> list[str]:
     lines = [f"### `{info.name}`", ""]
     if info.summary:
         lines += [_cell(info.summary), ""]
-    facts = [f"aliases: {', '.join(f'`{a}`' for a in info.aliases) or '-'}",
-             f"tasks: {', '.join(info.tasks) or '-'}"]
+    facts = [f"aliases: {', '.join(f'`{a}`' for a in info.aliases) or '-'}", f"tasks: {', '.join(info.tasks) or '-'}"]
     if info.tags:
         facts.append(f"tags: {', '.join(info.tags)}")
     lines += ["- " + "; ".join(facts)]
     if info.inputs:
-        lines.append("- inputs: " + "; ".join(
-            f"`{i.name}` {i.layout or ''} {i.dtype or ''}".rstrip() + (f" ({_cell(i.doc)})" if i.doc else "")
-            + (" optional" if i.optional else "")
-            for i in info.inputs
-        ))
+        lines.append(
+            "- inputs: "
+            + "; ".join(
+                f"`{i.name}` {i.layout or ''} {i.dtype or ''}".rstrip()
+                + (f" ({_cell(i.doc)})" if i.doc else "")
+                + (" optional" if i.optional else "")
+                for i in info.inputs
+            )
+        )
     if info.params:
-        lines.append("- options: " + ", ".join(
-            f"`{p.name}`" + (" (required)" if p.required else f"=`{_default(p.default)}`") for p in info.params
-        ) + (", `**kwargs`" if info.var_kwargs else ""))
+        lines.append(
+            "- options: "
+            + ", ".join(
+                f"`{p.name}`" + (" (required)" if p.required else f"=`{_default(p.default)}`") for p in info.params
+            )
+            + (", `**kwargs`" if info.var_kwargs else "")
+        )
     elif info.var_kwargs:
         lines.append("- options: `**kwargs`")
     lines += [f"- defined in `{info.source}`", ""]
@@ -77,7 +84,12 @@ def render_catalogue(include_all: bool = False) -> str:
         members = [m for m in members if m in infos]
         if not members:
             continue
-        lines += [f"## {task.replace('_', ' ').capitalize()}", "", "| loss | aliases | summary |", "| --- | --- | --- |"]
+        lines += [
+            f"## {task.replace('_', ' ').capitalize()}",
+            "",
+            "| loss | aliases | summary |",
+            "| --- | --- | --- |",
+        ]
         for name in members:
             info = infos[name]
             aliases = ", ".join(f"`{a}`" for a in info.aliases)

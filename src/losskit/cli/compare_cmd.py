@@ -23,8 +23,13 @@ class RichProgress:
 
         self.metric, self.metric_label = metric, metric_label
         self.bars = Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"), console=console, transient=False,
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
         )
         self.ids: dict[str, Any] = {}
 
@@ -84,8 +89,15 @@ def _settings(args: argparse.Namespace) -> Any:
     else:
         losses = None
     return CompareSettings(
-        task=args.task, losses=losses, epochs=args.epochs, seed=args.seed, samples=args.samples, size=args.size,
-        batch_size=args.batch_size, lr=args.lr, threads=args.threads,
+        task=args.task,
+        losses=losses,
+        epochs=args.epochs,
+        seed=args.seed,
+        samples=args.samples,
+        size=args.size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        threads=args.threads,
     )
 
 
@@ -116,5 +128,7 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
     out.table(summary_columns(comparison), summary_rows(comparison), title=f"Results ({task.name}, ★ best {label})")
     winner = comparison.winner
     out.line(f"winner: {winner}" if winner else "no winner (every loss failed or all scored the same)")
-    out.line(f"{len(comparison.results)} losses in {elapsed:.1f} s; results in {', '.join(str(p) for p in paths.values())}")
+    out.line(
+        f"{len(comparison.results)} losses in {elapsed:.1f} s; results in {', '.join(str(p) for p in paths.values())}"
+    )
     return 0 if any(r.error is None for r in comparison.results) else 1

@@ -59,6 +59,7 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
 
 # ---------------------------------------------------------------------------------------------------- info
 
+
 def _guess(annotation: str) -> Any:
     """A value of the annotated type for a *required* parameter, so the example config is complete."""
     text = annotation.lower()
@@ -88,8 +89,13 @@ def example_config(name: str) -> dict[str, Any]:
     obj = LOSSES.get(info.name)
     if inspect.isclass(obj) and issubclass(obj, CombinedLoss):
         # A combined loss is nothing without terms: show the seed-000 shape with two real terms.
-        return {"loss": {"name": info.name, "losses": {"ce": "cross_entropy", "smoothed": {
-            "name": "cross_entropy", "label_smoothing": 0.1}}, "weights": [0.5, 0.5]}}
+        return {
+            "loss": {
+                "name": info.name,
+                "losses": {"ce": "cross_entropy", "smoothed": {"name": "cross_entropy", "label_smoothing": 0.1}},
+                "weights": [0.5, 0.5],
+            }
+        }
     full: dict[str, Any] = {"name": info.name}
     for p in info.params:
         if p.required:
@@ -150,8 +156,7 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
     out.heading("Parameters")
     if info.params:
         rows = [
-            (p.name, _type_text(p), "(required)" if p.required else repr(p.default), p.doc or "-")
-            for p in info.params
+            (p.name, _type_text(p), "(required)" if p.required else repr(p.default), p.doc or "-") for p in info.params
         ]
         out.table(("parameter", "type / allowed values", "default", "description"), rows)
     else:
@@ -181,11 +186,15 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
 
 # --------------------------------------------------------------------------------------------------- check
 
+
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
     # The opt-in is made here, in code, from the command line: never from the config being checked.
     policy = (
-        ImportPolicy(any_package=True) if args.allow_imports
-        else ImportPolicy(packages=list(args.allow_import)) if args.allow_import else None
+        ImportPolicy(any_package=True)
+        if args.allow_imports
+        else ImportPolicy(packages=list(args.allow_import))
+        if args.allow_import
+        else None
     )
     module = build_loss(args.config, allow_imports=policy)
     out.heading(f"{args.config}: builds {type(module).__name__}")
@@ -199,9 +208,7 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
         out.code(yaml.safe_dump({"loss": resolved}, sort_keys=False), "yaml")
     notes: list[str] = []
     shapes = dict(_parse_shapes(args.shape or []))
-    example = example_for(
-        module, make_generator(args.seed), shapes=shapes, max_elements=args.max_elements, notes=notes
-    )
+    example = example_for(module, make_generator(args.seed), shapes=shapes, max_elements=args.max_elements, notes=notes)
     described = ", ".join(_shape(a) for a in [*example.args, *example.kwargs.values()])
     try:
         if isinstance(module, CombinedLoss):

@@ -138,7 +138,8 @@ def check_loss(
     if inputs is not None and shapes:
         raise ValueError("check_loss: give inputs or shapes, not both (shapes resize the generated inputs)")
     example = (
-        _as_example(inputs) if inputs is not None
+        _as_example(inputs)
+        if inputs is not None
         else example_for(module, make_generator(seed), shapes=shapes, max_elements=max_elements)
     )
     reduction = getattr(module, "reduction", "mean")
