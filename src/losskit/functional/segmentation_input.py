@@ -107,11 +107,10 @@ def check_segmentation_input(
             f"input {shape_str(input)}, got {shape_str(target)}"
         )
     check_labels(loss, target, c, ignore_index)
-    if target.dtype != torch.int64 and ignore_index is not None:
-        # Labels of another integer dtype: ignored entries are those equal to ignore_index in the labels' own dtype
-        # (as check_labels compares: an int8 -1 is a uint8 255 mask cast down); widened, they hold ignore_index
-        # itself, so every kernel compares int64 labels and every integer dtype gives the same result.
-        target = target.long().masked_fill(target == ignore_index, ignore_index)
+    if target.dtype != torch.int64:
+        # widened once, so every kernel compares int64 labels with ignore_index exactly: an index the narrow dtype
+        # cannot hold (255 for int8) matches nothing, as in check_labels (see _checks.ignored_mask)
+        target = target.long()
     return target
 
 
