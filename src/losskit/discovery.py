@@ -44,7 +44,8 @@ class _Subscriptable:
         return key in self.keys()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return data
 
 
 @dataclass(frozen=True)

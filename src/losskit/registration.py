@@ -118,9 +118,31 @@ def _name_class(cls: type, name: str) -> None:
 @overload
 def register_loss(name: F) -> F: ...
 @overload
-def register_loss(name: str | None = None, obj: None = None, **kwargs: Any) -> Callable[[F], F]: ...
+def register_loss(
+    name: str | None = None,
+    obj: None = None,
+    *,
+    aliases: Sequence[str] = ...,
+    alias: str | None = ...,
+    tasks: Sequence[str] | str | None = ...,
+    tags: Sequence[str] | str | None = ...,
+    kind: str | None = ...,
+    inputs: InputSpec | Sequence[TensorSpec] | Callable[..., Any] | None = ...,
+    override: bool = ...,
+) -> Callable[[F], F]: ...
 @overload
-def register_loss(name: str | None, obj: F, **kwargs: Any) -> F: ...
+def register_loss(
+    name: str | None,
+    obj: F,
+    *,
+    aliases: Sequence[str] = ...,
+    alias: str | None = ...,
+    tasks: Sequence[str] | str | None = ...,
+    tags: Sequence[str] | str | None = ...,
+    kind: str | None = ...,
+    inputs: InputSpec | Sequence[TensorSpec] | Callable[..., Any] | None = ...,
+    override: bool = ...,
+) -> F: ...
 
 
 def register_loss(
@@ -159,7 +181,9 @@ def register_loss(
         RegistrationError: the name or an alias is taken and ``override`` is false.
     """
     all_aliases = [*([aliases] if isinstance(aliases, str) else aliases), *([alias] if alias else [])]
-    options = dict(aliases=all_aliases, tasks=tasks, tags=tags, kind=kind, inputs=inputs, override=override)
+    options: dict[str, Any] = dict(
+        aliases=all_aliases, tasks=tasks, tags=tags, kind=kind, inputs=inputs, override=override
+    )
     if name is not None and not isinstance(name, str):
         _register(None, name, **options)  # bare decorator
         return name

@@ -162,7 +162,7 @@ def check_loss(
     # 3. gradients
     if out.requires_grad:
         try:
-            out.sum().backward()
+            out.sum().backward()  # type: ignore[no-untyped-call]
         except Exception as exc:
             raise _fail(label, "gradients", f"backward raised {type(exc).__name__}: {exc}") from exc
         reached = [t.grad for t in leaves if t.grad is not None]

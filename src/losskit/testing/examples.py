@@ -119,7 +119,8 @@ def _base(module: nn.Module, generator: torch.Generator) -> Example:
         return made if isinstance(made, Example) else Example(tuple(made))
     spec = spec_for(module)
     if spec is not None and spec.example is not None:
-        return spec.make_example(module, generator)
+        made_by_spec: Example = spec.make_example(module, generator)
+        return made_by_spec
     if spec is not None and spec.tensors:
         return _declared(_label(module), spec.tensors, generator)
     return _declared(_label(module), _annotated(module), generator)

@@ -38,7 +38,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def input_names(module: nn.Module) -> list[str]:
     """The positional input names of a loss's forward; a ``*args`` forward (a combined loss) takes its first
     term's names."""
-    names = []
+    names: list[str] = []
     for p in forward_signature(module).parameters.values():
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             terms = getattr(module, "terms", None)
@@ -77,11 +77,11 @@ def _like(t: torch.Tensor, shape: tuple[int, ...], g: torch.Generator, classes: 
         if classes is not None:
             hi = min(hi, classes - 1)
         return torch.randint(lo, max(hi, lo) + 1, shape, generator=g).to(t.dtype)
-    lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 1.0)
+    low, high = (float(t.min()), float(t.max())) if t.numel() else (0.0, 1.0)
     if t.numel() and bool(((t == 0) | (t == 1)).all()):
         return torch.randint(0, 2, shape, generator=g).to(t.dtype)
-    if lo >= 0.0 and hi <= 1.0:
-        return (torch.rand(shape, generator=g) * (hi - lo) + lo).to(t.dtype)
+    if low >= 0.0 and high <= 1.0:
+        return (torch.rand(shape, generator=g) * (high - low) + low).to(t.dtype)
     return torch.randn(shape, generator=g).to(t.dtype)
 
 
