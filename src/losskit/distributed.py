@@ -20,11 +20,13 @@ When ``torch.distributed`` is not available or not initialised, the wrapper call
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from .functional._checks import check_choice
 
 __all__ = ["GatherLoss", "DistributedLossWrapper", "gather_with_grad", "is_distributed"]
 
@@ -54,7 +56,7 @@ def gather_with_grad(tensor: torch.Tensor, group: Any = None) -> torch.Tensor:
         padded = torch.cat([padded, pad], dim=0)
     slots = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(slots, padded.contiguous(), group=group)
-    parts = [slot[:n] for slot, n in zip(slots, counts)]
+    parts = [slot[:n] for slot, n in zip(slots, counts, strict=True)]
     parts[rank] = tensor  # the local rows keep their gradient
     return torch.cat(parts, dim=0)
 
@@ -77,16 +79,14 @@ class GatherLoss(nn.Module):
     view) is gathered along dim 0; named inputs and non-tensors pass through unchanged.
     """
 
-    def __init__(self, loss: Any, scale: str = "gradient", group: Any = None) -> None:
+    def __init__(self, loss: Any, scale: Literal["gradient", "loss", "none"] = "gradient", group: Any = None) -> None:
         super().__init__()
         if not isinstance(loss, nn.Module):
             from .config.builder import build_loss
 
             loss = build_loss(loss)
         self.loss = loss
-        if scale not in ("gradient", "loss", "none"):
-            raise ValueError(f"GatherLoss: scale must be 'gradient', 'loss' or 'none', got {scale!r}")
-        self.scale = scale
+        self.scale = check_choice("GatherLoss", "scale", scale, ("gradient", "loss", "none"))
         self.group = group
 
     def forward(self, *inputs: Any, **named: Any) -> Any:

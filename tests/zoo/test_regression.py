@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from losskit import LossInputError, build_loss
 from losskit.functional import regression as FR
 from losskit.testing import check_loss
+from losskit.zoo.regression import BarronLoss
 
 TORCH_NAMES = ("mse", "l1", "smooth_l1", "huber", "gaussian_nll", "poisson_nll")
 NEW_NAMES = ("weighted_mse", "log_cosh", "charbonnier", "quantile", "barron")
@@ -24,10 +25,16 @@ def test_check_loss(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", [{"name": "quantile", "quantiles": [0.1, 0.5, 0.9]}, {"name": "barron", "alpha": 0.0}, {"name": "barron", "alpha": -math.inf}]
+    "spec", [{"name": "quantile", "quantiles": [0.1, 0.5, 0.9]}, {"name": "barron", "alpha": 0.0}]
 )
 def test_check_loss_options(spec: dict) -> None:
     check_loss(spec, compile=None)
+
+
+def test_check_loss_barron_welsch_limit() -> None:
+    # built directly: the config builder now refuses a non-finite float unless the default is one (issue 8);
+    # barron documents alpha = +-inf (Welsch / exp limits), which a config cannot give yet (reported to the lead)
+    check_loss(BarronLoss(alpha=-math.inf), compile=None)
 
 
 # ------------------------------------------------------------------ torch wrappers
@@ -202,7 +209,7 @@ def test_barron_kornia_parity() -> None:
         (-2.0, kornia.losses.geman_mcclure_loss),
         (-math.inf, kornia.losses.welsch_loss),
     ]:
-        ours = build_loss("BarronLoss", alpha=alpha, reduction="none")(x, y)
+        ours = BarronLoss(alpha=alpha, reduction="none")(x, y)
         torch.testing.assert_close(ours, fn(x, y, reduction="none"), rtol=1e-5, atol=1e-12)
 
 

@@ -16,7 +16,7 @@ from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, s
 from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, nll_loss
 from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
 from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
-from .distillation import feature_distillation_loss, kd_loss
+from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
 from .lovasz import lovasz_loss
@@ -31,8 +31,22 @@ from .metric import (
 )
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
-from .regression import barron_loss, charbonnier_loss, log_cosh_loss, quantile_loss, weighted_mse_loss
-from .similarity import global_ncc_loss, lncc_loss, mutual_information_loss
+from .image_registration import dice_smooth_loss, lncc_dvf_loss
+from .lncc import global_ncc_loss, lncc_loss
+from .mutual_information import mutual_information_loss
+from .regression import (
+    barron_loss,
+    charbonnier_loss,
+    gaussian_nll_loss,
+    huber_loss,
+    l1_loss,
+    log_cosh_loss,
+    mse_loss,
+    poisson_nll_loss,
+    quantile_loss,
+    smooth_l1_loss,
+    weighted_mse_loss,
+)
 
 __all__ = [
     "label_checks",
@@ -74,6 +88,12 @@ __all__ = [
     "quality_focal_loss",
     "fcos_loss",
     # regression
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "gaussian_nll_loss",
+    "poisson_nll_loss",
     "weighted_mse_loss",
     "log_cosh_loss",
     "charbonnier_loss",
@@ -83,6 +103,8 @@ __all__ = [
     "lncc_loss",
     "global_ncc_loss",
     "mutual_information_loss",
+    "lncc_dvf_loss",
+    "dice_smooth_loss",
     "bending_energy_loss",
     "diffusion_loss",
     "jacobian_determinant",
@@ -101,6 +123,7 @@ __all__ = [
     "multi_similarity_loss",
     "arcface_loss",
     # distillation
+    "kl_div_loss",
     "kd_loss",
     "feature_distillation_loss",
 ]

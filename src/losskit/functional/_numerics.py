@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["validate_smoothing_params", "MIN_SMOOTH_NR", "MIN_SMOOTH_DR"]
+__all__ = ["validate_smoothing_params", "check_smoothing", "MIN_SMOOTH_NR", "MIN_SMOOTH_DR"]
 
 #: Below these, a ratio (a + smooth_nr) / (b + smooth_dr) computed in float16 can divide by a denormal zero.
 MIN_SMOOTH_NR = 1e-4
@@ -26,3 +26,25 @@ def validate_smoothing_params(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"validate_smoothing_params: {name} must be a finite number >= 0, got {value!r}")
     return max(float(smooth_nr), min_nr), max(float(smooth_dr), min_dr)
+
+
+def check_smoothing(
+    loss: str, smooth_nr: float, smooth_dr: float, *, positive_dr: bool = False, amp_safe: bool = False
+) -> tuple[float, float]:
+    """The one constructor check of a ratio loss's smoothing terms: finite numbers >= 0 (``smooth_dr > 0``
+    with ``positive_dr``, where it floors a variance), raised to the AMP-safe floors of
+    :func:`validate_smoothing_params` with ``amp_safe``. Returns them as floats.
+
+    Raises:
+        ValueError: naming the loss and the term (a clamp would hide a configuration error).
+    """
+    for what, value in (("smooth_nr", smooth_nr), ("smooth_dr", smooth_dr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{loss}: {what} must be a finite number >= 0, got {value!r}")
+    if positive_dr and smooth_dr <= 0:
+        raise ValueError(
+            f"{loss}: smooth_dr must be > 0 (it floors a variance that is 0 on flat regions), got {smooth_dr!r}"
+        )
+    if amp_safe:
+        return validate_smoothing_params(smooth_nr, smooth_dr)
+    return float(smooth_nr), float(smooth_dr)

@@ -1,17 +1,31 @@
 """Generative-model losses: VAE ELBO terms, sparse-autoencoder, VQ-VAE and adversarial losses.
 
-Per-sample terms are (N,) tensors, reduced over the batch at the end; every sum accumulates in float32
-(float64 stays float64).
+Per-sample terms are (N,) tensors, reduced over the batch at the end. Every function follows the zoo's
+autocast rule (``float32_loss``): autocast off, float32 (float64 stays float64). An empty batch gives 0 with a
+zero gradient ("none": an empty (0,)). The losses made of terms (``vae_loss``, ``sae_loss``, ``vq_loss``)
+follow the per-term protocol: ``return_terms=True`` returns ``(total, {term: detached value})``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from ..compose.terms import with_terms
+from ..errors import LossInputError
+from ._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
+from ._precision import float32_loss
 from ._reduce import acc_dtype
+
+Reduction = Literal["mean", "sum", "none"]
+ReconstructionKind = Literal["mse", "bce", "l1"]
+SAENormalize = Literal["none", "input", "batch_variance"]
+AdversarialMode = Literal["hinge", "least_squares", "bce"]
+TermsResult = torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 __all__ = [
     "gaussian_kl",
@@ -21,15 +35,31 @@ __all__ = [
     "vq_loss",
     "adversarial_loss",
     "batch_reduce",
+    "check_reconstruction_pair",
+    "check_batch",
 ]
 
 
+def check_reconstruction_pair(loss: str, recon: torch.Tensor, target: torch.Tensor) -> None:
+    check_float(loss, "reconstruction", recon, "(N, *)")
+    check_same_shape(loss, recon, target, ("reconstruction", "target"))
+    if recon.dim() < 1:
+        raise LossInputError(f"{loss}: expected a batch (N, *) as reconstruction, got a scalar")
+
+
+def check_batch(loss: str, name: str, t: torch.Tensor, n: int) -> None:
+    check_float(loss, name, t, "(N, *)")
+    if t.dim() < 1 or t.shape[0] != n:
+        raise LossInputError(f"{loss}: expected {name} with batch size {n} (N, *), got {shape_str(t)}")
+
+
 def _per_sample_sum(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).sum(dim=1, dtype=acc_dtype(t))
+    # explicit row size: reshape(0, -1) is ambiguous for an empty batch
+    return t.reshape(t.shape[0], math.prod(t.shape[1:])).sum(dim=1, dtype=acc_dtype(t))
 
 
 def _per_sample_mean(t: torch.Tensor) -> torch.Tensor:
-    return _per_sample_sum(t) / max(t[0].numel(), 1) if t.shape[0] else _per_sample_sum(t)
+    return _per_sample_sum(t) / max(math.prod(t.shape[1:]), 1)
 
 
 def batch_reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -40,6 +70,7 @@ def batch_reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     return total if reduction == "sum" else total / max(per_sample.shape[0], 1)
 
 
+@float32_loss
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, exp(logvar)) || N(0, I))`` per sample, summed over the latent dims: (N,).
 
@@ -51,7 +82,10 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_per_sample(
-    recon: torch.Tensor, target: torch.Tensor, kind: str = "mse", per_sample: str = "sum"
+    recon: torch.Tensor,
+    target: torch.Tensor,
+    kind: ReconstructionKind = "mse",
+    per_sample: Literal["sum", "mean"] = "sum",
 ) -> torch.Tensor:
     """Reconstruction error per sample (N,): ``mse`` (squared error), ``l1``, or ``bce`` (``recon`` are
     logits, ``target`` in [0, 1]), summed (``per_sample="sum"``) or averaged (``"mean"``) over each sample's
@@ -65,10 +99,11 @@ def reconstruction_per_sample(
     elif kind == "bce":
         err = F.binary_cross_entropy_with_logits(recon, target, reduction="none")
     else:
-        raise ValueError(f"reconstruction must be 'mse', 'bce' or 'l1', got {kind!r}")
+        check_choice("vae", "reconstruction", kind, ("mse", "bce", "l1"))
     return _per_sample_mean(err) if per_sample == "mean" else _per_sample_sum(err)
 
 
+@float32_loss
 def vae_loss(
     recon: torch.Tensor,
     target: torch.Tensor,
@@ -76,24 +111,33 @@ def vae_loss(
     logvar: torch.Tensor,
     *,
     beta: float | torch.Tensor = 1.0,
-    reconstruction: str = "mse",
+    reconstruction: ReconstructionKind = "mse",
     reconstruction_weight: float = 1.0,
-    reconstruction_reduction: str = "sum",
+    reconstruction_reduction: Literal["sum", "mean"] = "sum",
     capacity: float | torch.Tensor | None = None,
-    reduction: str = "mean",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    reduction: Reduction = "mean",
+    return_terms: bool = False,
+) -> TermsResult:
     """(Beta-)VAE negative ELBO: ``w_rec * rec_n + beta * KL_n`` per sample, or with a ``capacity`` C
     ``w_rec * rec_n + beta * |KL_n - C|`` (Burgess et al. 2018), reduced over the batch.
 
-    Returns ``(total, reconstruction, kl)``, each reduced with ``reduction`` (the terms unweighted).
+    Terms (``return_terms=True``): ``{"reconstruction", "kl"}``, each reduced with ``reduction``, unweighted.
     """
+    check_reconstruction_pair("vae", recon, target)
+    check_batch("vae", "mu", mu, recon.shape[0])
+    check_same_shape("vae", mu, logvar, ("mu", "logvar"))
+    check_reduction("vae", reduction)
+    check_choice("vae", "reconstruction", reconstruction, ("mse", "bce", "l1"))
+    check_choice("vae", "reconstruction_reduction", reconstruction_reduction, ("sum", "mean"))
     rec = reconstruction_per_sample(recon, target, reconstruction, reconstruction_reduction)
     kl = gaussian_kl(mu, logvar)
     kl_term = kl if capacity is None else (kl - capacity).abs()
     total = reconstruction_weight * rec + beta * kl_term
-    return batch_reduce(total, reduction), batch_reduce(rec, reduction), batch_reduce(kl, reduction)
+    terms = {"reconstruction": batch_reduce(rec, reduction), "kl": batch_reduce(kl, reduction)}
+    return with_terms(batch_reduce(total, reduction), terms, return_terms)
 
 
+@float32_loss
 def sae_loss(
     recon: torch.Tensor,
     target: torch.Tensor,
@@ -101,10 +145,11 @@ def sae_loss(
     *,
     sparsity_weight: float = 0.01,
     decoder_weight: torch.Tensor | None = None,
-    normalize: str = "none",
-    feature_reduction: str = "sum",
-    reduction: str = "mean",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    normalize: SAENormalize = "none",
+    feature_reduction: Literal["sum", "mean"] = "sum",
+    reduction: Reduction = "mean",
+    return_terms: bool = False,
+) -> TermsResult:
     """Sparse-autoencoder loss: ``rec_n + sparsity_weight * sum_i |f_i| ||W_dec[:, i]||`` per sample.
 
     ``rec_n`` is the squared error of sample n, divided by ``||x_n||^2`` (``normalize="input"``) or by the
@@ -112,8 +157,20 @@ def sae_loss(
     normalisation both terms are summed over features (``feature_reduction="sum"``) or averaged (``"mean"``).
     ``decoder_weight`` is in ``nn.Linear`` layout (d_in, d_sae); its column norms scale the L1 penalty.
 
-    Returns ``(total, reconstruction, sparsity)`` reduced with ``reduction`` (the terms unweighted).
+    Terms (``return_terms=True``): ``{"reconstruction", "sparsity"}`` reduced with ``reduction``, unweighted.
     """
+    check_reconstruction_pair("sae", recon, target)
+    check_batch("sae", "latents", latents, recon.shape[0])
+    check_reduction("sae", reduction)
+    check_choice("sae", "normalize", normalize, ("none", "input", "batch_variance"))
+    check_choice("sae", "feature_reduction", feature_reduction, ("sum", "mean"))
+    if decoder_weight is not None:
+        check_float("sae", "decoder_weight", decoder_weight, "(d_in, d_sae)")
+        if decoder_weight.dim() != 2 or latents.dim() < 2 or decoder_weight.shape[1] != latents.shape[-1]:
+            raise LossInputError(
+                f"sae: expected decoder_weight (d_in, d_sae={latents.shape[-1]}) in nn.Linear layout, got "
+                f"{shape_str(decoder_weight)}"
+            )
     dtype = acc_dtype(recon)
     x, x_hat, f = target.to(dtype), recon.to(dtype), latents.to(dtype)
     sq = (x_hat - x) ** 2
@@ -122,36 +179,48 @@ def sae_loss(
     else:
         if normalize == "input":
             scale = _per_sample_sum(x * x)
-        elif normalize == "batch_variance":
+        else:
             centred = x - x.mean(dim=0, keepdim=True)
             scale = _per_sample_sum(centred * centred).mean().expand(x.shape[0])
-        else:
-            raise ValueError(f"normalize must be 'none', 'input' or 'batch_variance', got {normalize!r}")
         rec = _per_sample_sum(sq) / scale.clamp_min(torch.finfo(dtype).tiny)
     l1 = f.abs()
     if decoder_weight is not None:
         l1 = l1 * decoder_weight.to(dtype).norm(dim=0)
     sparsity = _per_sample_mean(l1) if feature_reduction == "mean" else _per_sample_sum(l1)
     total = rec + sparsity_weight * sparsity
-    return batch_reduce(total, reduction), batch_reduce(rec, reduction), batch_reduce(sparsity, reduction)
+    terms = {"reconstruction": batch_reduce(rec, reduction), "sparsity": batch_reduce(sparsity, reduction)}
+    return with_terms(batch_reduce(total, reduction), terms, return_terms)
 
 
+@float32_loss
 def vq_loss(
-    z_e: torch.Tensor, z_q: torch.Tensor, *, commitment: float = 0.25, reduction: str = "mean"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    z_e: torch.Tensor,
+    z_q: torch.Tensor,
+    *,
+    commitment: float = 0.25,
+    reduction: Reduction = "mean",
+    return_terms: bool = False,
+) -> TermsResult:
     """VQ-VAE codebook and commitment terms (van den Oord et al. 2017):
     ``||sg[z_e] - e||^2 + commitment * ||z_e - sg[e]||^2``, mean squared errors over each sample's elements.
 
-    Returns ``(total, codebook, commitment_term)`` reduced over the batch with ``reduction``.
+    Terms (``return_terms=True``): ``{"codebook", "commitment"}`` reduced over the batch with ``reduction``.
     """
+    check_float("vq", "z_e", z_e, "(N, *)")
+    check_same_shape("vq", z_e, z_q, ("z_e", "z_q"))
+    if z_e.dim() < 1:
+        raise LossInputError("vq: expected a batch (N, *) as z_e, got a scalar")
+    check_reduction("vq", reduction)
     dtype = acc_dtype(z_e)
     z_e, z_q = z_e.to(dtype), z_q.to(dtype)
     codebook = _per_sample_mean((z_e.detach() - z_q) ** 2)
     commit = _per_sample_mean((z_e - z_q.detach()) ** 2)
     total = codebook + commitment * commit
-    return batch_reduce(total, reduction), batch_reduce(codebook, reduction), batch_reduce(commit, reduction)
+    terms = {"codebook": batch_reduce(codebook, reduction), "commitment": batch_reduce(commit, reduction)}
+    return with_terms(batch_reduce(total, reduction), terms, return_terms)
 
 
+@float32_loss  # per tensor too: the rule's upcast does not look inside a list of discriminator outputs
 def _adversarial_single(logits: torch.Tensor, real: bool, for_discriminator: bool, mode: str) -> torch.Tensor:
     x = logits.to(acc_dtype(logits))
     if mode == "bce":
@@ -164,13 +233,14 @@ def _adversarial_single(logits: torch.Tensor, real: bool, for_discriminator: boo
     return F.relu(1.0 - x) if real else F.relu(1.0 + x)
 
 
+@float32_loss
 def adversarial_loss(
     logits: torch.Tensor | Sequence[torch.Tensor],
     target_is_real: bool = True,
     for_discriminator: bool = True,
     *,
-    mode: str = "hinge",
-    reduction: str = "mean",
+    mode: AdversarialMode = "hinge",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor | list[torch.Tensor]:
     """GAN loss on raw discriminator outputs (one tensor, or a list from a multi-scale discriminator:
     the mean/sum of the per-discriminator losses).
@@ -182,8 +252,17 @@ def adversarial_loss(
 
     ``reduction="none"`` returns the elementwise tensor (a list of them for a list input).
     """
+    check_choice("adversarial", "mode", mode, ("hinge", "least_squares", "bce"))
+    check_reduction("adversarial", reduction)
     many = isinstance(logits, (list, tuple))
-    outs = [_adversarial_single(t, target_is_real, for_discriminator, mode) for t in (logits if many else [logits])]
+    tensors = list(logits) if many else [logits]  # type: ignore[arg-type]
+    if not tensors:
+        raise LossInputError("adversarial: expected a tensor or a non-empty list of discriminator outputs")
+    for i, t in enumerate(tensors):
+        check_float("adversarial", f"input[{i}]" if many else "input", t)
+    if not for_discriminator and not target_is_real:
+        raise LossInputError("adversarial: the generator loss takes target_is_real=True (it wants fakes judged real)")
+    outs = [_adversarial_single(t, target_is_real, for_discriminator, mode) for t in tensors]
     if reduction == "none":
         return outs if many else outs[0]
     per = [o.sum() if reduction == "sum" else o.sum() / max(o.numel(), 1) for o in outs]

@@ -1,14 +1,20 @@
 """Robust and probabilistic regression losses on a residual ``d = input - target``.
 
 Inputs are ``input`` and ``target`` of the same shape (no broadcasting: a shape mismatch is a
-``LossInputError``); "none" keeps that shape unless stated. Half precision is computed in float32, float64
-stays float64.
+``LossInputError``); "none" keeps that shape unless stated. Every function follows the zoo's autocast rule
+(``float32_loss``): autocast off, half precision computed in float32, float64 stays float64. An empty input
+gives 0 with a zero gradient for "mean" and "sum" (torch's own mean of nothing is NaN).
+
+The torch losses (``mse``, ``l1``, ``smooth_l1``, ``huber``, ``gaussian_nll``, ``poisson_nll``) have their own
+functional forms here (``mse_loss``, ...): ``torch.nn.functional``'s elementwise loss plus losskit's checks
+(same shape, no silent broadcasting), option validation, the empty-batch policy and the autocast rule.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,28 +22,127 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ._checks import check_float, check_reduction, check_same_shape, shape_str
+from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 
-__all__ = ["weighted_mse_loss", "log_cosh_loss", "charbonnier_loss", "quantile_loss", "barron_loss"]
+__all__ = [
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "gaussian_nll_loss",
+    "poisson_nll_loss",
+    "weighted_mse_loss",
+    "log_cosh_loss",
+    "charbonnier_loss",
+    "quantile_loss",
+    "barron_loss",
+]
+
+Reduction = Literal["mean", "sum", "none"]
 
 _LOG2 = math.log(2.0)
 
 
-def _residual(loss: str, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+def _pair(loss: str, input: Tensor, target: Tensor, reduction: str) -> None:
     check_float(loss, "input", input)
     check_float(loss, "target", target)
     check_same_shape(loss, input, target)
     check_reduction(loss, reduction)
+
+
+def _residual(loss: str, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+    _pair(loss, input, target, reduction)
     d = input - target
     return d if d.dtype in (torch.float32, torch.float64) else d.float()
 
 
+@float32_loss
+def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
+    """Mean squared error ``(input - target)^2`` (``F.mse_loss`` with losskit's checks). "none": the input's shape."""
+    _pair("mse", input, target, reduction)
+    if reduction == "mean" and input.numel():
+        return F.mse_loss(input, target)  # torch's fused mean; an empty input takes the policy's 0 below
+    return reduce(F.mse_loss(input, target, reduction="none"), reduction)
+
+
+@float32_loss
+def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
+    """Mean absolute error ``|input - target|`` (``F.l1_loss`` with losskit's checks)."""
+    _pair("l1", input, target, reduction)
+    if reduction == "mean" and input.numel():
+        return F.l1_loss(input, target)
+    return reduce(F.l1_loss(input, target, reduction="none"), reduction)
+
+
+@float32_loss
+def smooth_l1_loss(input: Tensor, target: Tensor, *, beta: float = 1.0, reduction: Reduction = "mean") -> Tensor:
+    """Smooth L1 (Girshick 2015): ``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``
+    (``F.smooth_l1_loss``)."""
+    _pair("smooth_l1", input, target, reduction)
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}")
+    if reduction == "mean" and input.numel():
+        return F.smooth_l1_loss(input, target, beta=beta)
+    return reduce(F.smooth_l1_loss(input, target, reduction="none", beta=beta), reduction)
+
+
+@float32_loss
+def huber_loss(input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: Reduction = "mean") -> Tensor:
+    """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)`` (``F.huber_loss``)."""
+    _pair("huber", input, target, reduction)
+    if not delta > 0:
+        raise ValueError(f"huber: delta must be > 0, got {delta!r}")
+    if reduction == "mean" and input.numel():
+        return F.huber_loss(input, target, delta=delta)
+    return reduce(F.huber_loss(input, target, reduction="none", delta=delta), reduction)
+
+
+@float32_loss
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var: Tensor,
+    *,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Gaussian negative log-likelihood ``0.5 (log max(var, eps) + (input - target)^2 / max(var, eps))``
+    (+ ``0.5 log 2 pi`` with ``full``), ``F.gaussian_nll_loss``; ``var`` as there (same shape, or one fewer
+    trailing dim / a trailing 1 for a homoscedastic variance). "none": torch's shape."""
+    _pair("gaussian_nll", input, target, reduction)
+    check_float("gaussian_nll", "var", var)
+    if reduction == "mean" and input.numel():
+        return F.gaussian_nll_loss(input, target, var, full=full, eps=eps)
+    return reduce(F.gaussian_nll_loss(input, target, var, full=full, eps=eps, reduction="none"), reduction)
+
+
+@float32_loss
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Poisson negative log-likelihood ``exp(input) - target * input`` (``log_input``), ``F.poisson_nll_loss``."""
+    _pair("poisson_nll", input, target, reduction)
+    if reduction == "mean" and input.numel():
+        return F.poisson_nll_loss(input, target, log_input=log_input, full=full, eps=eps)
+    out = F.poisson_nll_loss(input, target, log_input=log_input, full=full, eps=eps, reduction="none")
+    return reduce(out, reduction)
+
+
+@float32_loss
 def weighted_mse_loss(
     input: Tensor,
     target: Tensor,
     *,
     weight: float | Tensor = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Weighted squared error ``w (input - target)^2``.
 
@@ -53,12 +158,15 @@ def weighted_mse_loss(
         except RuntimeError:
             shape = None
         if shape != input.shape:
-            raise LossInputError(f"weighted_mse: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
+            raise LossInputError(
+                f"weighted_mse: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}"
+            )
         weight = weight.to(d.dtype)
     return reduce(weight * d.square(), reduction)
 
 
-def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
+@float32_loss
+def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     """Log-cosh ``log(cosh(d))``, evaluated as ``|d| + softplus(-2 |d|) - log 2``: no overflow of ``cosh`` for
     large residuals (the loss is ``|d| - log 2`` there, gradient ``sign(d)``), ``d^2 / 2`` near 0."""
     d = _residual("log_cosh", input, target, reduction)
@@ -66,7 +174,8 @@ def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> 
     return reduce(a + F.softplus(-2.0 * a) - _LOG2, reduction)
 
 
-def charbonnier_loss(input: Tensor, target: Tensor, *, eps: float = 1e-3, reduction: str = "mean") -> Tensor:
+@float32_loss
+def charbonnier_loss(input: Tensor, target: Tensor, *, eps: float = 1e-3, reduction: Reduction = "mean") -> Tensor:
     """Charbonnier (a differentiable L1, Charbonnier et al. 1994; LapSRN's form) ``sqrt(d^2 + eps^2)``.
 
     Minimum ``eps`` at ``d = 0`` (not 0: this is the image-restoration convention). kornia's
@@ -78,12 +187,13 @@ def charbonnier_loss(input: Tensor, target: Tensor, *, eps: float = 1e-3, reduct
     return reduce((d.square() + eps * eps).sqrt(), reduction)
 
 
+@float32_loss
 def quantile_loss(
     input: Tensor,
     target: Tensor,
     *,
     quantiles: float | Sequence[float] | Tensor = 0.5,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Quantile (pinball) loss (Koenker & Bassett 1978): ``max(q u, (q - 1) u)`` with ``u = target - input``.
 
@@ -118,13 +228,14 @@ def quantile_loss(
     return reduce(torch.maximum(q * u, (q - 1.0) * u), reduction)
 
 
+@float32_loss
 def barron_loss(
     input: Tensor,
     target: Tensor,
     *,
     alpha: float | Tensor = 1.0,
     scale: float | Tensor = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     """Barron's general robust loss ("A General and Adaptive Robust Loss Function", CVPR 2019).
 

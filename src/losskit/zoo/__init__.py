@@ -8,9 +8,10 @@ from . import (  # noqa: F401  (registration)
     distillation,
     focal,
     generative,
+    image_registration,
     metric_learning,
+    registration_combined,
     regression,
-    registration,
     segmentation,
     segmentation_combined,
 )

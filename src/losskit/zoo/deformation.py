@@ -7,6 +7,8 @@ spatial axis ``i`` (MONAI's layout), in voxels. Computed in float32 (float64 sta
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
@@ -18,7 +20,12 @@ from ..registration import register_loss
 __all__ = ["BendingEnergyLoss", "DiffusionLoss", "JacobianFoldingLoss"]
 
 _TASKS = ["registration"]
-_DDF = (TensorSpec("ddf", "(B, S, *spatial), S = number of spatial dims, every size > 2", "float", "displacement field, voxels"),)
+Reduction = Literal["mean", "sum", "none"]
+_DDF = (
+    TensorSpec(
+        "ddf", "(B, S, *spatial), S = number of spatial dims, every size > 2", "float", "displacement field, voxels"
+    ),
+)
 
 
 def _ddf(loss: nn.Module, g: torch.Generator) -> tuple[Tensor]:
@@ -26,7 +33,7 @@ def _ddf(loss: nn.Module, g: torch.Generator) -> tuple[Tensor]:
 
 
 class _DDFRegulariser(nn.Module):
-    def __init__(self, normalize: bool = False, reduction: str = "mean") -> None:
+    def __init__(self, normalize: bool = False, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.normalize = bool(normalize)
         self.reduction = check_reduction(type(self).loss_name, reduction)  # type: ignore[attr-defined]
@@ -93,7 +100,9 @@ class DiffusionLoss(_DDFRegulariser):
     tasks=_TASKS,
     tags=["regularization", "deformation"],
     inputs=InputSpec(
-        tensors=(TensorSpec("ddf", "(B, S, *spatial), S = 2 or 3, every size > 2", "float", "displacement field, voxels"),),
+        tensors=(
+            TensorSpec("ddf", "(B, S, *spatial), S = 2 or 3, every size > 2", "float", "displacement field, voxels"),
+        ),
         example=_ddf,
     ),
 )
@@ -110,7 +119,7 @@ class JacobianFoldingLoss(nn.Module):
     ``reduction`` mean | sum | none ("none": (B, *(spatial - 2))). No MONAI/kornia equivalent.
     """
 
-    def __init__(self, eps: float = 0.0, reduction: str = "mean") -> None:
+    def __init__(self, eps: float = 0.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not -1e30 < eps < 1e30:
             raise ValueError(f"jacobian_folding: eps must be finite, got {eps!r}")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import LossInputError
 from ..functional import distillation as D
-from ..functional._checks import check_float, check_reduction, check_same_shape, shape_str
+from ..functional._checks import check_float, check_reduction, shape_str
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
-from .classification import check_class_input
 
 __all__ = ["KLDivLoss", "KDLoss", "FeatureDistillationLoss"]
 
@@ -39,15 +39,23 @@ class KLDivLoss(nn.KLDivLoss):
 
     A subclass of ``torch.nn.KLDivLoss`` whose default reduction is ``"batchmean"`` (the mathematically
     correct KL per sample; PyTorch's ``"mean"`` divides by every element as well and is kept available).
+    Its forward is :func:`losskit.functional.kl_div_loss`: same shapes required, 0 for an empty batch (not
+    NaN), float32 under autocast.
     """
 
-    def __init__(self, reduction: str = "batchmean", log_target: bool = False) -> None:
-        super().__init__(reduction=check_reduction("kl_div", reduction, ("batchmean", "mean", "sum", "none")), log_target=log_target)
+    def __init__(
+        self, reduction: Literal["batchmean", "mean", "sum", "none"] = "batchmean", log_target: bool = False
+    ) -> None:
+        reduction_ = check_reduction("kl_div", reduction, ("batchmean", "mean", "sum", "none"))
+        super().__init__(reduction=reduction_, log_target=log_target)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_float("kl_div", "input", input)
-        check_same_shape("kl_div", input, target)
-        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+        return D.kl_div_loss(
+            input,
+            target,
+            log_target=self.log_target,
+            reduction=self.reduction,  # type: ignore[arg-type]
+        )
 
 
 def _logit_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +91,11 @@ class KDLoss(nn.Module):
     """
 
     def __init__(
-        self, temperature: float = 4.0, alpha: float = 0.5, ignore_index: int = -100, reduction: str = "batchmean"
+        self,
+        temperature: float = 4.0,
+        alpha: float = 0.5,
+        ignore_index: int = -100,
+        reduction: Literal["batchmean", "sum", "none"] = "batchmean",
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -96,21 +108,15 @@ class KDLoss(nn.Module):
     def forward(
         self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor | None = None
     ) -> torch.Tensor:
-        check_float("kd", "student_logits", student_logits, "(N, C, *)")
-        check_same_shape("kd", student_logits, teacher_logits, ("student_logits", "teacher_logits"))
-        if student_logits.dim() < 2:
-            raise LossInputError(f"kd: expected logits of shape (N, C) or (N, C, *), got {shape_str(student_logits)}")
-        kd = D.kd_loss(student_logits, teacher_logits, temperature=self.temperature, reduction=self.reduction)
-        if target is None:
-            return kd
-        if self.reduction == "none":
-            raise LossInputError("kd: reduction='none' gives the per-sample KD term only; pass no target")
-        check_class_input("kd", student_logits, target, num_classes=None, ignore_index=self.ignore_index)
-        ce = F.cross_entropy(
-            student_logits.to(kd.dtype), target, ignore_index=self.ignore_index,
-            reduction="sum" if self.reduction == "sum" else "mean",
+        return D.kd_loss(
+            student_logits,
+            teacher_logits,
+            target,
+            temperature=self.temperature,
+            alpha=self.alpha,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )
-        return self.alpha * kd + (1.0 - self.alpha) * ce
 
 
 def _feature_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +155,7 @@ class FeatureDistillationLoss(nn.Module):
         teacher_dim: int | None = None,
         channel_dim: int = 1,
         normalize: bool = False,
-        reduction: str = "mean",
+        reduction: Literal["mean", "sum", "none"] = "mean",
     ) -> None:
         super().__init__()
         self.student_dim, self.teacher_dim, self.channel_dim = student_dim, teacher_dim, channel_dim
@@ -177,5 +183,9 @@ class FeatureDistillationLoss(nn.Module):
                 f"{shape_str(teacher)}; set student_dim and teacher_dim to add a projection"
             )
         return D.feature_distillation_loss(
-            student, teacher, normalize=self.normalize, dim=self.channel_dim, reduction=self.reduction
+            student,
+            teacher,
+            normalize=self.normalize,
+            dim=self.channel_dim,
+            reduction=self.reduction,  # type: ignore[arg-type]
         )

@@ -10,15 +10,16 @@ with detached terms for logging; by default the total is a scalar tensor.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import LossInputError
 from ..functional import generative as G
+from ..functional._checks import check_choice, check_reduction, check_tensor
 from ..functional._reduce import acc_dtype
-from ..functional._checks import check_choice, check_float, check_reduction, check_same_shape, check_tensor, shape_str
+from ..functional.generative import AdversarialMode, ReconstructionKind, Reduction, SAENormalize
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
@@ -37,7 +38,9 @@ def _pick(loss: str, where: str, d: Mapping[str, Any], keys: Sequence[str], requ
         if k in d and d[k] is not None:
             return check_tensor(loss, f"{where}[{k!r}]", d[k])
     if required:
-        raise LossInputError(f"{loss}: expected {where} to hold one of the keys {list(keys)}, got keys {sorted(map(str, d))}")
+        raise LossInputError(
+            f"{loss}: expected {where} to hold one of the keys {list(keys)}, got keys {sorted(map(str, d))}"
+        )
     return None
 
 
@@ -54,7 +57,9 @@ def unpack_target(loss: str, target: TensorOrDict) -> torch.Tensor:
     return check_tensor(loss, "target", target)
 
 
-def _extra(loss: str, name: str, given: torch.Tensor | None, d: Mapping[str, Any], keys: Sequence[str], required: bool) -> Any:
+def _extra(
+    loss: str, name: str, given: torch.Tensor | None, d: Mapping[str, Any], keys: Sequence[str], required: bool
+) -> Any:
     from_dict = _pick(loss, "model_output", d, keys, required=False) if d else None
     if given is not None and from_dict is not None:
         raise LossInputError(f"{loss}: {name} given both as an argument and in the model_output dict")
@@ -64,27 +69,13 @@ def _extra(loss: str, name: str, given: torch.Tensor | None, d: Mapping[str, Any
     return value
 
 
-def _check_pair(loss: str, recon: torch.Tensor, target: torch.Tensor) -> None:
-    check_float(loss, "reconstruction", recon, "(N, *)")
-    check_same_shape(loss, recon, target, ("reconstruction", "target"))
-    if recon.dim() < 1:
-        raise LossInputError(f"{loss}: expected a batch (N, *) as reconstruction, got a scalar")
-
-
-def _check_batch(loss: str, name: str, t: torch.Tensor, n: int) -> None:
-    check_float(loss, name, t, "(N, *)")
-    if t.dim() < 1 or t.shape[0] != n:
-        raise LossInputError(f"{loss}: expected {name} with batch size {n} (N, *), got {shape_str(t)}")
-
-
-def _terms(total: torch.Tensor, return_terms: bool, **terms: torch.Tensor) -> Any:
-    return (total, {k: v.detach() for k, v in terms.items()}) if return_terms else total
-
-
 def _vae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     x = torch.rand(4, 8, generator=g)
-    out = {"predictions": torch.randn(4, 8, generator=g), "mu": torch.randn(4, 3, generator=g),
-           "logvar": 0.5 * torch.randn(4, 3, generator=g)}
+    out = {
+        "predictions": torch.randn(4, 8, generator=g),
+        "mu": torch.randn(4, 3, generator=g),
+        "logvar": 0.5 * torch.randn(4, 3, generator=g),
+    }
     if getattr(loss, "reconstruction", "mse") != "bce":
         x = torch.randn(4, 8, generator=g)
     return out, {"predictions": x}
@@ -96,7 +87,12 @@ def _vae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.T
     tasks=["generative"],
     inputs=InputSpec(
         tensors=(
-            TensorSpec("input", "dict or (N, *)", "dict | float", "model output {'predictions', 'mu', 'logvar'} or the reconstruction"),
+            TensorSpec(
+                "input",
+                "dict or (N, *)",
+                "dict | float",
+                "model output {'predictions', 'mu', 'logvar'} or the reconstruction",
+            ),
             TensorSpec("target", "dict or (N, *)", "dict | float", "targets {'predictions'} or the data"),
             TensorSpec("mu", "(N, L)", "float", "posterior means (when input is a tensor)", optional=True),
             TensorSpec("logvar", "(N, L)", "float", "posterior log-variances (when input is a tensor)", optional=True),
@@ -135,12 +131,12 @@ class VAELoss(nn.Module):
         self,
         beta: float = 1.0,
         reconstruction_weight: float = 1.0,
-        reconstruction: str = "mse",
-        reconstruction_reduction: str = "sum",
+        reconstruction: ReconstructionKind = "mse",
+        reconstruction_reduction: Literal["sum", "mean"] = "sum",
         capacity: float | None = None,
         capacity_steps: int = 0,
         kl_warmup_steps: int = 0,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         if beta < 0 or reconstruction_weight < 0:
@@ -151,7 +147,9 @@ class VAELoss(nn.Module):
             raise ValueError("vae: capacity_steps needs a capacity")
         self.beta, self.reconstruction_weight = float(beta), float(reconstruction_weight)
         self.reconstruction = check_choice("vae", "reconstruction", reconstruction, ("mse", "bce", "l1"))
-        self.reconstruction_reduction = check_choice("vae", "reconstruction_reduction", reconstruction_reduction, ("sum", "mean"))
+        self.reconstruction_reduction = check_choice(
+            "vae", "reconstruction_reduction", reconstruction_reduction, ("sum", "mean")
+        )
         self.capacity = None if capacity is None else float(capacity)
         self.capacity_steps, self.kl_warmup_steps = int(capacity_steps), int(kl_warmup_steps)
         self.reduction = check_reduction("vae", reduction)
@@ -171,9 +169,7 @@ class VAELoss(nn.Module):
         x = unpack_target("vae", target)
         mu = _extra("vae", "mu", mu, out, ("mu",), True)
         logvar = _extra("vae", "logvar", logvar, out, ("logvar", "log_var"), True)
-        _check_pair("vae", recon, x)
-        _check_batch("vae", "mu", mu, recon.shape[0])
-        check_same_shape("vae", mu, logvar, ("mu", "logvar"))
+        G.check_reconstruction_pair("vae", recon, x)
         annealed = self.capacity_steps > 0 or self.kl_warmup_steps > 0
         s = self.step if step is None else torch.as_tensor(step, device=self.step.device)
         beta: float | torch.Tensor = self.beta
@@ -183,19 +179,29 @@ class VAELoss(nn.Module):
             beta = self.beta * (s / self.kl_warmup_steps).clamp(max=1.0)
         if capacity is not None and self.capacity_steps:
             capacity = self.capacity * (s / self.capacity_steps).clamp(max=1.0)
-        total, rec, kl = G.vae_loss(
-            recon, x, mu, logvar, beta=beta, reconstruction=self.reconstruction,
-            reconstruction_weight=self.reconstruction_weight, reconstruction_reduction=self.reconstruction_reduction,
-            capacity=capacity, reduction=self.reduction,
+        out = G.vae_loss(
+            recon,
+            x,
+            mu,
+            logvar,
+            beta=beta,
+            reconstruction=self.reconstruction,  # type: ignore[arg-type]
+            reconstruction_weight=self.reconstruction_weight,
+            reconstruction_reduction=self.reconstruction_reduction,  # type: ignore[arg-type]
+            capacity=capacity,
+            reduction=self.reduction,
+            return_terms=return_terms,  # type: ignore[arg-type]
         )
         if annealed and step is None and self.training:
             self.step.add_(1)
-        return _terms(total, return_terms, reconstruction=rec, kl=kl)
+        return out
 
 
 def _sae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     latents = torch.relu(torch.randn(4, 16, generator=g))
-    return {"predictions": torch.randn(4, 8, generator=g), "latents": latents}, {"predictions": torch.randn(4, 8, generator=g)}
+    return {"predictions": torch.randn(4, 8, generator=g), "latents": latents}, {
+        "predictions": torch.randn(4, 8, generator=g)
+    }
 
 
 @register_loss(
@@ -204,8 +210,15 @@ def _sae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.T
     tasks=["generative"],
     inputs=InputSpec(
         tensors=(
-            TensorSpec("input", "dict or (N, d_in)", "dict | float", "model output {'predictions', 'latents'} or the reconstruction"),
-            TensorSpec("target", "dict or (N, d_in)", "dict | float", "targets {'predictions'} or the input activations"),
+            TensorSpec(
+                "input",
+                "dict or (N, d_in)",
+                "dict | float",
+                "model output {'predictions', 'latents'} or the reconstruction",
+            ),
+            TensorSpec(
+                "target", "dict or (N, d_in)", "dict | float", "targets {'predictions'} or the input activations"
+            ),
             TensorSpec("latents", "(N, d_sae)", "float", "latent activations (when input is a tensor)", optional=True),
             TensorSpec("decoder_weight", "(d_in, d_sae)", "float", "decoder weight, nn.Linear layout", optional=True),
         ),
@@ -237,9 +250,9 @@ class SAELoss(nn.Module):
     def __init__(
         self,
         sparsity_weight: float = 0.01,
-        normalize: str = "none",
-        feature_reduction: str = "sum",
-        reduction: str = "mean",
+        normalize: SAENormalize = "none",
+        feature_reduction: Literal["sum", "mean"] = "sum",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         if sparsity_weight < 0:
@@ -262,20 +275,17 @@ class SAELoss(nn.Module):
         x = unpack_target("sae", target)
         latents = _extra("sae", "latents", latents, out, LATENT_KEYS, True)
         decoder_weight = _extra("sae", "decoder_weight", decoder_weight, out, ("decoder_weight",), False)
-        _check_pair("sae", recon, x)
-        _check_batch("sae", "latents", latents, recon.shape[0])
-        if decoder_weight is not None:
-            check_float("sae", "decoder_weight", decoder_weight, "(d_in, d_sae)")
-            if decoder_weight.dim() != 2 or decoder_weight.shape[1] != latents.shape[-1]:
-                raise LossInputError(
-                    f"sae: expected decoder_weight (d_in, d_sae={latents.shape[-1]}) in nn.Linear layout, got "
-                    f"{shape_str(decoder_weight)}"
-                )
-        total, rec, sparsity = G.sae_loss(
-            recon, x, latents, sparsity_weight=self.sparsity_weight, decoder_weight=decoder_weight,
-            normalize=self.normalize, feature_reduction=self.feature_reduction, reduction=self.reduction,
+        return G.sae_loss(
+            recon,
+            x,
+            latents,
+            sparsity_weight=self.sparsity_weight,
+            decoder_weight=decoder_weight,
+            normalize=self.normalize,
+            feature_reduction=self.feature_reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
+            return_terms=return_terms,  # type: ignore[arg-type]
         )
-        return _terms(total, return_terms, reconstruction=rec, sparsity=sparsity)
 
 
 def _vq_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -307,7 +317,7 @@ class VQLoss(nn.Module):
     ``return_terms=True`` gives ``(total, {"codebook": ..., "commitment": ...})``.
     """
 
-    def __init__(self, commitment: float = 0.25, reduction: str = "mean") -> None:
+    def __init__(self, commitment: float = 0.25, reduction: Reduction = "mean") -> None:
         super().__init__()
         if commitment < 0:
             raise ValueError(f"vq: commitment must be >= 0, got {commitment}")
@@ -315,12 +325,13 @@ class VQLoss(nn.Module):
         self.reduction = check_reduction("vq", reduction)
 
     def forward(self, z_e: torch.Tensor, z_q: torch.Tensor, *, return_terms: bool = False) -> Any:
-        check_float("vq", "z_e", z_e, "(N, *)")
-        check_same_shape("vq", z_e, z_q, ("z_e", "z_q"))
-        if z_e.dim() < 1:
-            raise LossInputError("vq: expected a batch (N, *) as z_e, got a scalar")
-        total, codebook, commit = G.vq_loss(z_e, z_q, commitment=self.commitment, reduction=self.reduction)
-        return _terms(total, return_terms, codebook=codebook, commitment=commit)
+        return G.vq_loss(
+            z_e,
+            z_q,
+            commitment=self.commitment,
+            reduction=self.reduction,  # type: ignore[arg-type]
+            return_terms=return_terms,
+        )
 
 
 def _adv_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor]:
@@ -356,7 +367,7 @@ class AdversarialLoss(nn.Module):
     ``x`` (MONAI's generator hinge is ``[1 - tanh x]_+``, not the standard ``-x``).
     """
 
-    def __init__(self, mode: str = "hinge", reduction: str = "mean") -> None:
+    def __init__(self, mode: AdversarialMode = "hinge", reduction: Reduction = "mean") -> None:
         super().__init__()
         self.mode = check_choice("adversarial", "mode", mode, ("hinge", "least_squares", "bce"))
         self.reduction = check_reduction("adversarial", reduction)
@@ -364,14 +375,10 @@ class AdversarialLoss(nn.Module):
     def forward(
         self, input: torch.Tensor | Sequence[torch.Tensor], target_is_real: bool = True, for_discriminator: bool = True
     ) -> Any:
-        tensors = list(input) if isinstance(input, (list, tuple)) else [input]
-        if not tensors:
-            raise LossInputError("adversarial: expected a tensor or a non-empty list of discriminator outputs")
-        for i, t in enumerate(tensors):
-            check_float("adversarial", f"input[{i}]" if isinstance(input, (list, tuple)) else "input", t)
-        if not for_discriminator and not target_is_real:
-            raise LossInputError("adversarial: the generator loss takes target_is_real=True (it wants fakes judged real)")
         return G.adversarial_loss(
-            input if isinstance(input, (list, tuple)) else tensors[0], bool(target_is_real), bool(for_discriminator),
-            mode=self.mode, reduction=self.reduction,
+            input,
+            bool(target_is_real),
+            bool(for_discriminator),
+            mode=self.mode,  # type: ignore[arg-type]
+            reduction=self.reduction,  # type: ignore[arg-type]
         )

@@ -1,59 +1,38 @@
-"""Image-registration losses: image similarity (LNCC, global NCC, mutual information) and seed 002's combined
-losses (LNCC + DVF supervision, Dice + smoothness). The DDF regularisers are in :mod:`losskit.zoo.deformation`.
+"""Image-registration losses: image similarity (LNCC, global NCC, mutual information). Seed 002's combined
+losses (LNCC + DVF supervision, Dice + smoothness) are in :mod:`losskit.zoo.registration_combined`, the DDF
+regularisers in :mod:`losskit.zoo.deformation`.
 
 Conventions: images are (B, C, *spatial) with 1 to 3 spatial dims; ``forward(input, target)`` takes the warped
 moving image and the fixed image. A dense displacement field (DDF) is (B, C, *spatial) with C = number of
-spatial dims, channel ``i`` the displacement along spatial axis ``i`` (MONAI's layout), in voxels. The
-seed-002 losses take ``forward(warped, fixed, pred_dvf=None, gt_dvf=None)`` and work through
-``losskit.call_loss(loss, warped, fixed, pred_dvf=ddf, gt_dvf=gt)`` like the image-only ones. Everything is
-computed in float32 with autocast off (float64 stays float64), so fp16/bf16 inputs give finite values.
+spatial dims, channel ``i`` the displacement along spatial axis ``i`` (MONAI's layout), in voxels. Everything is
+computed in float32 with autocast off (float64 stays float64), so fp16/bf16 inputs give finite values; an empty
+batch gives 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import LossInputError
-from ..functional._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
-from ..functional._numerics import validate_smoothing_params
-from ..functional.deformation import gradient_smoothness
-from ..functional.similarity import (
-    KERNEL_TYPES,
-    MI_KERNEL_TYPES,
-    check_image_pair,
-    global_ncc_loss,
-    lncc_loss,
-    make_window,
-    mutual_information_loss,
-    soft_dice_loss,
-)
-from ..inputs import Example, InputSpec, TensorSpec
+from ..functional._checks import check_choice, check_reduction
+from ..functional._numerics import check_smoothing
+from ..functional.lncc import KERNEL_TYPES, KernelType, global_ncc_loss, lncc_loss, make_window
+from ..functional.mutual_information import MI_KERNEL_TYPES, MIKernelType, mutual_information_loss
+from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
 __all__ = [
     "LNCCLoss",
     "GlobalNCCLoss",
     "MutualInformationLoss",
-    "LNCCWithDVFSupervision",
-    "DiceSmoothLoss",
 ]
 
 _TASKS = ["registration"]
-
-
-def _smoothing(name: str, smooth_nr: float, smooth_dr: float, amp_safe: bool, *, positive_dr: bool = True) -> tuple[float, float]:
-    for what, v in (("smooth_nr", smooth_nr), ("smooth_dr", smooth_dr)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
-            raise ValueError(f"{name}: {what} must be a finite number >= 0, got {v!r}")
-    if positive_dr and smooth_dr <= 0:
-        raise ValueError(f"{name}: smooth_dr must be > 0 (it floors a variance that is 0 on flat regions), got {smooth_dr!r}")
-    if amp_safe:
-        return validate_smoothing_params(smooth_nr, smooth_dr)
-    return float(smooth_nr), float(smooth_dr)
+Reduction = Literal["mean", "sum", "none"]
 
 
 def _spatial(loss: nn.Module, default: int = 3) -> int:
@@ -67,33 +46,25 @@ def _images(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
     return (fixed + 0.3 * torch.rand(shape, generator=g)).clamp(0, 1), fixed
 
 
-def _seed002(loss: nn.Module, g: torch.Generator) -> Example:
-    warped, fixed = _images(loss, g)
-    pred = 0.5 * torch.randn(2, 3, 8, 8, 8, generator=g)
-    return Example((warped, fixed), {"pred_dvf": pred, "gt_dvf": pred + 0.1 * torch.randn(2, 3, 8, 8, 8, generator=g)})
-
-
 _IMAGE_PAIR = (
     TensorSpec("input", "(B, C, *spatial), 1-3 spatial dims", "float", "warped (moving) image"),
     TensorSpec("target", "(B, C, *spatial) same as input", "float", "fixed image"),
-)
-_SEED002 = (
-    TensorSpec("warped", "(B, C, *spatial)", "float", "warped moving image"),
-    TensorSpec("fixed", "(B, C, *spatial) same as warped", "float", "fixed image"),
-    TensorSpec("pred_dvf", "(B, S, *spatial)", "float", "predicted displacement field", optional=True),
-    TensorSpec("gt_dvf", "(B, S, *spatial) same as pred_dvf", "float", "ground-truth displacement field", optional=True),
 )
 
 
 def _check_spatial_dims(name: str, spatial_dims: int | None) -> int | None:
     if spatial_dims is not None and (isinstance(spatial_dims, bool) or spatial_dims not in (1, 2, 3)):
-        raise ValueError(f"{name}: spatial_dims must be 1, 2, 3 or None (inferred from the input), got {spatial_dims!r}")
+        raise ValueError(
+            f"{name}: spatial_dims must be 1, 2, 3 or None (inferred from the input), got {spatial_dims!r}"
+        )
     return spatial_dims
 
 
 def _check_kernel_size(name: str, kernel_size: int) -> int:
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise LossInputError(f"{name}: kernel_size must be a positive odd integer (the window is centred), got {kernel_size!r}")
+        raise LossInputError(
+            f"{name}: kernel_size must be a positive odd integer (the window is centred), got {kernel_size!r}"
+        )
     return kernel_size
 
 
@@ -142,8 +113,8 @@ class LNCCLoss(nn.Module):
         self,
         spatial_dims: int | None = None,
         kernel_size: int = 3,
-        kernel_type: str = "rectangular",
-        reduction: str = "mean",
+        kernel_type: KernelType = "rectangular",
+        reduction: Reduction = "mean",
         smooth_nr: float = 0.0,
         smooth_dr: float = 1e-5,
         squared: bool = True,
@@ -154,15 +125,23 @@ class LNCCLoss(nn.Module):
         self.kernel_size = _check_kernel_size("lncc", kernel_size)
         self.kernel_type = check_choice("lncc", "kernel_type", kernel_type, KERNEL_TYPES)
         self.reduction = check_reduction("lncc", reduction)
-        self.smooth_nr, self.smooth_dr = _smoothing("lncc", smooth_nr, smooth_dr, amp_safe)
+        self.smooth_nr, self.smooth_dr = check_smoothing(
+            "lncc", smooth_nr, smooth_dr, positive_dr=True, amp_safe=amp_safe
+        )
         self.squared = bool(squared)
         self.amp_safe = bool(amp_safe)
         self._window = make_window(self.kernel_type, self.kernel_size)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return lncc_loss(
-            input, target, spatial_dims=self.spatial_dims, squared=self.squared, smooth_nr=self.smooth_nr,
-            smooth_dr=self.smooth_dr, reduction=self.reduction, window=self._window,
+            input,
+            target,
+            spatial_dims=self.spatial_dims,
+            squared=self.squared,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            reduction=self.reduction,
+            window=self._window,
         )
 
 
@@ -187,7 +166,7 @@ class GlobalNCCLoss(nn.Module):
     pair of flattened images when ``eps = 0``, which the tests check.
     """
 
-    def __init__(self, eps: float = 1e-8, reduction: str = "mean") -> None:
+    def __init__(self, eps: float = 1e-8, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not eps >= 0:
             raise ValueError(f"ncc: eps must be >= 0, got {eps!r}")
@@ -248,10 +227,10 @@ class MutualInformationLoss(nn.Module):
 
     def __init__(
         self,
-        kernel_type: str = "gaussian",
+        kernel_type: MIKernelType = "gaussian",
         num_bins: int = 23,
         sigma_ratio: float = 0.5,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         smooth_nr: float = 1e-7,
         smooth_dr: float = 1e-7,
         value_range: Sequence[float] | None = (0.0, 1.0),
@@ -262,169 +241,40 @@ class MutualInformationLoss(nn.Module):
         self.kernel_type = check_choice("mutual_information", "kernel_type", kernel_type, MI_KERNEL_TYPES)
         minimum = 5 if kernel_type == "b-spline" else 2
         if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < minimum:
-            raise ValueError(f"mutual_information: num_bins must be an integer >= {minimum} for {kernel_type}, got {num_bins!r}")
+            raise ValueError(
+                f"mutual_information: num_bins must be an integer >= {minimum} for {kernel_type}, got {num_bins!r}"
+            )
         if not sigma_ratio > 0:
             raise ValueError(f"mutual_information: sigma_ratio must be > 0, got {sigma_ratio!r}")
         if value_range is not None:
             lo, hi = (float(v) for v in value_range)
             if not lo < hi:
-                raise ValueError(f"mutual_information: value_range must be (low, high) with low < high, got {value_range!r}")
+                raise ValueError(
+                    f"mutual_information: value_range must be (low, high) with low < high, got {value_range!r}"
+                )
             value_range = (lo, hi)
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+        ):
             raise ValueError(f"mutual_information: chunk_size must be a positive integer or None, got {chunk_size!r}")
         self.num_bins = num_bins
         self.sigma_ratio = float(sigma_ratio)
         self.reduction = check_reduction("mutual_information", reduction)
-        self.smooth_nr, self.smooth_dr = _smoothing("mutual_information", smooth_nr, smooth_dr, amp_safe, positive_dr=False)
+        self.smooth_nr, self.smooth_dr = check_smoothing("mutual_information", smooth_nr, smooth_dr, amp_safe=amp_safe)
         self.value_range = value_range
         self.chunk_size = chunk_size
         self.amp_safe = bool(amp_safe)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return mutual_information_loss(
-            input, target, kernel_type=self.kernel_type, num_bins=self.num_bins, sigma_ratio=self.sigma_ratio,
-            value_range=self.value_range, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr,
-            reduction=self.reduction, chunk_size=self.chunk_size,
+            input,
+            target,
+            kernel_type=self.kernel_type,
+            num_bins=self.num_bins,
+            sigma_ratio=self.sigma_ratio,
+            value_range=self.value_range,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
         )
-
-
-def _terms(total: Tensor, terms: dict[str, Tensor], return_terms: bool) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-    return (total, {k: v.detach() for k, v in terms.items()}) if return_terms else total
-
-
-def _check_dvf_pair(name: str, pred_dvf: Tensor | None, gt_dvf: Tensor | None) -> None:
-    if gt_dvf is None:
-        return
-    if pred_dvf is None:
-        raise LossInputError(f"{name}: gt_dvf was given without pred_dvf; pass the predicted DVF as pred_dvf")
-    check_float(name, "pred_dvf", pred_dvf, "(B, S, *spatial)")
-    check_float(name, "gt_dvf", gt_dvf, "(B, S, *spatial)")
-    check_same_shape(name, pred_dvf, gt_dvf, names=("pred_dvf", "gt_dvf"))
-
-
-@register_loss(
-    "lncc_dvf",
-    aliases=["LNCCWithDVFSupervision", "LNCCDVFLoss"],
-    tasks=_TASKS,
-    tags=["similarity", "supervised", "seed002"],
-    inputs=InputSpec(tensors=_SEED002, example=_seed002),
-)
-class LNCCWithDVFSupervision(nn.Module):
-    """Seed 002's LNCC with DVF supervision: ``lncc(warped, fixed) + dvf_weight * mse(pred_dvf, gt_dvf)``.
-
-    The LNCC term is :class:`LNCCLoss` (squared, mean, in [-1, 0]; same options); the DVF term is the mean
-    squared error of the displacement fields when ``gt_dvf`` is given, else a 0 tensor on the inputs' device
-    (and ``pred_dvf`` alone is ignored). ``return_terms=True`` returns ``(total, {"lncc": ..., "dvf": ...})``
-    with detached terms for logging.
-
-    Inputs: ``warped``, ``fixed`` (B, C, *spatial); ``pred_dvf``, ``gt_dvf`` (B, S, *spatial) of the same
-    shape (``gt_dvf`` without ``pred_dvf`` is a ``LossInputError``). Returns a scalar (float32/float64).
-    """
-
-    def __init__(
-        self,
-        dvf_weight: float = 1.0,
-        spatial_dims: int | None = None,
-        kernel_size: int = 3,
-        kernel_type: str = "rectangular",
-        smooth_nr: float = 0.0,
-        smooth_dr: float = 1e-5,
-        squared: bool = True,
-        amp_safe: bool = False,
-        return_terms: bool = False,
-    ) -> None:
-        super().__init__()
-        if not dvf_weight >= 0:
-            raise ValueError(f"lncc_dvf: dvf_weight must be >= 0, got {dvf_weight!r}")
-        self.dvf_weight = float(dvf_weight)
-        self.spatial_dims = _check_spatial_dims("lncc_dvf", spatial_dims)
-        self.kernel_size = _check_kernel_size("lncc_dvf", kernel_size)
-        self.kernel_type = check_choice("lncc_dvf", "kernel_type", kernel_type, KERNEL_TYPES)
-        self.smooth_nr, self.smooth_dr = _smoothing("lncc_dvf", smooth_nr, smooth_dr, amp_safe)
-        self.squared = bool(squared)
-        self.amp_safe = bool(amp_safe)
-        self.return_terms = bool(return_terms)
-        self._window = make_window(self.kernel_type, self.kernel_size)
-
-    def forward(
-        self, warped: Tensor, fixed: Tensor, pred_dvf: Tensor | None = None, gt_dvf: Tensor | None = None
-    ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-        check_image_pair("lncc_dvf", warped, fixed, self.spatial_dims)
-        _check_dvf_pair("lncc_dvf", pred_dvf, gt_dvf)
-        sim = lncc_loss(
-            warped, fixed, squared=self.squared, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr, window=self._window
-        )
-        if gt_dvf is not None and pred_dvf is not None:
-            with torch.autocast(pred_dvf.device.type, enabled=False):
-                dvf = F.mse_loss(pred_dvf.to(sim.dtype), gt_dvf.to(sim.dtype))
-        else:
-            dvf = sim.new_zeros(())
-        return _terms(sim + self.dvf_weight * dvf, {"lncc": sim, "dvf": dvf}, self.return_terms)
-
-
-def _dice_example(loss: nn.Module, g: torch.Generator) -> Example:
-    fixed = (torch.rand(2, 1, 8, 8, 8, generator=g) > 0.5).float()
-    warped = (0.6 * fixed + 0.4 * torch.rand(2, 1, 8, 8, 8, generator=g)).clamp(0, 1)
-    return Example((warped, fixed), {"pred_dvf": 0.5 * torch.randn(2, 3, 8, 8, 8, generator=g)})
-
-
-@register_loss(
-    "dice_smooth",
-    aliases=["DiceSmoothLoss"],
-    tasks=_TASKS,
-    tags=["segmentation", "regularization", "seed002"],
-    inputs=InputSpec(tensors=_SEED002, example=_dice_example),
-)
-class DiceSmoothLoss(nn.Module):
-    """Seed 002's Dice + smoothness loss:
-    ``dice_weight * (1 - (2 sum(w f) + eps) / (sum w + sum f + eps)) + smooth_weight * smooth(pred_dvf)``.
-
-    The soft Dice pools the whole batch (seed 002's semantics), on warped/fixed values in [0, 1] (soft
-    masks or probabilities). ``smooth(u) = sum_axes mean(diff(u, axis)^2)`` (forward differences over every
-    spatial axis); it is added only when ``smooth_weight > 0`` and ``pred_dvf`` is given. ``gt_dvf`` is
-    accepted and ignored. Empty warped and fixed give Dice loss 0 (``eps / eps``). ``amp_safe=True`` raises
-    ``epsilon`` to ``validate_smoothing_params``' floors (1e-4 numerator, 1e-2 denominator).
-    ``return_terms=True`` returns ``(total, {"dice": ..., "smooth": ...})`` (detached terms).
-
-    Inputs: ``warped``, ``fixed`` (B, C, *spatial) of the same shape; ``pred_dvf`` (B, S, *spatial).
-    Returns a scalar.
-    """
-
-    def __init__(
-        self,
-        dice_weight: float = 1.0,
-        smooth_weight: float = 0.01,
-        epsilon: float = 1e-5,
-        amp_safe: bool = False,
-        return_terms: bool = False,
-    ) -> None:
-        super().__init__()
-        for what, v in (("dice_weight", dice_weight), ("smooth_weight", smooth_weight)):
-            if not v >= 0:
-                raise ValueError(f"dice_smooth: {what} must be >= 0, got {v!r}")
-        if not epsilon > 0:
-            raise ValueError(f"dice_smooth: epsilon must be > 0, got {epsilon!r}")
-        self.dice_weight = float(dice_weight)
-        self.smooth_weight = float(smooth_weight)
-        self.epsilon = float(epsilon)
-        self.smooth_nr, self.smooth_dr = _smoothing("dice_smooth", epsilon, epsilon, amp_safe)
-        self.amp_safe = bool(amp_safe)
-        self.return_terms = bool(return_terms)
-
-    def forward(
-        self, warped: Tensor, fixed: Tensor, pred_dvf: Tensor | None = None, gt_dvf: Tensor | None = None
-    ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-        check_float("dice_smooth", "warped", warped)
-        check_float("dice_smooth", "fixed", fixed)
-        check_same_shape("dice_smooth", warped, fixed, names=("warped", "fixed"))
-        dice = soft_dice_loss(warped, fixed, epsilon=self.smooth_dr, smooth_nr=self.smooth_nr)
-        if self.smooth_weight > 0 and pred_dvf is not None:
-            check_float("dice_smooth", "pred_dvf", pred_dvf, "(B, S, *spatial)")
-            if pred_dvf.dim() < 3:
-                raise LossInputError(f"dice_smooth: expected pred_dvf (B, S, *spatial), got {shape_str(pred_dvf)}")
-            smooth = gradient_smoothness(pred_dvf).to(dice.dtype)
-        else:
-            smooth = dice.new_zeros(())
-        total = self.dice_weight * dice + self.smooth_weight * smooth
-        return _terms(total, {"dice": dice, "smooth": smooth}, self.return_terms)
-

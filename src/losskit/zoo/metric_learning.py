@@ -11,13 +11,15 @@ pair/triplet gives exactly 0 with a zero gradient. For multi-GPU training wrap a
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
 
 from ..errors import LossInputError
 from ..functional import metric as M
-from ..functional._checks import check_choice, check_float, check_labels, check_reduction, check_tensor, shape_str
+from ..functional._checks import check_choice, check_reduction, shape_str
+from ..functional.metric import MINING, Mining, check_embeddings
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
@@ -30,6 +32,8 @@ __all__ = [
     "MultiSimilarityLoss",
     "check_embeddings",
 ]
+
+Reduction = Literal["mean", "sum", "none"]
 
 _EMB = TensorSpec("embeddings", "(N, D)", "float", "embeddings (one row per sample)")
 _LABELS = TensorSpec("labels", "(N,)", "long", "class ids; equal ids make a positive pair")
@@ -54,28 +58,6 @@ _VIEWS_SPEC = InputSpec(
 )
 
 
-def check_embeddings(loss: str, embeddings: torch.Tensor, labels: torch.Tensor, *, views: bool = False) -> None:
-    """(N, D) float embeddings and (N,) integer labels (or, with ``views``, a float (N, D) second view)."""
-    check_float(loss, "embeddings", embeddings, "(N, D)")
-    if embeddings.dim() != 2:
-        raise LossInputError(f"{loss}: expected embeddings of shape (N, D), got {shape_str(embeddings)}")
-    check_tensor(loss, "labels", labels)
-    if views and labels.is_floating_point():
-        if labels.shape != embeddings.shape:
-            raise LossInputError(
-                f"{loss}: a floating-point target is a second view and must have the embeddings' shape "
-                f"{shape_str(embeddings)}, got {shape_str(labels)}; labels must be integers"
-            )
-        return
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise LossInputError(f"{loss}: expected labels to be integer class ids (torch.long), got {labels.dtype}")
-    if labels.shape != (embeddings.shape[0],):
-        raise LossInputError(
-            f"{loss}: expected labels of shape ({embeddings.shape[0]},) for embeddings {shape_str(embeddings)}, "
-            f"got {shape_str(labels)}"
-        )
-
-
 @register_loss("contrastive", aliases=["ContrastiveLoss"], tasks=["metric_learning"], inputs=_PAIR_SPEC)
 class ContrastiveLoss(nn.Module):
     """Pair contrastive loss (Hadsell, Chopra & LeCun, CVPR 2006) over all pairs of a labelled batch.
@@ -98,7 +80,7 @@ class ContrastiveLoss(nn.Module):
         neg_margin: float = 1.0,
         normalize: bool = True,
         average_nonzero: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self.pos_margin, self.neg_margin = float(pos_margin), float(neg_margin)
@@ -106,10 +88,14 @@ class ContrastiveLoss(nn.Module):
         self.reduction = check_reduction("contrastive", reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings("contrastive", embeddings, labels)
         return M.contrastive_loss(
-            embeddings, labels, pos_margin=self.pos_margin, neg_margin=self.neg_margin, normalize=self.normalize,
-            average_nonzero=self.average_nonzero, reduction=self.reduction,
+            embeddings,
+            labels,
+            pos_margin=self.pos_margin,
+            neg_margin=self.neg_margin,
+            normalize=self.normalize,
+            average_nonzero=self.average_nonzero,
+            reduction=self.reduction,
         )
 
 
@@ -131,23 +117,28 @@ class TripletLoss(nn.Module):
     def __init__(
         self,
         margin: float = 0.05,
-        mining: str = "all",
+        mining: Mining = "all",
         normalize: bool = True,
         smooth: bool = False,
         average_nonzero: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         self.margin = float(margin)
-        self.mining = check_choice("triplet", "mining", mining, ("all", "batch_hard"))
+        self.mining = check_choice("triplet", "mining", mining, MINING)
         self.normalize, self.smooth, self.average_nonzero = normalize, smooth, average_nonzero
         self.reduction = check_reduction("triplet", reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings("triplet", embeddings, labels)
         return M.triplet_loss(
-            embeddings, labels, margin=self.margin, mining=self.mining, normalize=self.normalize, smooth=self.smooth,
-            average_nonzero=self.average_nonzero, reduction=self.reduction,
+            embeddings,
+            labels,
+            margin=self.margin,
+            mining=self.mining,
+            normalize=self.normalize,
+            smooth=self.smooth,
+            average_nonzero=self.average_nonzero,
+            reduction=self.reduction,
         )
 
 
@@ -173,13 +164,12 @@ class InfoNCELoss(nn.Module):
     ``NTXentLoss(temperature)(cat([v1, v2]), cat([arange(N), arange(N)]))``.
     """
 
-    def __init__(self, temperature: float = 0.07, reduction: str = "mean") -> None:
+    def __init__(self, temperature: float = 0.07, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.temperature = _check_temperature("info_nce", temperature)
         self.reduction = check_reduction("info_nce", reduction)
 
     def forward(self, embeddings: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_embeddings("info_nce", embeddings, target, views=True)
         return M.info_nce_loss(embeddings, target, temperature=self.temperature, reduction=self.reduction)
 
 
@@ -195,19 +185,16 @@ class SupConLoss(nn.Module):
     with a single class; the paper's loss, kept here, is ``log(N - 1)`` per anchor there).
     """
 
-    def __init__(self, temperature: float = 0.1, reduction: str = "mean") -> None:
+    def __init__(self, temperature: float = 0.1, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.temperature = _check_temperature("supcon", temperature)
         self.reduction = check_reduction("supcon", reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings("supcon", embeddings, labels, views=True)
         return M.supcon_loss(embeddings, labels, temperature=self.temperature, reduction=self.reduction)
 
 
-@register_loss(
-    "multi_similarity", aliases=["MultiSimilarityLoss"], tasks=["metric_learning"], inputs=_PAIR_SPEC
-)
+@register_loss("multi_similarity", aliases=["MultiSimilarityLoss"], tasks=["metric_learning"], inputs=_PAIR_SPEC)
 class MultiSimilarityLoss(nn.Module):
     """Multi-similarity loss (Wang et al., CVPR 2019) on cosine similarities, per anchor i:
     ``1/alpha log(1 + sum_P e^{-alpha (s_ip - base)}) + 1/beta log(1 + sum_N e^{beta (s_in - base)})``.
@@ -218,7 +205,9 @@ class MultiSimilarityLoss(nn.Module):
     Parity: ≡ PML ``MultiSimilarityLoss(alpha, beta, base)`` without a miner.
     """
 
-    def __init__(self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, reduction: str = "mean") -> None:
+    def __init__(
+        self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__()
         if alpha <= 0 or beta <= 0:
             raise ValueError(f"multi_similarity: alpha and beta must be > 0, got {alpha}, {beta}")
@@ -226,7 +215,6 @@ class MultiSimilarityLoss(nn.Module):
         self.reduction = check_reduction("multi_similarity", reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings("multi_similarity", embeddings, labels)
         return M.multi_similarity_loss(
             embeddings, labels, alpha=self.alpha, beta=self.beta, base=self.base, reduction=self.reduction
         )
@@ -254,12 +242,14 @@ class ArcFaceLoss(nn.Module):
         embedding_size: int = 128,
         margin: float = 0.5,
         scale: float = 64.0,
-        margin_unit: str = "radians",
-        reduction: str = "mean",
+        margin_unit: Literal["radians", "degrees"] = "radians",
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         if num_classes < 1 or embedding_size < 1:
-            raise ValueError(f"arcface: num_classes and embedding_size must be >= 1, got {num_classes}, {embedding_size}")
+            raise ValueError(
+                f"arcface: num_classes and embedding_size must be >= 1, got {num_classes}, {embedding_size}"
+            )
         check_choice("arcface", "margin_unit", margin_unit, ("radians", "degrees"))
         self.num_classes, self.embedding_size = num_classes, embedding_size
         self.margin_unit = margin_unit
@@ -277,5 +267,6 @@ class ArcFaceLoss(nn.Module):
             raise LossInputError(
                 f"arcface: configured for embedding_size={self.embedding_size}, got embeddings {shape_str(embeddings)}"
             )
-        check_labels("arcface", labels, self.num_classes, name="labels")
-        return M.arcface_loss(embeddings, labels, self.weight, margin=self.margin, scale=self.scale, reduction=self.reduction)
+        return M.arcface_loss(
+            embeddings, labels, self.weight, margin=self.margin, scale=self.scale, reduction=self.reduction
+        )

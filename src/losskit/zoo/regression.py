@@ -1,21 +1,22 @@
 """Regression losses.
 
-The PyTorch ones are subclasses of their ``torch.nn`` classes (``isinstance`` keeps working) with one
-difference: a target whose shape differs from the input's is a :class:`~losskit.LossInputError`, where
-PyTorch only warns and broadcasts (a silent wrong result).
+The PyTorch ones are subclasses of their ``torch.nn`` classes (``isinstance`` keeps working) whose forward is
+losskit's functional form (:func:`losskit.functional.mse_loss`, ...), with three differences from PyTorch: a
+target whose shape differs from the input's is a :class:`~losskit.LossInputError` (PyTorch only warns and
+broadcasts, a silent wrong result); an empty batch gives 0, not NaN; the loss is float32 under autocast.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..functional import regression as FR
-from ..functional._checks import check_float, check_reduction, check_same_shape
+from ..functional._checks import check_float, check_reduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 from ._examples import pair
@@ -43,9 +44,7 @@ _PAIR = InputSpec(
 )
 
 
-def _checked(name: str, input: torch.Tensor, target: torch.Tensor) -> None:
-    check_float(name, "input", input)
-    check_same_shape(name, input, target)
+Reduction = Literal["mean", "sum", "none"]
 
 
 @register_loss("mse", aliases=["MSELoss", "l2"], tasks=["regression", "classification", "registration"], inputs=_PAIR)
@@ -56,52 +55,48 @@ class MSELoss(nn.MSELoss):
     ("none" keeps the input's shape).
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=check_reduction("mse", reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _checked("mse", input, target)
-        return F.mse_loss(input, target, reduction=self.reduction)
+        return FR.mse_loss(input, target, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 @register_loss("l1", aliases=["L1Loss", "mae"], tasks=["regression"], inputs=_PAIR)
 class L1Loss(nn.L1Loss):
     """Mean absolute error: ``mean(|input - target|)``. Same layouts and reductions as ``mse``."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=check_reduction("l1", reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _checked("l1", input, target)
-        return F.l1_loss(input, target, reduction=self.reduction)
+        return FR.l1_loss(input, target, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 @register_loss("smooth_l1", aliases=["SmoothL1Loss"], tasks=["regression", "detection"], inputs=_PAIR)
 class SmoothL1Loss(nn.SmoothL1Loss):
     """Smooth L1 (Girshick, Fast R-CNN 2015): ``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+    def __init__(self, reduction: Reduction = "mean", beta: float = 1.0) -> None:
         if beta < 0:
             raise ValueError(f"smooth_l1: beta must be >= 0, got {beta}")
         super().__init__(reduction=check_reduction("smooth_l1", reduction), beta=beta)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _checked("smooth_l1", input, target)
-        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+        return FR.smooth_l1_loss(input, target, beta=self.beta, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 @register_loss("huber", aliases=["HuberLoss"], tasks=["regression", "detection"], inputs=_PAIR)
 class HuberLoss(nn.HuberLoss):
     """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``."""
 
-    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+    def __init__(self, reduction: Reduction = "mean", delta: float = 1.0) -> None:
         if delta <= 0:
             raise ValueError(f"huber: delta must be > 0, got {delta}")
         super().__init__(reduction=check_reduction("huber", reduction), delta=delta)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _checked("huber", input, target)
-        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+        return FR.huber_loss(input, target, delta=self.delta, reduction=self.reduction)  # type: ignore[arg-type]
 
 
 def _gaussian_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -125,13 +120,18 @@ class GaussianNLLLoss(nn.GaussianNLLLoss):
     """Gaussian negative log-likelihood: ``0.5 (log max(var, eps) + (input - target)^2 / max(var, eps))``
     (+ ``0.5 log 2 pi`` with ``full=True``)."""
 
-    def __init__(self, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+    def __init__(self, full: bool = False, eps: float = 1e-6, reduction: Reduction = "mean") -> None:
         super().__init__(full=full, eps=eps, reduction=check_reduction("gaussian_nll", reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        _checked("gaussian_nll", input, target)
-        check_float("gaussian_nll", "var", var)
-        return super().forward(input, target, var)
+        return FR.gaussian_nll_loss(
+            input,
+            target,
+            var,
+            full=self.full,
+            eps=self.eps,
+            reduction=self.reduction,  # type: ignore[arg-type]
+        )
 
 
 def _poisson_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,12 +153,20 @@ def _poisson_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor,
 class PoissonNLLLoss(nn.PoissonNLLLoss):
     """Poisson negative log-likelihood: ``exp(input) - target * input`` with ``log_input=True``."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
+    def __init__(
+        self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(log_input=log_input, full=full, eps=eps, reduction=check_reduction("poisson_nll", reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _checked("poisson_nll", input, target)
-        return super().forward(input, target)
+        return FR.poisson_nll_loss(
+            input,
+            target,
+            log_input=self.log_input,
+            full=self.full,
+            eps=self.eps,
+            reduction=self.reduction,  # type: ignore[arg-type]
+        )
 
 
 _WEIGHTED_PAIR = InputSpec(
@@ -187,7 +195,7 @@ class WeightedMSELoss(nn.Module):
     Parity: ``weight * F.mse_loss(input, target)`` without ``w``.
     """
 
-    def __init__(self, weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, weight: float = 1.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not math.isfinite(weight):
             raise ValueError(f"weighted_mse: weight must be finite, got {weight}")
@@ -210,7 +218,7 @@ class LogCoshLoss(nn.Module):
     ``LogCoshLoss`` / ``torch.log(torch.cosh(d))`` where that does not overflow.
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.reduction = check_reduction("log_cosh", reduction)
 
@@ -218,7 +226,9 @@ class LogCoshLoss(nn.Module):
         return FR.log_cosh_loss(input, target, reduction=self.reduction)
 
 
-@register_loss("charbonnier", aliases=["CharbonnierLoss"], tasks=["regression"], tags=["robust", "restoration"], inputs=_PAIR)
+@register_loss(
+    "charbonnier", aliases=["CharbonnierLoss"], tasks=["regression"], tags=["robust", "restoration"], inputs=_PAIR
+)
 class CharbonnierLoss(nn.Module):
     """Charbonnier loss ``sqrt((input - target)^2 + eps^2)`` (Charbonnier et al., ICIP 1994; LapSRN, EDVR),
     a differentiable L1; ``eps`` = 1e-3, minimum ``eps`` at a perfect prediction. Same layouts and reductions
@@ -227,7 +237,7 @@ class CharbonnierLoss(nn.Module):
     scale=eps) * eps + eps`` likewise.
     """
 
-    def __init__(self, eps: float = 1e-3, reduction: str = "mean") -> None:
+    def __init__(self, eps: float = 1e-3, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not eps > 0:
             raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
@@ -268,7 +278,7 @@ class QuantileLoss(nn.Module):
     over the levels instead of averaging).
     """
 
-    def __init__(self, quantiles: float | Sequence[float] = 0.5, reduction: str = "mean") -> None:
+    def __init__(self, quantiles: float | Sequence[float] = 0.5, reduction: Reduction = "mean") -> None:
         super().__init__()
         levels = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
         if not levels or not all(isinstance(q, (int, float)) and 0.0 < q < 1.0 for q in levels):
@@ -304,7 +314,7 @@ class BarronLoss(nn.Module):
     (-2), ``welsch_loss`` (-inf); ``mse / 2`` at alpha=2.
     """
 
-    def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if math.isnan(alpha):
             raise ValueError("barron: alpha must not be NaN")
