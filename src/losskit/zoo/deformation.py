@@ -36,6 +36,7 @@ class _DDFRegulariser(nn.Module):
     def __init__(self, normalize: bool = False, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.normalize = bool(normalize)
+        # loss_name is set on the class by register_loss
         self.reduction = check_reduction(type(self).loss_name, reduction)  # type: ignore[attr-defined]
 
 
@@ -63,8 +64,6 @@ class BendingEnergyLoss(_DDFRegulariser):
     (MONAI >= 1.6 stencils).
     """
 
-    loss_name = "bending_energy"
-
     def forward(self, ddf: Tensor) -> Tensor:
         return bending_energy_loss(ddf, normalize=self.normalize, reduction=self.reduction)
 
@@ -87,8 +86,6 @@ class DiffusionLoss(_DDFRegulariser):
 
     Parity: ``diffusion(normalize=n, reduction=r)`` ≡ MONAI ``DiffusionLoss(normalize=n, reduction=r)``.
     """
-
-    loss_name = "diffusion"
 
     def forward(self, ddf: Tensor) -> Tensor:
         return diffusion_loss(ddf, normalize=self.normalize, reduction=self.reduction)
