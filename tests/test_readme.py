@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import losskit
-import losskit.functional as LF
-from losskit.registry.naming import normalize
+import losskit.discovery
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -46,10 +45,9 @@ def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: py
 
 
 def functional_form(entry: losskit.registry.Entry) -> str | None:  # type: ignore[name-defined]
-    """The mapping the README states: the function of ``losskit.functional`` named after the loss or an alias
-    (``<name>`` or ``<name>_loss``, case and separators folded)."""
-    public = {normalize(n): n for n in LF.__all__ if callable(getattr(LF, n, None))}
-    return next((public[normalize(k)] for k in entry.keys if normalize(k) in public), None)
+    """The README's rule, as the library applies it (``describe_loss(name).functional``)."""
+    found = losskit.discovery.functional_form(entry.keys)
+    return found.removeprefix("losskit.functional.") or None
 
 
 def _builtin_entries() -> list[losskit.registry.Entry]:  # type: ignore[name-defined]
@@ -73,5 +71,7 @@ def test_the_mapping_finds_the_forms_named_in_the_readme() -> None:
     assert functional_form(entries["dice"]) == "dice_loss"
     assert functional_form(entries["focal"]) == "sigmoid_focal_loss"
     assert functional_form(entries["lncc"]) == "lncc_loss"
+    assert functional_form(entries["giou"]) == "generalized_box_iou_loss"
+    assert losskit.describe_loss("mask").functional == "losskit.functional.mask_loss"
     for name in ("cross_entropy", "bce_with_logits", "dice_ce"):  # issue 8: these had none
         assert functional_form(entries[name]) is not None, name

@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from torch import nn
 
+from . import functional
 from .errors import LossKitError
 from .registration import KNOWN_TASKS, LOSSES
 from .registry import Entry
-from .registry.naming import natural_key, suggest
+from .registry.naming import natural_key, normalize, suggest
 from .signatures import config_parameters, input_parameters
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "LossDescription",
     "ParamInfo",
     "UnknownFilterError",
+    "functional_form",
 ]
 
 
@@ -88,6 +90,7 @@ class LossDescription(_Subscriptable):
     summary: str
     source: str
     origin: str
+    functional: str = ""
 
 
 def _loaded(entry: Entry[Any]) -> Entry[Any] | None:
@@ -311,4 +314,17 @@ def describe_loss(name: str) -> LossDescription:
         summary=_doc_summary(doc),
         source=entry.source,
         origin=entry.origin,
+        functional=functional_form(entry.keys),
     )
+
+
+def functional_form(keys: Sequence[str]) -> str:
+    """The ``losskit.functional`` function of a loss known by ``keys`` (its name and aliases), or ``""``.
+
+    The rule the README states: the function is named after the loss or one of its aliases, with or without
+    a ``_loss`` suffix, case and separators folded (``dice`` -> ``dice_loss``, ``focal`` alias ``sigmoid_focal``
+    -> ``sigmoid_focal_loss``, ``giou`` alias ``generalized_box_iou`` -> ``generalized_box_iou_loss``).
+    """
+    public = {normalize(n): n for n in functional.__all__ if callable(getattr(functional, n, None))}
+    found = next((public[normalize(k)] for k in keys if normalize(k) in public), None)
+    return f"losskit.functional.{found}" if found else ""

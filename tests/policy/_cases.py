@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as TF
 from torch import nn
 
 import losskit
@@ -146,46 +145,12 @@ def scalar_of(out: Any) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- functional forms
 
-#: built-in -> functional form, where the name is not ``<name>_loss`` / ``<name>`` in losskit.functional.
-FUNCTIONAL_ALIASES: dict[str, tuple[str, ...]] = {
-    "asymmetric": ("asymmetric_multilabel_loss",),
-    "bce": ("bce_loss", "binary_cross_entropy"),
-    "bce_with_logits": ("bce_with_logits_loss", "binary_cross_entropy_with_logits"),
-    "ciou": ("complete_box_iou_loss",),
-    "diou": ("distance_box_iou_loss",),
-    "giou": ("generalized_box_iou_loss",),
-    "cross_entropy": ("cross_entropy_loss", "cross_entropy"),
-    "focal": ("sigmoid_focal_loss",),
-    "focal_pixelwise": ("softmax_focal_loss",),
-    "ncc": ("global_ncc_loss",),
-    "poly": ("poly1_cross_entropy",),
-    "kd": ("kd_loss",),
-}
-#: Built-ins whose functional form is torch's own (losskit adds no function): torch's ValueError is accepted.
-TORCH_FUNCTIONAL: dict[str, Callable[..., Any]] = {
-    "mse": TF.mse_loss,
-    "l1": TF.l1_loss,
-    "smooth_l1": TF.smooth_l1_loss,
-    "huber": TF.huber_loss,
-    "nll": TF.nll_loss,
-    "kl_div": TF.kl_div,
-    "gaussian_nll": TF.gaussian_nll_loss,
-    "poisson_nll": TF.poisson_nll_loss,
-    "bce": TF.binary_cross_entropy,
-    "bce_with_logits": TF.binary_cross_entropy_with_logits,
-    "cross_entropy": TF.cross_entropy,
-}
-
 
 def functional_form(name: str) -> tuple[Callable[..., Any] | None, str]:
-    """``(function, where)`` for a built-in: losskit's own form first, else torch's; ``(None, "")`` if none."""
-    exported = set(getattr(LF, "__all__", dir(LF)))
-    for candidate in (*FUNCTIONAL_ALIASES.get(name, ()), f"{name}_loss", name):
-        if candidate in exported and callable(getattr(LF, candidate, None)):
-            return getattr(LF, candidate), "losskit"
-    if name in TORCH_FUNCTIONAL:
-        return TORCH_FUNCTIONAL[name], "torch"
-    return None, ""
+    """``(function, "losskit")`` for a built-in, by the README's rule (``describe_loss(name).functional``);
+    ``(None, "")`` if it has none."""
+    found = losskit.describe_loss(name).functional
+    return (getattr(LF, found.removeprefix("losskit.functional.")), "losskit") if found else (None, "")
 
 
 def functional_inputs(name: str, loss: nn.Module, ex: Example) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -9,9 +9,7 @@ import losskit
 from losskit.registration import LOSSES
 
 from ._cases import (
-    FUNCTIONAL_ALIASES,
     NOT_A_LOSS,
-    TORCH_FUNCTIONAL,
     build,
     builtin_names,
     choice_params,
@@ -29,10 +27,8 @@ NAMES = covered_names()
 def test_lists_of_this_policy_are_not_stale() -> None:
     builtins = set(builtin_names())
     assert len(builtins) > 50, "the built-ins were not found in the registry"
-    for listed, what in ((NOT_A_LOSS, "NOT_A_LOSS"), (FUNCTIONAL_ALIASES, "FUNCTIONAL_ALIASES"),
-                         (TORCH_FUNCTIONAL, "TORCH_FUNCTIONAL")):
-        stale = sorted(set(listed) - builtins)
-        assert not stale, f"{what} names losses that are not registered built-ins: {stale}"
+    stale = sorted(set(NOT_A_LOSS) - builtins)
+    assert not stale, f"NOT_A_LOSS names losses that are not registered built-ins: {stale}"
     from ._large import DENSE_ALSO, MAX_BATCH
 
     for listed, what in ((DENSE_ALSO, "DENSE_ALSO"), (MAX_BATCH, "MAX_BATCH")):
@@ -46,19 +42,17 @@ def test_lists_of_this_policy_are_not_stale() -> None:
 def test_builtin_has_a_functional_form(name: str) -> None:
     fn, where = functional_form(name)
     assert fn is not None, (
-        f"{name}: no functional form (looked for losskit.functional.{name}_loss / {name} and "
-        f"{FUNCTIONAL_ALIASES.get(name, ())}); the README promises one for every built-in"
+        f"{name}: no functional form (a losskit.functional function named after the loss or an alias); "
+        f"the README promises one for every built-in"
     )
 
 
-def _raises_did_you_mean(fn, args, kwargs, param: str, bad: str, *, torch_form: bool) -> str | None:
+def _raises_did_you_mean(fn, args, kwargs, param: str, bad: str) -> str | None:
     """None when the call raised the right error, else what went wrong."""
     try:
         fn(*args, **{**kwargs, param: bad})
     except ValueError as exc:
         msg = str(exc)
-        if torch_form:
-            return None  # torch's own message names the bad value; it has no did-you-mean of its own
         if "did you mean" not in msg.lower():
             return f"{param}={bad!r}: ValueError without did-you-mean: {msg[:200]}"
         return None
@@ -80,7 +74,7 @@ def test_functional_form_rejects_misspelled_choices(name: str) -> None:
     fn(*args, **kwargs)  # the inputs are valid: only the misspelling below can fail
     problems = [
         p for param, default in choices.items()
-        if (p := _raises_did_you_mean(fn, args, kwargs, param, misspell(default), torch_form=where == "torch"))
+        if (p := _raises_did_you_mean(fn, args, kwargs, param, misspell(default)))
     ]
     assert not problems, f"{name} ({where} {fn.__name__}): " + "; ".join(problems)
 

@@ -10,15 +10,17 @@ and call these functions. Every function takes tensors plus keyword options and 
 
 from ._checks import label_checks, set_label_checks
 from ._numerics import validate_smoothing_params
-from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss
+from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
-from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, nll_loss
+from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, mask_loss, nll_loss
 from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
 from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
 from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
+from .image_registration import dice_smooth_loss, lncc_dvf_loss
+from .lncc import global_ncc_loss, lncc_loss
 from .lovasz import lovasz_loss
 from .mcc import mcc_loss
 from .metric import (
@@ -29,11 +31,8 @@ from .metric import (
     supcon_loss,
     triplet_loss,
 )
-from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
-from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
-from .image_registration import dice_smooth_loss, lncc_dvf_loss
-from .lncc import global_ncc_loss, lncc_loss
 from .mutual_information import mutual_information_loss
+from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .regression import (
     barron_loss,
     charbonnier_loss,
@@ -47,6 +46,7 @@ from .regression import (
     smooth_l1_loss,
     weighted_mse_loss,
 )
+from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
 
 __all__ = [
     "label_checks",
@@ -57,6 +57,7 @@ __all__ = [
     "nll_loss",
     "bce_loss",
     "bce_with_logits_loss",
+    "mask_loss",
     "soft_target_cross_entropy",
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",

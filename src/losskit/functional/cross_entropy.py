@@ -28,7 +28,7 @@ from ._checks import (
 from ._precision import float32_loss
 from .classification import ClassWeight, check_class_input, check_unit_interval, class_ce, class_weight
 
-__all__ = ["cross_entropy_loss", "nll_loss", "bce_loss", "bce_with_logits_loss"]
+__all__ = ["cross_entropy_loss", "nll_loss", "bce_loss", "bce_with_logits_loss", "mask_loss"]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -161,3 +161,23 @@ def bce_with_logits_loss(
         reduction="none" if reduction == "none" else "sum",
     )
     return out / max(input.numel(), 1) if reduction == "mean" else out
+
+
+@float32_loss
+def mask_loss(
+    input: Tensor, target: Tensor, *, pos_weight: Tensor | float | None = None, reduction: Reduction = "mean"
+) -> Tensor:
+    """AutoTimm's per-instance mask loss: sigmoid BCE ``-(pw t log s(x) + (1 - t) log(1 - s(x)))`` over the
+    masks of N instances, ``input`` and ``target`` (N, H, W) (any trailing shape), ``target`` in [0, 1].
+
+    :func:`bce_with_logits_loss` with a scalar (or broadcastable) ``pos_weight`` on foreground pixels; "mean"
+    over every pixel of every instance, 0 for an empty instance set (N = 0).
+
+    Example:
+        >>> x, t = torch.zeros(2, 4, 4), torch.ones(2, 4, 4)
+        >>> round(float(mask_loss(x, t, pos_weight=2.0)), 4)  # 2 * log(2)
+        1.3863
+    """
+    if pos_weight is not None and not isinstance(pos_weight, Tensor):
+        pos_weight = torch.tensor(float(pos_weight), device=input.device)
+    return bce_with_logits_loss(input, target, pos_weight=pos_weight, reduction=reduction)

@@ -14,18 +14,16 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import LossInputError
-from ..functional._checks import check_choice, check_float, check_reduction, shape_str
+from ..functional._checks import check_choice, check_reduction
+from ..functional.cross_entropy import mask_loss
 from ..functional.segmentation_combined import (
     combined_dice_bce_loss,
     combined_segmentation_loss,
     cross_entropy_term,
     dice_ce_loss,
     dice_focal_loss,
-    valid_sum,
 )
 from ..functional.segmentation_input import DEFAULT_MODE, Mode, PairReduction
 from ..inputs import InputSpec, TensorSpec
@@ -313,7 +311,9 @@ class MaskLoss(nn.Module):
 
     pos_weight: Tensor | None
 
-    def __init__(self, pos_weight: float | Tensor | None = None, reduction: str = "mean") -> None:
+    def __init__(
+        self, pos_weight: float | Tensor | None = None, reduction: Literal["mean", "sum", "none"] = "mean"
+    ) -> None:
         super().__init__()
         self.reduction = check_reduction("mask", reduction)
         self.register_buffer(
@@ -321,14 +321,4 @@ class MaskLoss(nn.Module):
         )
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        check_float("mask", "input", input, "(N, H, W)")
-        if not isinstance(target, Tensor) or target.shape != input.shape:
-            got = shape_str(target) if isinstance(target, Tensor) else type(target).__name__
-            raise LossInputError(f"mask: expected target masks of the input's shape {shape_str(input)}, got {got}")
-        per = F.binary_cross_entropy_with_logits(
-            input, target.to(input.dtype), pos_weight=self.pos_weight, reduction="none"
-        )
-        if self.reduction == "none":
-            return per
-        total, count = valid_sum(per, None)
-        return total if self.reduction == "sum" else total / count.clamp_min(1.0)
+        return mask_loss(input, target, pos_weight=self.pos_weight, reduction=self.reduction)
