@@ -31,10 +31,11 @@ except ImportError:  # a checkout without an installed package
     sys.path.insert(0, str(SRC))
     import losskit
 
-import torch
+# Below the path fallback on purpose: these need losskit importable (E402 waived line by line).
+import torch  # noqa: E402
 
-from losskit.zoo.classification import CrossEntropyLoss
-from losskit.zoo.regression import L1Loss, MSELoss
+from losskit.zoo.classification import CrossEntropyLoss  # noqa: E402
+from losskit.zoo.regression import L1Loss, MSELoss  # noqa: E402
 
 IMPORT_SNIPPET = "import torch, time; t=time.perf_counter(); import losskit; print(time.perf_counter()-t)"
 NESTED = {"losses": {"a": {"name": "mse"}, "b": {"_target_": "l1"}}, "weights": [0.5, 0.5]}
@@ -58,8 +59,9 @@ def cold_import(runs: int, cache_dir: str | None) -> list[float]:
         env.pop("PYTHONPYCACHEPREFIX", None)
 
     def once() -> float:
-        proc = subprocess.run([sys.executable, "-c", IMPORT_SNIPPET], env=env, capture_output=True, text=True,
-                              check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", IMPORT_SNIPPET], env=env, capture_output=True, text=True, check=True
+        )
         return float(proc.stdout.strip().splitlines()[-1])
 
     if cache_dir is not None:
@@ -75,7 +77,7 @@ def time_builds(candidates: dict[str, Callable[[], object]], rounds: int, batch:
             fn()
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             fn = candidates[name]
             t0 = time.perf_counter()
             for _ in range(batch):
@@ -116,15 +118,22 @@ def _table(title: str, times: dict[str, float], ref: str) -> list[str]:
 def report(rounds: int = 31, imports: int = 7) -> list[str]:
     """The issue-2 tables as markdown lines."""
     torch.set_num_threads(2)
-    lines = [f"## Issue 2: registry / builder overhead (torch {torch.__version__}, losskit {losskit.__version__})",
-             "", "### (a) cold `import losskit` after `import torch` (fresh interpreters)", "",
-             "| Bytecode | Median | Runs (ms, sorted) | Goal <= 100 ms |", "|---|---:|---|---|"]
+    lines = [
+        f"## Issue 2: registry / builder overhead (torch {torch.__version__}, losskit {losskit.__version__})",
+        "",
+        "### (a) cold `import losskit` after `import torch` (fresh interpreters)",
+        "",
+        "| Bytecode | Median | Runs (ms, sorted) | Goal <= 100 ms |",
+        "|---|---:|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as cache:
         for label, where in (("cached (installed package)", cache), ("compiled from source each time", None)):
             runs = cold_import(imports, where)
             cold = statistics.median(runs)
-            lines.append(f"| {label} | **{cold * 1e3:.1f} ms** | {', '.join(f'{t * 1e3:.0f}' for t in sorted(runs))} "
-                         f"| {'**met**' if cold <= 0.1 else '**NOT met**'} |")
+            lines.append(
+                f"| {label} | **{cold * 1e3:.1f} ms** | {', '.join(f'{t * 1e3:.0f}' for t in sorted(runs))} "
+                f"| {'**met**' if cold <= 0.1 else '**NOT met**'} |"
+            )
     lines.append("")
 
     build = losskit.build_loss
@@ -140,21 +149,33 @@ def report(rounds: int = 31, imports: int = 7) -> list[str]:
     peers, notes = peer_candidates()
     times = time_builds({**single, **peers}, rounds)
     mse, ce = times["direct MSELoss()"], times["direct CrossEntropyLoss()"]
-    lines += ["### (b) + (d) single builds", "", "| Build | µs per build | Ratio to direct losskit class |",
-              "|---|---:|---:|"]
+    lines += [
+        "### (b) + (d) single builds",
+        "",
+        "| Build | µs per build | Ratio to direct losskit class |",
+        "|---|---:|---:|",
+    ]
     for name, sec in times.items():
         ref = ce if "ross" in name and "MSE" not in name else mse
         lines.append(f"| {name} | {sec * 1e6:.1f} | {sec / ref:.2f}x |")
     lines += [f"| *note* | {'; '.join(notes)} | |"] if notes else []
     worst = max(times['build_loss("mse")'] / mse, times['build_loss("cross_entropy")'] / ce)
-    lines += ["", f"Goal `build_loss(name)` <= 3x direct: worst {worst:.2f}x: "
-              + ("**met**" if worst <= 3 else "**NOT met**"), ""]
+    lines += [
+        "",
+        f"Goal `build_loss(name)` <= 3x direct: worst {worst:.2f}x: " + ("**met**" if worst <= 3 else "**NOT met**"),
+        "",
+    ]
 
-    nested = time_builds({
-        "direct CombinedLoss({'a': MSELoss(), 'b': L1Loss()}, [0.5, 0.5])":
-            lambda: losskit.CombinedLoss({"a": MSELoss(), "b": L1Loss()}, [0.5, 0.5]),
-        "build_loss(nested dict)": lambda: build(NESTED),
-    }, rounds, batch=100)
+    nested = time_builds(
+        {
+            "direct CombinedLoss({'a': MSELoss(), 'b': L1Loss()}, [0.5, 0.5])": lambda: losskit.CombinedLoss(
+                {"a": MSELoss(), "b": L1Loss()}, [0.5, 0.5]
+            ),
+            "build_loss(nested dict)": lambda: build(NESTED),
+        },
+        rounds,
+        batch=100,
+    )
     lines += _table("(c) nested combined dict " + f"`{NESTED}`", nested, next(iter(nested)))
     return lines
 

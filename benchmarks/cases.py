@@ -183,25 +183,43 @@ def _quick(shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
 def _region_cases(shape: tuple[int, ...]) -> list[Case]:
     is2d = len(shape) == 4
     fam: list[tuple[str, list[Impl]]] = [
-        ("dice", [lk("dice", mode="multiclass"), monai("DiceLoss", **_SOFT)]
-         + ([kornia("dice_loss", average="macro")] if is2d else [])),
-        ("jaccard", [lk("jaccard", mode="multiclass"),
-                     monai("DiceLoss", label="MONAI DiceLoss(jaccard)", jaccard=True, **_SOFT)]),
-        ("tversky", [lk("tversky", mode="multiclass", alpha=0.3, beta=0.7),
-                     monai("TverskyLoss", alpha=0.3, beta=0.7, **_SOFT)]
-         + ([kornia("tversky_loss", alpha=0.3, beta=0.7)] if is2d else [])),
+        (
+            "dice",
+            [lk("dice", mode="multiclass"), monai("DiceLoss", **_SOFT)]
+            + ([kornia("dice_loss", average="macro")] if is2d else []),
+        ),
+        (
+            "jaccard",
+            [
+                lk("jaccard", mode="multiclass"),
+                monai("DiceLoss", label="MONAI DiceLoss(jaccard)", jaccard=True, **_SOFT),
+            ],
+        ),
+        (
+            "tversky",
+            [lk("tversky", mode="multiclass", alpha=0.3, beta=0.7), monai("TverskyLoss", alpha=0.3, beta=0.7, **_SOFT)]
+            + ([kornia("tversky_loss", alpha=0.3, beta=0.7)] if is2d else []),
+        ),
         ("generalized_dice", [lk("generalized_dice", mode="multiclass"), monai("GeneralizedDiceLoss", **_SOFT)]),
         ("dice_ce", [lk("dice_ce", mode="multiclass"), monai("DiceCELoss", **_SOFT)]),
-        ("focal_pixelwise", [_note(lk("focal_pixelwise", alpha=None, gamma=2.0, ignore_index=None),
-                                   "value = peers x C (mean over pixels; MONAI/kornia divide by C x pixels)"),
-                             monai("FocalLoss", use_softmax=True, to_onehot_y=True, gamma=2.0),
-                             kornia("focal_loss", alpha=None, gamma=2.0, reduction="mean")]),
+        (
+            "focal_pixelwise",
+            [
+                _note(
+                    lk("focal_pixelwise", alpha=None, gamma=2.0, ignore_index=None),
+                    "value = peers x C (mean over pixels; MONAI/kornia divide by C x pixels)",
+                ),
+                monai("FocalLoss", use_softmax=True, to_onehot_y=True, gamma=2.0),
+                kornia("focal_loss", alpha=None, gamma=2.0, reduction="mean"),
+            ],
+        ),
     ]
     cases = []
     for family, impls in fam:
         lbl = impls[0].label
-        cases.append(Case(3, family, shape, seg_inputs, (*impls, floor()),
-                          (Goal(lbl, "time", 0.8), Goal(lbl, "memory", 1.0))))
+        cases.append(
+            Case(3, family, shape, seg_inputs, (*impls, floor()), (Goal(lbl, "time", 0.8), Goal(lbl, "memory", 1.0)))
+        )
     return cases
 
 
@@ -212,32 +230,83 @@ def make_cases(quick: bool = False) -> list[Case]:
     for shape in SEG_SHAPES:
         cases += _region_cases(q(shape))
     ml = q((8, 4, 256, 256))
-    cases.append(Case(3, "focal (sigmoid)", ml, multilabel_inputs, (
-        lk("focal", ("pred", "target"), alpha=0.25, gamma=2.0),
-        monai("FocalLoss", ("pred", "target"), gamma=2.0, alpha=0.25),
-        kornia("binary_focal_loss_with_logits", ("pred", "target"), alpha=0.25, gamma=2.0, reduction="mean"),
-        floor("logsigmoid"),
-    ), (Goal("losskit focal", "time", 0.8), Goal("losskit focal", "memory", 1.0))))
+    cases.append(
+        Case(
+            3,
+            "focal (sigmoid)",
+            ml,
+            multilabel_inputs,
+            (
+                lk("focal", ("pred", "target"), alpha=0.25, gamma=2.0),
+                monai("FocalLoss", ("pred", "target"), gamma=2.0, alpha=0.25),
+                kornia("binary_focal_loss_with_logits", ("pred", "target"), alpha=0.25, gamma=2.0, reduction="mean"),
+                floor("logsigmoid"),
+            ),
+            (Goal("losskit focal", "time", 0.8), Goal("losskit focal", "memory", 1.0)),
+        )
+    )
     for shape in SEG_SHAPES[:2]:
-        cases.append(Case(3, "lovasz", q(shape), seg_inputs, (
-            lk("lovasz", mode="multiclass"), kornia("lovasz_softmax_loss"), floor(),
-        ), (Goal("losskit lovasz", "time", 0.8, ("kornia lovasz_softmax_loss",)),), budget_s=10.0))
+        cases.append(
+            Case(
+                3,
+                "lovasz",
+                q(shape),
+                seg_inputs,
+                (
+                    lk("lovasz", mode="multiclass"),
+                    kornia("lovasz_softmax_loss"),
+                    floor(),
+                ),
+                (Goal("losskit lovasz", "time", 0.8, ("kornia lovasz_softmax_loss",)),),
+                budget_s=10.0,
+            )
+        )
     vol = q((2, 1, 64, 64, 64))
     mon_lncc = "MONAI LocalNormalizedCrossCorrelationLoss"
-    cases.append(Case(4, "lncc k=9", vol, image_pair, (
-        lk("lncc", ("pred", "target"), spatial_dims=3, kernel_size=9),
-        monai("LocalNormalizedCrossCorrelationLoss", ("pred", "target"), spatial_dims=3, kernel_size=9),
-    ), (Goal("losskit lncc", "time", 0.25, (mon_lncc,)), Goal("losskit lncc", "value", 1.0, (mon_lncc,)))))
+    cases.append(
+        Case(
+            4,
+            "lncc k=9",
+            vol,
+            image_pair,
+            (
+                lk("lncc", ("pred", "target"), spatial_dims=3, kernel_size=9),
+                monai("LocalNormalizedCrossCorrelationLoss", ("pred", "target"), spatial_dims=3, kernel_size=9),
+            ),
+            (Goal("losskit lncc", "time", 0.25, (mon_lncc,)), Goal("losskit lncc", "value", 1.0, (mon_lncc,))),
+        )
+    )
     boxes = q((100_000,), "boxes")
-    cases.append(Case(4, "box IoU losses", boxes, box_pair, (
-        lk("giou", ("pred", "target")), lk("diou", ("pred", "target")), lk("ciou", ("pred", "target")),
-        monai("BoxGIoULoss", ("pred", "target")),
-    ), tuple(Goal(f"losskit {n}", "time", 0.8, ("MONAI BoxGIoULoss",)) for n in ("giou", "diou", "ciou")),
-        shape_text=f"{boxes[0]} boxes"))
+    cases.append(
+        Case(
+            4,
+            "box IoU losses",
+            boxes,
+            box_pair,
+            (
+                lk("giou", ("pred", "target")),
+                lk("diou", ("pred", "target")),
+                lk("ciou", ("pred", "target")),
+                monai("BoxGIoULoss", ("pred", "target")),
+            ),
+            tuple(Goal(f"losskit {n}", "time", 0.8, ("MONAI BoxGIoULoss",)) for n in ("giou", "diou", "ciou")),
+            shape_text=f"{boxes[0]} boxes",
+        )
+    )
     mi = q((1, 1, 96, 96, 96))
     mon_mi = "MONAI GlobalMutualInformationLoss"
-    cases.append(Case(4, "mutual_information", mi, image_pair, (
-        lk("mutual_information", ("pred", "target"), num_bins=23),
-        monai("GlobalMutualInformationLoss", ("pred", "target"), num_bins=23),
-    ), (Goal("losskit mutual_information", "memory", 0.25, (mon_mi,)),), budget_s=8.0))
+    cases.append(
+        Case(
+            4,
+            "mutual_information",
+            mi,
+            image_pair,
+            (
+                lk("mutual_information", ("pred", "target"), num_bins=23),
+                monai("GlobalMutualInformationLoss", ("pred", "target"), num_bins=23),
+            ),
+            (Goal("losskit mutual_information", "memory", 0.25, (mon_mi,)),),
+            budget_s=8.0,
+        )
+    )
     return cases

@@ -31,9 +31,10 @@ try:
 except ImportError:  # run from a checkout without an installed package
     sys.path.insert(0, str(HERE.parent / "src"))
 
-import torch
+# Below the path fallback on purpose: the harness imports losskit (E402 waived line by line).
+import torch  # noqa: E402
 
-from _harness import (
+from _harness import (  # noqa: E402
     MALLOC_ENV,
     THREADS,
     Step,
@@ -43,8 +44,8 @@ from _harness import (
     peak_memory,
     time_interleaved,
 )
-from _report import CaseResult, Row, case_table, check_goals, goals_table
-from cases import Case, Impl, Inputs, LossFn, make_cases
+from _report import CaseResult, Row, case_table, check_goals, goals_table  # noqa: E402
+from cases import Case, Impl, Inputs, LossFn, make_cases  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -89,9 +90,14 @@ def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int)
         else:
             steps[impl.label] = step
             result.rows.append(Row(impl, value=float(info)))
-    timings = time_interleaved(steps, repeats=repeats, budget_s=case.budget_s / (4 if quick else 1),
-                               min_repeats=2 if quick else 3, warmup=1 if quick else 2,
-                               min_total_s=0.0 if quick else 1.5)
+    timings = time_interleaved(
+        steps,
+        repeats=repeats,
+        budget_s=case.budget_s / (4 if quick else 1),
+        min_repeats=2 if quick else 3,
+        warmup=1 if quick else 2,
+        min_total_s=0.0 if quick else 1.5,
+    )
     for row in result.rows:
         row.timing = timings.get(row.impl.label)
     del inputs, steps
@@ -193,10 +199,12 @@ def _registry(quick: bool) -> list[str]:
 def _revision() -> str:
     """The commit measured, and the ``src/`` files that differed from it (the working tree is what runs)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=HERE.parent, capture_output=True,
-                               text=True, check=True).stdout.split("\n")
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=HERE.parent, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     changed = [line[3:] for line in dirty if line.strip()]

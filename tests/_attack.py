@@ -22,7 +22,7 @@ from tests.conftest import subprocess_env
 MEMORY_LIMIT = 3 << 30  # address space of the child: torch needs ~0.6 GiB, a billion-laughs expansion many more
 MARK = "@@ATTACK@@"
 
-_PRELUDE = r'''
+_PRELUDE = r"""
 import json, logging, os, random, resource, sys, time, warnings
 import torch, yaml
 import losskit
@@ -41,9 +41,9 @@ for _spec in _warm:
         losskit.build_loss(_spec() if callable(_spec) else _spec)
     except Exception:
         pass
-'''
+"""
 
-_DRIVER = r'''
+_DRIVER = r"""
 # Not "exec": dataclasses and namedtuple generate code with exec; an import shows in sys.modules instead.
 _EVENTS = ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.kill",
            "ctypes.dlopen", "socket.connect", "os.remove", "shutil.rmtree", "webbrowser.open")
@@ -96,26 +96,37 @@ for _name, _fn in list(globals().items()):
     if _name.startswith("attack_") and callable(_fn):
         _run(_name, _fn)
 print("@@ATTACK@@" + json.dumps({"name": "@@done"}), flush=True)
-'''
+"""
 
 
 def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def run_attacks(code: str, *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180,
-                extra_paths: tuple[object, ...] = ()) -> dict[str, dict[str, Any]]:
+def run_attacks(
+    code: str,
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    extra_paths: tuple[object, ...] = (),
+) -> dict[str, dict[str, Any]]:
     """Run ``code`` (which defines ``attack_*`` functions) in a limited child; results by attack name."""
     script = _PRELUDE + "\n" + textwrap.dedent(code) + "\n" + _DRIVER
     full_env = {**subprocess_env(*extra_paths), "OMP_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         preexec_fn=_limit,
     )
     results: dict[str, dict[str, Any]] = {}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
-            item = json.loads(line[len(MARK):])
+            item = json.loads(line[len(MARK) :])
             results[item["name"]] = item
     if "@@done" not in results:
         raise AssertionError(
@@ -125,8 +136,15 @@ def run_attacks(code: str, *, cwd: Path, env: dict[str, str] | None = None, time
     return results
 
 
-def assert_refused(result: dict[str, Any], *, error: str = "ConfigError", secrets: tuple[str, ...] = (),
-                   match: str = "", seconds: float = 10.0, memory_mb: float = 200.0) -> None:
+def assert_refused(
+    result: dict[str, Any],
+    *,
+    error: str = "ConfigError",
+    secrets: tuple[str, ...] = (),
+    match: str = "",
+    seconds: float = 10.0,
+    memory_mb: float = 200.0,
+) -> None:
     """The attack raised ``error`` (a losskit error) and did nothing else; the message is short and clean."""
     where = result["name"]
     assert result["error"] is not None, f"{where}: not refused, returned {result['returned']}"

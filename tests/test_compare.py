@@ -39,8 +39,16 @@ def test_cli_writes_the_three_files(tmp_path: Path) -> None:
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "results.json").read_text())
     assert data["task"] == "segmentation" and data["metric"] == "iou"
-    assert data["settings"] == {"task": "segmentation", "epochs": 2, "seed": 0, "samples": 16, "size": 16,
-                                "batch_size": 8, "lr": data["settings"]["lr"], "threads": 1}
+    assert data["settings"] == {
+        "task": "segmentation",
+        "epochs": 2,
+        "seed": 0,
+        "samples": 16,
+        "size": 16,
+        "batch_size": 8,
+        "lr": data["settings"]["lr"],
+        "threads": 1,
+    }
     assert [r["label"] for r in data["results"]] == ["cross_entropy", "dice"]
     for r in data["results"]:
         assert r["error"] is None
@@ -92,7 +100,9 @@ def test_config_path_with_combined_and_one_hot_losses(tmp_path: Path, capsys: py
         "- {name: bce_with_logits}\n"  # declares float targets only: trained on one-hot masks
     )
     out = tmp_path / "out"
-    assert main(["--plain", "compare", "--config", str(cfg), *TINY, "--epochs", "1", "--out", str(out), "--no-plot"]) == 0
+    assert (
+        main(["--plain", "compare", "--config", str(cfg), *TINY, "--epochs", "1", "--out", str(out), "--no-plot"]) == 0
+    )
     data = json.loads((out / "results.json").read_text())
     assert [r["label"] for r in data["results"]] == ["cross_entropy", "ce+dice", "bce_with_logits"]
     assert all(r["error"] is None for r in data["results"]), data["results"]
@@ -111,8 +121,9 @@ def test_bad_loss_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_classification_task(tmp_path: Path) -> None:
-    settings = CompareSettings(task="classification", losses=["cross_entropy", "logit_adjusted_cross_entropy"],
-                               epochs=1, samples=200)
+    settings = CompareSettings(
+        task="classification", losses=["cross_entropy", "logit_adjusted_cross_entropy"], epochs=1, samples=200
+    )
     result = run_comparison(settings)
     assert [r.error for r in result.results] == [None, None]
     assert set(result.results[0].metrics) == {"macro_f1", "minority_recall", "accuracy"}
@@ -154,10 +165,14 @@ def test_datasets_are_imbalanced_and_seeded() -> None:
     assert counts.argmax() == 0 and counts.min() < 0.1 * counts.sum()
 
 
-def test_rich_progress_bars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rich_progress_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("rich")
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
-    assert main(["compare", "--losses", "cross_entropy", *TINY, "--epochs", "1", "--out", str(tmp_path), "--no-plot"]) == 0
+    assert (
+        main(["compare", "--losses", "cross_entropy", *TINY, "--epochs", "1", "--out", str(tmp_path), "--no-plot"]) == 0
+    )
     out = capsys.readouterr().out
     assert "━" in out and "2/2" in out  # a bar that reached its step count

@@ -31,7 +31,15 @@ def test_contract_copy_is_current() -> None:
 # The contract's examples register *user* losses under names the zoo also ships (focal_tversky, VAELoss).
 # A user owning such a name would pass override=True; the test runs the blocks verbatim in a registry scope
 # where those built-ins are absent, and checks separately that the clash is a clear RegistrationError.
-USER_NAMES_IN_CONTRACT = ("focal_tversky", "ft", "FocalTverskyLoss", "VAELoss", "MyDice", "balanced_ce", "my_custom_loss")
+USER_NAMES_IN_CONTRACT = (
+    "focal_tversky",
+    "ft",
+    "FocalTverskyLoss",
+    "VAELoss",
+    "MyDice",
+    "balanced_ce",
+    "my_custom_loss",
+)
 
 
 class ClassBalancedCE(nn.Module):
@@ -52,7 +60,8 @@ def test_there_are_code_blocks() -> None:
 def test_every_code_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "loss.yaml").write_text(
-        "loss:\n  losses:\n    dice:\n      _target_: dice\n      smooth: 1.0\n    ce: cross_entropy\n  weights: [0.5, 0.5]\n"
+        "loss:\n  losses:\n    dice:\n      _target_: dice\n      smooth: 1.0\n"
+        "    ce: cross_entropy\n  weights: [0.5, 0.5]\n"
     )
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"torch": torch, "nn": nn, "ClassBalancedCE": ClassBalancedCE}

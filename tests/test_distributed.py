@@ -53,7 +53,9 @@ def _data() -> tuple[nn.Linear, torch.Tensor, torch.Tensor, torch.Tensor]:
     return model, x, view, labels
 
 
-def _run(loss: nn.Module, model: nn.Linear, x: torch.Tensor, view: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
+def _run(
+    loss: nn.Module, model: nn.Linear, x: torch.Tensor, view: torch.Tensor, labels: torch.Tensor, kind: str
+) -> torch.Tensor:
     emb = model(x)
     return loss(emb, model(view) if kind == "view" else labels)
 
@@ -61,7 +63,10 @@ def _run(loss: nn.Module, model: nn.Linear, x: torch.Tensor, view: torch.Tensor,
 def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=WORLD,
         timeout=datetime.timedelta(seconds=60),
     )
     try:
@@ -118,7 +123,7 @@ def test_gathered_loss_matches_single_process(rank_results: list[dict], name: st
         torch.testing.assert_close(got["value"], reference.detach(), rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(got["pml_value"], WORLD * reference.detach(), rtol=1e-10, atol=1e-12)
         assert len(got["grads"]) == len(want)
-        for g, w in zip(got["grads"], want):
+        for g, w in zip(got["grads"], want, strict=True):
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
 

@@ -42,6 +42,7 @@ def covered_names() -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- building
 
+
 def build(name: str, device: str | torch.device = "cpu", **opts: Any) -> nn.Module:
     return losskit.build_loss(name, **opts).to(device)
 
@@ -90,6 +91,7 @@ def example(loss: nn.Module, seed: int = 0, device: str | torch.device = "cpu") 
 
 
 # ---------------------------------------------------------------------------------------------- tree helpers
+
 
 def tmap(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
     """Apply ``fn`` to every tensor in a nest of tuples, lists and dicts."""
@@ -174,6 +176,7 @@ def functional_inputs(name: str, loss: nn.Module, ex: Example) -> tuple[tuple[An
 
 
 # ---------------------------------------------------------------------------------------------- families
+
 
 def has_param(name: str, param: str) -> bool:
     return param in ctor_params(name)

@@ -66,8 +66,9 @@ def dense_inputs(loss: nn.Module, spatial: tuple[int, ...], device: Any, seed: i
         c = int(ex.args[0].shape[1])
         made = Example((torch.randn((n, c, *spatial), generator=g), torch.randint(0, c, (n, *spatial), generator=g)))
     elif kind == "seg_binary":
-        made = Example((torch.randn((n, 1, *spatial), generator=g),
-                        torch.randint(0, 2, (n, 1, *spatial), generator=g).float()))
+        made = Example(
+            (torch.randn((n, 1, *spatial), generator=g), torch.randint(0, 2, (n, 1, *spatial), generator=g).float())
+        )
     elif kind == "image_pair":
         made = Example(_pair_images(n, int(ex.args[0].shape[1]), spatial, g))
     elif kind == "ddf":

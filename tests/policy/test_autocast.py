@@ -21,8 +21,10 @@ ATOL = 1e-5  # for losses whose float32 value is ~0, where a relative bound mean
 CASES: list[Any] = []
 for _name in NAMES:
     if is_dense(_name):
-        CASES += [pytest.param(_name, "image", id=f"{_name}-image512"),
-                  pytest.param(_name, "volume", id=f"{_name}-volume64")]
+        CASES += [
+            pytest.param(_name, "image", id=f"{_name}-image512"),
+            pytest.param(_name, "volume", id=f"{_name}-volume64"),
+        ]
     else:
         CASES.append(pytest.param(_name, "batch", id=f"{_name}-batch"))
 
@@ -61,6 +63,8 @@ def test_autocast_matches_float32(name: str, shape: str, device: torch.device) -
         err = (out - ref).abs().max().item()
         bound = (RTOL * ref.abs().max() + ATOL).item()
         if not err <= bound:  # NaN fails too
-            problems.append(f"{label}: {out.flatten()[:1].item():.6g} vs float32 {ref.flatten()[:1].item():.6g} "
-                            f"(|diff| {err:.3g} > {bound:.3g})")
+            problems.append(
+                f"{label}: {out.flatten()[:1].item():.6g} vs float32 {ref.flatten()[:1].item():.6g} "
+                f"(|diff| {err:.3g} > {bound:.3g})"
+            )
     assert not problems, f"{name} on {shape} inputs under autocast: " + "; ".join(problems)

@@ -73,7 +73,8 @@ def test_functional_form_rejects_misspelled_choices(name: str) -> None:
     args, kwargs = functional_inputs(name, loss, example(loss))
     fn(*args, **kwargs)  # the inputs are valid: only the misspelling below can fail
     problems = [
-        p for param, default in choices.items()
+        p
+        for param, default in choices.items()
         if (p := _raises_did_you_mean(fn, args, kwargs, param, misspell(default)))
     ]
     assert not problems, f"{name} ({where} {fn.__name__}): " + "; ".join(problems)
@@ -90,8 +91,10 @@ def test_constructor_rejects_misspelled_choices(name: str) -> None:
     cls = LOSSES.get(name)
     for param, default in _module_choices(name).items():
         bad = misspell(default)
-        for how, make in (("build_loss", lambda: losskit.build_loss(name, **{param: bad})),
-                          ("constructor", lambda: cls(**{param: bad}))):
+        for how, make in (
+            ("build_loss", lambda: losskit.build_loss(name, **{param: bad})),
+            ("constructor", lambda: cls(**{param: bad})),
+        ):
             try:
                 make()
             except ValueError as exc:

@@ -63,6 +63,7 @@ def _assert_zero_with_zero_grad(name: str, what: str, loss: torch.nn.Module, ex:
 
 # ---------------------------------------------------------------------------------------------- empty batch
 
+
 def _empty(ex: Example) -> Example:
     cut = lambda t: t[:0] if t.dim() > 0 else t  # noqa: E731
     return Example(tmap(cut, tuple(ex.args)), tmap(cut, dict(ex.kwargs)))
@@ -84,6 +85,7 @@ def test_empty_batch_is_zero_with_zero_gradient(name: str, reduction: str, devic
 
 
 # ---------------------------------------------------------------------------------------------- all ignored
+
 
 def _ignore_value(name: str) -> int:
     default = ctor_params(name)["ignore_index"].default
@@ -124,6 +126,7 @@ def test_ignore_lists_are_not_stale() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- NaN
+
 
 def _prediction(ex: Example) -> torch.Tensor:
     i, key = float_input_path(ex)
@@ -182,6 +185,7 @@ def test_any_integer_label_dtype(name: str, dtype: torch.dtype, device: torch.de
 
 
 # ---------------------------------------------------------------------------------------------- one channel
+
 
 def _multiclass(name: str, device: torch.device) -> torch.nn.Module:
     return build(name, device, **({"mode": "multiclass"} if has_param(name, "mode") else {}))

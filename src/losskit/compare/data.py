@@ -41,7 +41,8 @@ def _smooth_noise(rng: np.random.Generator, size: int, scale: int) -> np.ndarray
     i0 = grid.astype(int)
     f = grid - i0
     rows = coarse[i0] * (1 - f)[:, None] + coarse[i0 + 1] * f[:, None]
-    return rows[:, i0] * (1 - f)[None, :] + rows[:, i0 + 1] * f[None, :]
+    texture: np.ndarray = rows[:, i0] * (1 - f)[None, :] + rows[:, i0 + 1] * f[None, :]
+    return texture
 
 
 def _draw_curve(mask: np.ndarray, rng: np.random.Generator, length: int, width: int) -> None:
@@ -61,9 +62,7 @@ def _draw_curve(mask: np.ndarray, rng: np.random.Generator, length: int, width: 
         mask[r0 : r0 + width, c0 : c0 + width] = 1
 
 
-def make_cracks(
-    n: int, size: int = 64, *, seed: int = 0, foreground: float = 0.02, contrast: float = 2.0
-) -> Split:
+def make_cracks(n: int, size: int = 64, *, seed: int = 0, foreground: float = 0.02, contrast: float = 2.0) -> Split:
     """``n`` grey images (n, 1, size, size) of textured noise with thin dark curves, and their masks (n, size, size).
 
     Args:

@@ -15,8 +15,12 @@ __all__ = ["TinyUNet", "SmallMLP"]
 def _block(cin: int, cout: int) -> nn.Sequential:
     # BatchNorm would make results depend on batch composition in eval; GroupNorm(1) does not.
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(1, cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(1, cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.GroupNorm(1, cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.GroupNorm(1, cout),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -42,7 +46,8 @@ class TinyUNet(nn.Module):
         m = self.mid(self.pool(e2))
         d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
         d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
-        return self.head(d1)
+        logits: torch.Tensor = self.head(d1)  # Module.__call__ is typed Any in torch's stubs
+        return logits
 
 
 class SmallMLP(nn.Module):
@@ -51,8 +56,13 @@ class SmallMLP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden: int = 64) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits

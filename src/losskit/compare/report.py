@@ -72,6 +72,7 @@ def write_curves(comparison: Comparison, path: Path) -> None:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     task = comparison.task
     metric = task.primary
@@ -87,13 +88,23 @@ def write_curves(comparison: Comparison, path: Path) -> None:
             epochs = list(range(1, len(values) + 1))
             label = f"{r.label} (winner)" if r.label == winner else r.label
             # Distinct dash and marker per loss: losses stuck at the same value stay distinguishable.
-            ax.plot(epochs, values, linestyle=styles[i % len(styles)], marker=markers[i % len(markers)], markersize=4,
-                    linewidth=2.4 if r.label == winner else 1.5, label=label)
-        ax.set_title(f"{task.name}: validation {task.metric_labels[metric]} per epoch (seed {comparison.settings['seed']})")
+            ax.plot(
+                epochs,
+                values,
+                linestyle=styles[i % len(styles)],
+                marker=markers[i % len(markers)],
+                markersize=4,
+                linewidth=2.4 if r.label == winner else 1.5,
+                label=label,
+            )
+        ax.set_title(
+            f"{task.name}: validation {task.metric_labels[metric]} per epoch (seed {comparison.settings['seed']})"
+        )
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {task.metric_labels[metric]}")
         ax.set_ylim(-0.02, 1.02)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        # The default AutoLocator's settings, plus whole epochs only.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=9)
         fig.tight_layout()

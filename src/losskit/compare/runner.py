@@ -129,7 +129,9 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[to
         yield order[start : start + batch_size]
 
 
-def _evaluate(task: Task, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 64) -> dict[str, float]:
+def _evaluate(
+    task: Task, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 64
+) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
         logits = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
@@ -137,7 +139,9 @@ def _evaluate(task: Task, model: torch.nn.Module, x: torch.Tensor, y: torch.Tens
     return task.evaluate(logits, y)
 
 
-def _train_one(task: Task, case: LossCase, data: tuple[Any, Any], s: dict[str, Any], progress: Progress | None) -> LossResult:
+def _train_one(
+    task: Task, case: LossCase, data: tuple[Any, Any], s: dict[str, Any], progress: Progress | None
+) -> LossResult:
     train, val = data
     result = LossResult(label=case.label, config=_config_of(case))
     torch.manual_seed(s["seed"])  # the same initial weights for every loss
@@ -209,7 +213,9 @@ def run_comparison(settings: CompareSettings, progress: Progress | None = None) 
         raise ValueError(f"size must be a multiple of 4 and at least 8 (the U-Net pools twice), got {s['size']}")
     train, val = task.make_data(s["samples"], s["size"], s["seed"])
     counts = torch.bincount(train.y.flatten(), minlength=task.num_classes).tolist()
-    cases = prepare_losses(list(settings.losses or task.default_losses), num_classes=task.num_classes, class_counts=counts)
+    cases = prepare_losses(
+        list(settings.losses or task.default_losses), num_classes=task.num_classes, class_counts=counts
+    )
     dataset = {
         "train": len(train),
         "val": len(val),

@@ -130,8 +130,10 @@ def read_loss_list(path: str) -> list[Any]:
         key, _ = _target_name(data)
         if key is not None or "losses" in data:
             return [data]
-        return [{"label": str(label), **spec} if isinstance(spec, Mapping) else {"label": str(label), "name": spec}
-                for label, spec in data.items()]
+        return [
+            {"label": str(label), **spec} if isinstance(spec, Mapping) else {"label": str(label), "name": spec}
+            for label, spec in data.items()
+        ]
     raise ConfigError(f"{path}: expected a YAML list of loss specs, got {type(data).__name__}")
 
 
