@@ -11,7 +11,16 @@ from __future__ import annotations
 from .compose import CombinedLoss, FunctionLoss, call_loss
 from .config import ImportPolicy, build_loss, load_config, to_config
 from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
-from .errors import ConfigError, LossInputError, LossKitError, RegistrationError, UnknownLossError
+from .errors import (
+    ConfigError,
+    ExampleError,
+    ExampleTooLarge,
+    LossInputError,
+    LossKitError,
+    RegistrationError,
+    UnknownFilterError,
+    UnknownLossError,
+)
 from .functional._checks import label_checks, set_label_checks
 from .functional._numerics import validate_smoothing_params
 from .inputs import Example, InputSpec, TensorSpec
@@ -52,5 +61,8 @@ __all__ = [
     "ConfigError",
     "RegistrationError",
     "LossInputError",
+    "UnknownFilterError",
+    "ExampleError",
+    "ExampleTooLarge",
     "__version__",
 ]

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .config.builder import build_loss
 from .functional._checks import check_choice
 
 __all__ = ["GatherLoss", "DistributedLossWrapper", "gather_with_grad", "is_distributed"]
@@ -82,8 +83,6 @@ class GatherLoss(nn.Module):
     def __init__(self, loss: Any, scale: Literal["gradient", "loss", "none"] = "gradient", group: Any = None) -> None:
         super().__init__()
         if not isinstance(loss, nn.Module):
-            from .config.builder import build_loss
-
             loss = build_loss(loss)
         self.loss = loss
         self.scale = check_choice("GatherLoss", "scale", scale, ("gradient", "loss", "none"))

@@ -13,6 +13,9 @@ __all__ = [
     "ConfigError",
     "RegistrationError",
     "LossInputError",
+    "UnknownFilterError",
+    "ExampleError",
+    "ExampleTooLarge",
 ]
 
 
@@ -21,7 +24,10 @@ class LossKitError(Exception):
 
 
 class UnknownLossError(LossKitError, KeyError, ValueError):
-    """A name or alias that is not registered. The message lists close matches."""
+    """A name or alias that is not registered (in ``LOSSES`` or any :class:`~losskit.Registry`).
+
+    The message lists close matches. ``losskit.registry.UnknownNameError`` is the same class (an old name).
+    """
 
     def __str__(self) -> str:
         # KeyError.__str__ repr()s its argument, which would wrap the message in quotes.
@@ -38,3 +44,15 @@ class RegistrationError(LossKitError, ValueError):
 
 class LossInputError(LossKitError, ValueError):
     """Bad inputs at call time. The message names the loss, what it expected and what it got."""
+
+
+class UnknownFilterError(LossKitError, ValueError):
+    """``list_losses(task=...)`` or ``tag=`` names a task or tag that no registered loss has."""
+
+
+class ExampleError(LossKitError, ValueError):
+    """No example inputs can be made as asked (pass your own inputs, or fix ``shapes``); the message says why."""
+
+
+class ExampleTooLarge(ExampleError):
+    """Example inputs would exceed the element budget (the message says which tensor and the budget)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from ..errors import RegistrationError
+from ..errors import RegistrationError, UnknownLossError
 from .entry import Entry, RegistryOverrideWarning, UnknownNameError, _Lazy, qualified_name, same_definition
 from .naming import matches, natural_key, suggest
 
@@ -44,11 +44,14 @@ def _freeze(entries: dict[str, Entry[Any]], index: dict[str, str]) -> _State:
 class Registry(Generic[T]):
     """A thread-safe mapping of names and aliases to objects.
 
+    A missing name raises :class:`~losskit.UnknownLossError` (a ``KeyError``) with close matches.
+
     Args:
         kind: what the registry holds, used in messages (``"loss"``, ``"metric"``).
-        unknown_error: exception class raised for a missing name (a ``KeyError`` subclass).
-        check: called with each object at registration; raises ``TypeError`` to refuse it.
-        on_load: called with a lazily loaded object; returns metadata to merge into its entry.
+        describe: the metadata the registry's kind derives from an object, or ``TypeError`` when the object
+            is not of that kind. Called when an object is added (metadata given there wins) and when a lazy
+            (plugin) entry is loaded.
+        listing_hint: appended to the count of entries in an unknown-name message (where to see them all).
 
     Example:
         >>> metrics = Registry("metric")
@@ -62,16 +65,12 @@ class Registry(Generic[T]):
         self,
         kind: str,
         *,
-        unknown_error: type[KeyError] = UnknownNameError,
-        check: Callable[[Any], None] | None = None,
-        on_load: Callable[[Any], Mapping[str, Any]] | None = None,
+        describe: Callable[[Any], Mapping[str, Any]] | None = None,
         listing_hint: str = "",
     ) -> None:
         self.kind = kind
         self.listing_hint = listing_hint
-        self._unknown_error = unknown_error
-        self._check = check
-        self._on_load = on_load
+        self._describe = describe
         self._lock = threading.RLock()
         self._state: _State = _freeze({}, {})
         self._ensure_hooks: list[Callable[[], None]] = []
@@ -110,14 +109,13 @@ class Registry(Generic[T]):
         origin: str = "python",
     ) -> Entry[T]:
         """Register ``obj`` and return its :class:`Entry` (the non-decorator core of :meth:`register`)."""
-        if self._check is not None:
-            self._check(obj)
+        derived = dict(self._describe(obj)) if self._describe is not None else {}
         if isinstance(aliases, str):
             aliases = [aliases]
         entry: Entry[T] = Entry(
             name=_valid_key(name, self.kind),
             aliases=tuple(dict.fromkeys(_valid_key(a, self.kind) for a in aliases if a != name)),
-            metadata=MappingProxyType(dict(metadata or {})),
+            metadata=MappingProxyType({**derived, **(metadata or {})}),
             source=qualified_name(obj),
             origin=origin,
             obj=obj,
@@ -258,7 +256,7 @@ class Registry(Generic[T]):
         except KeyError:
             raise self._unknown(name, state) from None
 
-    def _unknown(self, name: str, state: _State) -> KeyError:
+    def _unknown(self, name: str, state: _State) -> UnknownLossError:
         close: list[str] = []
         picked: dict[str, int] = {}
         # One suggestion per entry, its canonical name if close. difflib is quadratic in the length of the
@@ -272,7 +270,7 @@ class Registry(Generic[T]):
                 close[picked[owner]] = key
         close = close[:3]
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return self._unknown_error(
+        return UnknownLossError(
             f"unknown {self.kind} {_short(name)}.{hint} ({len(state.entries)} {_plural(self.kind)} registered"
             f"{self.listing_hint})"
         )
@@ -304,12 +302,10 @@ class Registry(Generic[T]):
             current = self._state.entries.get(entry.name)
             if current is not None and current.lazy is None:
                 return current  # the plugin registered itself, with its own metadata, while importing
-            if self._check is not None:
-                try:
-                    self._check(obj)
-                except TypeError as exc:
-                    raise RegistrationError(f"plugin {self.kind} {entry.name!r} ({entry.source}): {exc}") from exc
-            extra = dict(self._on_load(obj)) if self._on_load is not None else {}
+            try:
+                extra = dict(self._describe(obj)) if self._describe is not None else {}
+            except TypeError as exc:
+                raise RegistrationError(f"plugin {self.kind} {entry.name!r} ({entry.source}): {exc}") from exc
             loaded = replace(entry, obj=obj, lazy=None, metadata=MappingProxyType({**extra, **entry.metadata}))
             if current is entry:
                 self._publish(self._state, loaded, {entry.name})

@@ -9,18 +9,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ..errors import LossKitError
+from ..errors import UnknownLossError
 
 __all__ = ["Entry", "UnknownNameError", "RegistryOverrideWarning", "qualified_name", "same_definition"]
 
 T = TypeVar("T")
 
-
-class UnknownNameError(LossKitError, KeyError, ValueError):
-    """A name that is not in a registry."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+#: The old name of :class:`~losskit.UnknownLossError` (one class: every registry raises it for a missing name).
+UnknownNameError = UnknownLossError
 
 
 class RegistryOverrideWarning(UserWarning):
@@ -79,10 +75,6 @@ class _Lazy:
     @property
     def error(self) -> BaseException | None:
         return self._error
-
-    @property
-    def loaded(self) -> bool:
-        return self._done
 
 
 @dataclass(frozen=True)

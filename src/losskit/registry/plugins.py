@@ -41,12 +41,6 @@ class PluginScanner:
             self._scanned = True  # set first: the scan itself performs lookups
             self._scan()
 
-    def rescan(self) -> None:
-        """Pick up distributions installed since the first scan."""
-        with self._lock:
-            self._scanned = True
-            self._scan()
-
     @property
     def roots(self) -> frozenset[str]:
         """Top-level packages that provide plugins (their modules may appear in ``_target_`` paths)."""
