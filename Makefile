@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PLUGINS := tests/plugins/losskit_demo_plugin tests/plugins/losskit_broken_plugin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench docs clean
+.PHONY: install lint test demo bench docs clean
 
 install: $(STAMP)
 
@@ -18,6 +18,15 @@ $(STAMP): pyproject.toml Makefile $(wildcard tests/plugins/*/pyproject.toml)
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench]" $(PLUGINS)
 	touch $@
+
+# The style and type gate (configured in pyproject.toml): ruff over everything, mypy --strict over src/losskit.
+# All three run (every finding in one go); the target fails if any of them found something.
+lint: $(STAMP)
+	@status=0; \
+	$(BIN)/ruff check src tests benchmarks || status=1; \
+	$(BIN)/ruff format --check src tests benchmarks || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q tests
