@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import losskit
@@ -312,6 +313,67 @@ def test_check_reports_a_crashing_loss_as_failed(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "FAILED: the loss raised RuntimeError: mat1 and mat2" in proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def _term_rows(out: str) -> list[str]:
+    """The term names in ``check``'s value table (the rows above ``total``)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("term ")) + 2  # header, then the rule
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("total "))
+    return [line.split()[0] for line in lines[start:end]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("dice_ce", ["dice", "ce"]),  # built-in losses made of terms, not only CombinedLoss
+        ("vae", ["reconstruction", "kl"]),
+        ("cross_entropy", []),  # a plain loss: the total alone
+        # A combined loss reports its own terms' terms, nested.
+        ("loss:\n  losses:\n    seg: dice_ce\n    ce: cross_entropy\n", ["seg", "seg.dice", "seg.ce", "ce"]),
+    ],
+)
+def test_check_shows_the_terms_of_every_loss_made_of_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, expected: list[str]
+) -> None:
+    if "\n" in spec:
+        (tmp_path / "loss.yaml").write_text(spec)
+        spec = str(tmp_path / "loss.yaml")
+    assert main(["--plain", "check", spec]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert _term_rows(out) == expected and "OK" in out
+
+
+def test_check_shows_a_user_loss_terms_and_fails_a_broken_protocol(
+    scoped_registry: losskit.Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torch import nn
+
+    from losskit.compose import with_terms
+
+    @losskit.register_loss("user_l1_l2")
+    class L1L2(nn.Module):
+        def forward(self, input: torch.Tensor, target: torch.Tensor, return_terms: bool = False) -> object:
+            l1, l2 = (input - target).abs().mean(), (input - target).pow(2).mean()
+            return with_terms(l1 + l2, {"l1": l1, "l2": l2}, return_terms)
+
+    @losskit.register_loss("user_says_terms")
+    class SaysTerms(nn.Module):  # takes return_terms but ignores it
+        def forward(self, input: torch.Tensor, target: torch.Tensor, return_terms: bool = False) -> torch.Tensor:
+            return (input - target).abs().mean()
+
+    @losskit.register_loss("user_nan_term")
+    class NanTerm(nn.Module):  # a finite total hiding a NaN term is not a passed check
+        def forward(self, input: torch.Tensor, target: torch.Tensor, return_terms: bool = False) -> object:
+            good = (input - target).abs().mean()
+            return with_terms(good, {"good": good, "bad": good * float("nan")}, return_terms)
+
+    assert main(["--plain", "check", "user_l1_l2"]) == 0, capsys.readouterr().err
+    assert _term_rows(capsys.readouterr().out) == ["l1", "l2"]
+    assert main(["--plain", "check", "user_says_terms"]) == 1
+    assert "FAILED: return_terms=True gave Tensor, expected (total, {term: value})" in capsys.readouterr().out
+    assert main(["--plain", "check", "user_nan_term"]) == 1
+    assert "FAILED: the loss is not finite" in capsys.readouterr().out
 
 
 def test_check_budget_constant_matches_the_library() -> None:

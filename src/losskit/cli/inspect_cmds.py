@@ -10,8 +10,7 @@ from typing import Any
 import torch
 import yaml
 
-from ..compose.calling import call_loss
-from ..compose.combined import CombinedLoss
+from ..compose import CombinedLoss, accepts_return_terms, call_loss
 from ..config import ImportPolicy, build_loss, to_config
 from ..config.serialize import plain_value
 from ..discovery import LossDescription, ParamInfo, describe_loss, list_losses, strip_arg_docs
@@ -210,17 +209,23 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
     shapes = dict(_parse_shapes(args.shape or []))
     example = example_for(module, make_generator(args.seed), shapes=shapes, max_elements=args.max_elements, notes=notes)
     described = ", ".join(_shape(a) for a in [*example.args, *example.kwargs.values()])
+    # Every loss made of terms (combined, dice_ce, vae, a user's loss on the same protocol) shows its terms.
+    with_terms = accepts_return_terms(module)
     try:
-        if isinstance(module, CombinedLoss):
-            total, terms = module(*example.args, return_terms=True, **example.kwargs)
-        else:
-            total, terms = call_loss(module, *example.args, **example.kwargs), {}
+        result = call_loss(module, *example.args, return_terms=with_terms, **example.kwargs)
     except Exception as exc:  # the loss crashed on the inputs: a failed check, said as such
         out.heading(f"Example inputs ({described})")
         for note in notes:
             out.line(f"shape {note}")
         out.line(f"FAILED: the loss raised {type(exc).__name__}: {_first_lines(str(exc))}")
         return 1
+    terms: dict[str, Any] = {}
+    total = result
+    if with_terms:
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            out.line(f"FAILED: return_terms=True gave {type(result).__name__}, expected (total, {{term: value}})")
+            return 1
+        total, terms = result[0], {str(k): v for k, v in result[1].items()}
     if not isinstance(total, torch.Tensor):
         out.line(f"FAILED: the loss returned {type(total).__name__}, expected a tensor")
         return 1
