@@ -19,6 +19,7 @@ import losskit
 import losskit.functional as LF
 from losskit.testing import check_loss
 
+from ._docblocks import python_blocks, run_blocks
 from .policy import test_autocast as policy_autocast
 from .policy import test_choices as policy_choices
 from .policy import test_edges as policy_edges
@@ -30,7 +31,7 @@ FUNCTION = "soft_margin_loss"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return python_blocks(DOC)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +45,7 @@ def example() -> Iterator[dict[str, Any]]:
         for key in (NAME, "SoftMarginLoss"):  # should the example land as a built-in, the doc still runs
             if losskit.has_loss(key):
                 losskit.unregister_loss(key)
-        for i, block in enumerate(_blocks()):
-            try:
-                exec(compile(block, f"contributing-block-{i}", "exec"), namespace)
-            except Exception as exc:  # pragma: no cover - the message says which block failed
-                raise AssertionError(
-                    f"contributing.md block {i} failed:\n{block}\n{type(exc).__name__}: {exc}"
-                ) from exc
+        run_blocks(_blocks(), namespace, "contributing.md")
         mp.setattr(LF, FUNCTION, namespace[FUNCTION], raising=False)
         mp.setattr(LF, "__all__", [*LF.__all__, FUNCTION])
         yield namespace

@@ -1,0 +1,23 @@
+"""Run the ``python`` code blocks of a markdown page as written (README, the contract, docs/contributing.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["python_blocks", "run_blocks"]
+
+
+def python_blocks(page: Path) -> list[str]:
+    """The page's fenced ``python`` blocks, in order."""
+    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+
+
+def run_blocks(blocks: list[str], namespace: dict[str, Any], label: str) -> None:
+    """Execute ``blocks`` in order in one ``namespace``; a failing block is an AssertionError that shows it."""
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{label}-block-{i}", "exec"), namespace)
+        except Exception as exc:  # the message says which block failed, and how
+            raise AssertionError(f"{label} code block {i} failed:\n{block}\n{type(exc).__name__}: {exc}") from exc
