@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 import torch
 
-__all__ = ["float32_loss", "upcast", "is_half"]
+__all__ = ["float32_loss", "autocast_off", "upcast", "is_half"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HALF = (torch.float16, torch.bfloat16)
@@ -58,6 +58,12 @@ def _needs_float32(args: tuple[Any, ...], kwargs: Mapping[str, Any], device_type
     return torch.is_autocast_enabled(device_type) or any(t.dtype in _HALF for t in _tensors(args, kwargs))
 
 
+def autocast_off(like: torch.Tensor) -> torch.autocast:
+    """The context-manager form of the rule, for code that :func:`float32_loss` does not wrap: a custom autograd
+    ``backward`` runs under the caller's autocast state, so its float32 statistics switch it off here."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 def float32_loss(fn: F) -> F:
     """Run ``fn`` with autocast off and half precision tensor arguments upcast to float32 (see module doc)."""
 
@@ -66,10 +72,9 @@ def float32_loss(fn: F) -> F:
         first = _first_tensor(args, kwargs)
         if first is None:
             return fn(*args, **kwargs)
-        device_type = first.device.type
-        if not _needs_float32(args, kwargs, device_type):
+        if not _needs_float32(args, kwargs, first.device.type):
             return fn(*args, **kwargs)
-        with torch.autocast(device_type, enabled=False):
+        with autocast_off(first):
             return fn(*(upcast(a) for a in args), **{k: upcast(v) for k, v in kwargs.items()})
 
     return cast(F, wrapper)

@@ -27,7 +27,7 @@ import torch
 from ..errors import LossInputError
 from ._checks import check_float, check_reduction, check_same_shape, shape_str
 from ._precision import float32_loss
-from ._reduce import acc_dtype, masked_mean
+from ._reduce import reduce
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -62,19 +62,6 @@ def check_boxes(loss: str, input: torch.Tensor, target: torch.Tensor, weight: to
 
 def _upcast(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
-
-
-def _reduce_boxes(loss: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> torch.Tensor:
-    """``mean`` is ``sum(w l) / sum(w)`` with a weight (0 when all weights are 0), ``sum(l) / n`` without."""
-    if weight is not None:
-        weight = weight.to(loss.dtype)
-        if reduction == "mean":
-            return masked_mean(loss, weight)
-        loss = loss * weight
-    if reduction == "none":
-        return loss
-    total = loss.sum(dtype=acc_dtype(loss))
-    return total if reduction == "sum" else total / max(loss.numel(), 1)
 
 
 class _Geometry(NamedTuple):
@@ -146,7 +133,7 @@ def box_iou_loss(
     """
     _prepare("box_iou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps, enclosing=False)
-    return _reduce_boxes(1.0 - g.iou, weight, reduction)
+    return reduce(1.0 - g.iou, reduction, weight, weight=weight)
 
 
 @float32_loss
@@ -164,7 +151,7 @@ def generalized_box_iou_loss(
     g = _geometry(input, target, eps)
     # 1 - (iou - (C - U) / C) = 2 - iou - U / C
     loss = 2.0 - g.iou - g.union / (g.enc_w * g.enc_h)
-    return _reduce_boxes(loss, weight, reduction)
+    return reduce(loss, reduction, weight, weight=weight)
 
 
 def _center_distance(g: _Geometry) -> torch.Tensor:
@@ -187,7 +174,7 @@ def distance_box_iou_loss(
     _prepare("diou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps)
     loss = 1.0 - g.iou + _center_distance(g)
-    return _reduce_boxes(loss, weight, reduction)
+    return reduce(loss, reduction, weight, weight=weight)
 
 
 @float32_loss
@@ -209,4 +196,4 @@ def complete_box_iou_loss(
     with torch.no_grad():
         alpha = v / (1.0 - g.iou + v + eps)
     loss = 1.0 - g.iou + _center_distance(g) + alpha * v
-    return _reduce_boxes(loss, weight, reduction)
+    return reduce(loss, reduction, weight, weight=weight)

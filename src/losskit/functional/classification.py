@@ -163,7 +163,7 @@ def class_ce(
     if target.is_floating_point():  # class probabilities (validated: cross-entropy only)
         out = F.cross_entropy(x, target.to(x.dtype), weight=w, label_smoothing=label_smoothing, reduction=inner)
         # torch's mean for probability targets divides by N * spatial (weights do not renormalise)
-        return out / max(target.numel() // max(x.shape[1], 1), 1) if reduction == "mean" else out
+        return reduce(out, reduction, avg_factor=target.numel() // max(x.shape[1], 1))
     labels = _labels(target)
     ignore = -100 if ignore_index is None else ignore_index
     if log_probs:

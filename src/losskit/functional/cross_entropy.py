@@ -26,6 +26,7 @@ from ._checks import (
     shape_str,
 )
 from ._precision import float32_loss
+from ._reduce import reduce
 from .classification import ClassWeight, check_class_input, check_unit_interval, class_ce, class_weight
 
 __all__ = ["cross_entropy_loss", "nll_loss", "bce_loss", "bce_with_logits_loss", "mask_loss"]
@@ -122,7 +123,7 @@ def bce_loss(input: Tensor, target: Tensor, *, weight: Tensor | None = None, red
     out = F.binary_cross_entropy(p, target.to(p.dtype), weight=w, reduction=inner)
     nan = (input - input) if reduction == "none" else (input - input).sum()
     out = out + nan
-    return out / max(input.numel(), 1) if reduction == "mean" else out
+    return reduce(out, reduction, avg_factor=input.numel())
 
 
 @float32_loss
@@ -160,7 +161,7 @@ def bce_with_logits_loss(
         pos_weight=None if pos_weight is None else pos_weight.to(input.dtype),
         reduction="none" if reduction == "none" else "sum",
     )
-    return out / max(input.numel(), 1) if reduction == "mean" else out
+    return reduce(out, reduction, avg_factor=input.numel())
 
 
 @float32_loss

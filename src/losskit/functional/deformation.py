@@ -152,5 +152,5 @@ def gradient_smoothness(ddf: Tensor) -> Tensor:
     total = u.new_zeros(())
     for axis in range(2, u.dim()):
         d = torch.diff(u, dim=axis)
-        total = total + (d * d).sum(dtype=u.dtype) / max(d.numel(), 1)
+        total = total + reduce(d * d, "mean")
     return total

@@ -24,7 +24,7 @@ from ._checks import (
     shape_str,
 )
 from ._precision import float32_loss
-from ._reduce import acc_dtype, masked_mean
+from ._reduce import acc_dtype, reduce
 from .boxes import generalized_box_iou_loss
 from .focal import _SigmoidFocal
 
@@ -44,25 +44,6 @@ _LTRB_SIGN = (-1.0, -1.0, 1.0, 1.0)
 
 def _upcast(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-def _reduce_elementwise(
-    loss: Tensor, weight: Tensor | None, reduction: str, avg_factor: float | Tensor | None = None
-) -> Tensor:
-    """mmdet-style: ``weight`` multiplies elementwise; ``mean`` divides the sum by ``avg_factor`` when given
-    (e.g. the number of positives; clamped to >= 1e-12), else by the element count."""
-    if weight is not None:
-        loss = loss * weight.to(loss.dtype)
-    if reduction == "none":
-        return loss
-    total = loss.sum(dtype=acc_dtype(loss))
-    if reduction == "sum":
-        return total
-    if avg_factor is None:
-        return total / max(loss.numel(), 1)
-    if isinstance(avg_factor, Tensor):
-        return total / avg_factor.to(total.dtype).clamp_min(1e-12)
-    return total / max(float(avg_factor), 1e-12)
 
 
 def _check_weight(loss: str, weight: Tensor | None, input: Tensor) -> None:
@@ -124,9 +105,9 @@ def centerness_loss(
     _check_weight("centerness", weight, input)
     x = _upcast(input)
     loss = F.binary_cross_entropy_with_logits(x, target.to(x.dtype), reduction="none")
-    if weight is not None and reduction == "mean":
-        return masked_mean(loss, weight.to(loss.dtype).expand_as(loss))
-    return _reduce_elementwise(loss, weight, reduction)
+    # with a weight the mean is sum(w l) / sum(w), the weight expanded so a broadcast mask counts per location
+    w = None if weight is None else weight.to(loss.dtype).expand_as(loss)
+    return reduce(loss, reduction, w, weight=w)
 
 
 @float32_loss
@@ -167,7 +148,7 @@ def varifocal_loss(
     negative = alpha * torch.exp(gamma * F.logsigmoid(x))
     positive = q if iou_weighted else torch.ones_like(q)
     loss = bce * torch.where(q > 0, positive, negative)
-    return _reduce_elementwise(loss, weight, reduction, avg_factor)
+    return reduce(loss, reduction, weight=weight, avg_factor=avg_factor)
 
 
 @float32_loss
@@ -211,7 +192,7 @@ def quality_focal_loss(
     gap = (y - torch.sigmoid(x)).abs()
     # |y - s|^beta: at beta < 1 the derivative is infinite at y == s; the clamp keeps it finite.
     scale = gap.square() if beta == 2.0 else gap.clamp_min(torch.finfo(gap.dtype).tiny).pow(beta)
-    return _reduce_elementwise(bce * scale, weight, reduction, avg_factor)
+    return reduce(bce * scale, reduction, weight=weight, avg_factor=avg_factor)
 
 
 def _dense_quality_target(loss: str, x: Tensor, labels: Tensor, scores: Tensor) -> Tensor:
@@ -294,23 +275,22 @@ def fcos_loss(
     if not len(cls_l) == len(box_l) == len(ctr_l) == len(lab_l) == len(reg_l):
         counts = ", ".join(str(len(v)) for v in (cls_l, box_l, ctr_l, lab_l, reg_l))
         raise LossInputError(f"{name}: every input needs one tensor per level, got {counts} levels")
-    # Levels come as lists, which float32_loss does not look into: autocast is switched off here instead.
-    with torch.autocast(cls_l[0].device.type, enabled=False):
-        return _fcos_levels(
-            name,
-            cls_l,
-            box_l,
-            ctr_l,
-            lab_l,
-            reg_l,
-            focal_alpha,
-            focal_gamma,
-            cls_weight,
-            reg_weight,
-            centerness_weight,
-            centerness_weighted_reg,
-            eps,
-        )
+    # float32_loss has switched autocast off and upcast the levels (it looks into lists)
+    return _fcos_levels(
+        name,
+        cls_l,
+        box_l,
+        ctr_l,
+        lab_l,
+        reg_l,
+        focal_alpha,
+        focal_gamma,
+        cls_weight,
+        reg_weight,
+        centerness_weight,
+        centerness_weighted_reg,
+        eps,
+    )
 
 
 def _fcos_levels(

@@ -22,11 +22,6 @@ KLReduction = Literal["batchmean", "mean", "sum", "none"]
 KDReduction = Literal["batchmean", "sum", "none"]
 
 
-def _batchmean(values: torch.Tensor, n: int) -> torch.Tensor:
-    """Sum over everything divided by the batch size, 0 (not NaN) for an empty batch."""
-    return values.sum(dtype=acc_dtype(values)) / max(n, 1)
-
-
 @float32_loss
 def kl_div_loss(
     input: torch.Tensor, target: torch.Tensor, *, log_target: bool = False, reduction: KLReduction = "batchmean"
@@ -41,7 +36,8 @@ def kl_div_loss(
     check_reduction("kl_div", reduction, ("batchmean", "mean", "sum", "none"))
     elementwise = F.kl_div(input, target, reduction="none", log_target=log_target)
     if reduction == "batchmean":
-        return _batchmean(elementwise, input.shape[0] if input.dim() else 1)
+        # torch's "batchmean": the sum over everything divided by the batch size (0 for an empty batch)
+        return reduce(elementwise, "mean", avg_factor=input.shape[0] if input.dim() else 1)
     return reduce(elementwise, reduction)
 
 
@@ -84,7 +80,7 @@ def kd_loss(
         if target is not None:
             raise LossInputError("kd: reduction='none' gives the per-sample KD term only; pass no target")
         return per_position
-    kd = per_position.sum() if reduction == "sum" else per_position.sum() / max(per_position.numel(), 1)
+    kd = reduce(per_position, "sum" if reduction == "sum" else "mean")
     if target is None:
         return kd
     expected = (student_logits.shape[0], *student_logits.shape[2:])

@@ -19,7 +19,7 @@ from ..compose.terms import with_terms
 from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
 from ._precision import float32_loss
-from ._reduce import acc_dtype
+from ._reduce import acc_dtype, reduce
 
 Reduction = Literal["mean", "sum", "none"]
 ReconstructionKind = Literal["mse", "bce", "l1"]
@@ -34,7 +34,6 @@ __all__ = [
     "sae_loss",
     "vq_loss",
     "adversarial_loss",
-    "batch_reduce",
     "check_reconstruction_pair",
     "check_batch",
 ]
@@ -60,14 +59,6 @@ def _per_sample_sum(t: torch.Tensor) -> torch.Tensor:
 
 def _per_sample_mean(t: torch.Tensor) -> torch.Tensor:
     return _per_sample_sum(t) / max(math.prod(t.shape[1:]), 1)
-
-
-def batch_reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
-    """(N,) per-sample values -> mean over the batch | sum | unchanged ("none"); an empty batch gives 0."""
-    if reduction == "none":
-        return per_sample
-    total = per_sample.sum()
-    return total if reduction == "sum" else total / max(per_sample.shape[0], 1)
 
 
 @float32_loss
@@ -133,8 +124,8 @@ def vae_loss(
     kl = gaussian_kl(mu, logvar)
     kl_term = kl if capacity is None else (kl - capacity).abs()
     total = reconstruction_weight * rec + beta * kl_term
-    terms = {"reconstruction": batch_reduce(rec, reduction), "kl": batch_reduce(kl, reduction)}
-    return with_terms(batch_reduce(total, reduction), terms, return_terms)
+    terms = {"reconstruction": reduce(rec, reduction), "kl": reduce(kl, reduction)}
+    return with_terms(reduce(total, reduction), terms, return_terms)
 
 
 @float32_loss
@@ -188,8 +179,8 @@ def sae_loss(
         l1 = l1 * decoder_weight.to(dtype).norm(dim=0)
     sparsity = _per_sample_mean(l1) if feature_reduction == "mean" else _per_sample_sum(l1)
     total = rec + sparsity_weight * sparsity
-    terms = {"reconstruction": batch_reduce(rec, reduction), "sparsity": batch_reduce(sparsity, reduction)}
-    return with_terms(batch_reduce(total, reduction), terms, return_terms)
+    terms = {"reconstruction": reduce(rec, reduction), "sparsity": reduce(sparsity, reduction)}
+    return with_terms(reduce(total, reduction), terms, return_terms)
 
 
 @float32_loss
@@ -216,8 +207,8 @@ def vq_loss(
     codebook = _per_sample_mean((z_e.detach() - z_q) ** 2)
     commit = _per_sample_mean((z_e - z_q.detach()) ** 2)
     total = codebook + commitment * commit
-    terms = {"codebook": batch_reduce(codebook, reduction), "commitment": batch_reduce(commit, reduction)}
-    return with_terms(batch_reduce(total, reduction), terms, return_terms)
+    terms = {"codebook": reduce(codebook, reduction), "commitment": reduce(commit, reduction)}
+    return with_terms(reduce(total, reduction), terms, return_terms)
 
 
 @float32_loss  # per tensor too: the rule's upcast does not look inside a list of discriminator outputs
@@ -265,8 +256,5 @@ def adversarial_loss(
     outs = [_adversarial_single(t, target_is_real, for_discriminator, mode) for t in tensors]
     if reduction == "none":
         return outs if many else outs[0]
-    per = [o.sum() if reduction == "sum" else o.sum() / max(o.numel(), 1) for o in outs]
-    if not many:
-        return per[0]
-    stacked = torch.stack(per)
-    return stacked.sum() if reduction == "sum" else stacked.mean()
+    per = [reduce(o, reduction) for o in outs]
+    return reduce(torch.stack(per), reduction) if many else per[0]

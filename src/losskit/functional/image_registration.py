@@ -13,7 +13,7 @@ from ..compose.terms import with_terms
 from ..errors import LossInputError
 from ._checks import check_float, check_same_shape, shape_str
 from ._precision import float32_loss
-from ._reduce import acc_dtype
+from ._reduce import acc_dtype, reduce
 from .deformation import gradient_smoothness
 from .lncc import KernelType, LNCCWindow, check_image_pair, lncc_loss
 
@@ -84,7 +84,7 @@ def lncc_dvf_loss(
     )
     if gt_dvf is not None and pred_dvf is not None:
         sq = (pred_dvf.to(sim.dtype) - gt_dvf.to(sim.dtype)).square()
-        dvf = sq.sum() / max(sq.numel(), 1)  # an empty batch gives 0, not torch's NaN mean
+        dvf = reduce(sq, "mean")  # an empty batch gives 0, not torch's NaN mean
     else:
         dvf = sim.new_zeros(())
     return with_terms(sim + dvf_weight * dvf, {"lncc": sim, "dvf": dvf}, return_terms)

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ._checks import check_choice
-from ._precision import float32_loss
+from ._precision import autocast_off, float32_loss
 from ._reduce import acc_dtype
 from .region_stats import flat_logits
 from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
@@ -143,7 +143,7 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_loss: Tensor, _g_counts: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:
-        with torch.autocast(ctx.p.device.type, enabled=False):
+        with autocast_off(ctx.p):
             return _LovaszSoftmaxRows._backward(ctx, g_loss)
 
     @staticmethod

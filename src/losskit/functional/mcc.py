@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 
 from ._precision import float32_loss
+from ._reduce import reduce
 from .region import Weight, region_terms
-from .region_stats import reduce_region
+from .region_stats import class_row
 from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
 
 __all__ = ["mcc_loss"]
@@ -59,4 +60,4 @@ def mcc_loss(
     loss = 1.0 - num / den
     perfect = (fp == 0) & (fn == 0)  # False for NaN: NaN in gives NaN out
     loss = torch.where(perfect, torch.zeros_like(loss), loss)
-    return reduce_region(loss, reduction, w)
+    return reduce(loss, reduction, weight=class_row(w, loss))

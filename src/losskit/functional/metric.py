@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_labels, check_reduction, check_tensor, shape_str
 from ._precision import float32_loss
-from ._reduce import acc_dtype
+from ._reduce import acc_dtype, reduce
 
 __all__ = [
     "check_embeddings",
@@ -122,18 +122,9 @@ def _masked_logsumexp(x: torch.Tensor, mask: torch.Tensor, *, add_one: bool = Fa
     return total.clamp_min(torch.finfo(x.dtype).tiny).log() + row_max.squeeze(1)
 
 
-def _mean(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    return total / count.to(total.dtype).clamp_min(1)
-
-
-def _reduce_pairs(loss: torch.Tensor, valid: torch.Tensor, reduction: str, average_nonzero: bool) -> torch.Tensor:
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    counted = (valid & (loss > 0)) if average_nonzero else valid
-    return _mean(total, counted.sum())
+def _counted(loss: torch.Tensor, valid: torch.Tensor, average_nonzero: bool) -> torch.Tensor:
+    """What a mean divides by: the valid entries, or only those with a positive loss (PML's AvgNonZeroReducer)."""
+    return valid & (loss > 0) if average_nonzero else valid
 
 
 def _check_temperature(loss: str, temperature: float) -> None:
@@ -173,7 +164,8 @@ def contrastive_loss(
         return pos_loss + neg_loss
     if reduction == "sum":
         return pos_loss.sum() + neg_loss.sum()
-    return _reduce_pairs(pos_loss, pos, "mean", average_nonzero) + _reduce_pairs(neg_loss, neg, "mean", average_nonzero)
+    pos_mean = reduce(pos_loss, "mean", _counted(pos_loss, pos, average_nonzero))
+    return pos_mean + reduce(neg_loss, "mean", _counted(neg_loss, neg, average_nonzero))
 
 
 @float32_loss
@@ -214,7 +206,7 @@ def triplet_loss(
         valid = pos.any(dim=1) & neg.any(dim=1)
         violation = hardest_pos - torch.where(valid, hardest_neg, hardest_pos) + margin
     loss = torch.where(valid, hinge(violation), torch.zeros_like(violation))
-    return _reduce_pairs(loss, valid, reduction, average_nonzero)
+    return reduce(loss, reduction, _counted(loss, valid, average_nonzero))
 
 
 def _views_or_labels(embeddings: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +240,7 @@ def info_nce_loss(
     neg_lse = _masked_logsumexp(s, neg)
     # -log(e^s / (e^s + e^lse)) = softplus(lse - s)
     loss = torch.where(pos, F.softplus(neg_lse[:, None] - s), torch.zeros_like(s))
-    return _reduce_pairs(loss, pos, reduction, average_nonzero=False)
+    return reduce(loss, reduction, pos)
 
 
 @float32_loss
@@ -274,7 +266,7 @@ def supcon_loss(
     mean_log_prob = torch.where(pos, log_prob, torch.zeros_like(s)).sum(dim=1) / n_pos.to(s.dtype).clamp_min(1)
     has_pos = n_pos > 0
     loss = torch.where(has_pos, -mean_log_prob, torch.zeros_like(mean_log_prob))
-    return _reduce_pairs(loss, has_pos, reduction, average_nonzero=False)
+    return reduce(loss, reduction, has_pos)
 
 
 @float32_loss

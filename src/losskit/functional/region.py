@@ -23,14 +23,14 @@ from torch import Tensor
 
 from ._checks import check_choice
 from ._precision import float32_loss
-from .region_stats import RegionStats, pool_stats, reduce_region, region_stats, safe_ratio
+from ._reduce import reduce
+from .region_stats import RegionStats, class_row, pool_stats, region_stats, safe_ratio
 from .segmentation_input import DEFAULT_MODE, MODES, Mode, Reduction, prepare_segmentation
 
 __all__ = [
     "RegionStats",
     "region_stats",
     "safe_ratio",
-    "reduce_region",
     "pool_stats",
     "region_terms",
     "dice_loss",
@@ -92,7 +92,8 @@ def dice_loss(
         num_classes=num_classes,
     )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
-    return reduce_region(dice_from_stats(s, smooth_nr, smooth_dr), reduction, w)
+    loss = dice_from_stats(s, smooth_nr, smooth_dr)
+    return reduce(loss, reduction, weight=class_row(w, loss))
 
 
 @float32_loss
@@ -124,7 +125,7 @@ def jaccard_loss(
     )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
     loss = 1.0 - safe_ratio(s.inter + smooth_nr, s.pred + s.true - s.inter + smooth_dr)
-    return reduce_region(loss, reduction, w)
+    return reduce(loss, reduction, weight=class_row(w, loss))
 
 
 def tversky_index(s: RegionStats, alpha: float, beta: float, smooth_nr: float, smooth_dr: float) -> Tensor:
@@ -164,7 +165,8 @@ def tversky_loss(
         num_classes=num_classes,
     )
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
-    return reduce_region(1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr), reduction, w)
+    loss = 1.0 - tversky_index(s, alpha, beta, smooth_nr, smooth_dr)
+    return reduce(loss, reduction, weight=class_row(w, loss))
 
 
 @float32_loss
@@ -205,7 +207,7 @@ def focal_tversky_loss(
         # The test is `base <= tiny` (False for NaN), so a NaN base stays NaN.
         tiny = torch.finfo(base.dtype).tiny
         base = torch.where(base <= tiny, torch.zeros_like(base), base.clamp_min(tiny).pow(gamma))
-    return reduce_region(base, reduction, w)
+    return reduce(base, reduction, weight=class_row(w, base))
 
 
 @float32_loss
@@ -249,4 +251,4 @@ def generalized_dice_loss(
         w = torch.where(empty, w.amax(dim=1, keepdim=True), w)
     num = 2.0 * (w * inter).sum(1) + smooth_nr
     den = (w * (pred + true)).sum(1) + smooth_dr
-    return reduce_region(1.0 - safe_ratio(num, den), reduction)
+    return reduce(1.0 - safe_ratio(num, den), reduction)

@@ -34,10 +34,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._precision import float32_loss
+from ._precision import autocast_off, float32_loss
 from ._reduce import acc_dtype
 
-__all__ = ["RegionStats", "region_stats", "pool_stats", "safe_ratio", "reduce_region", "flat_logits"]
+__all__ = ["RegionStats", "region_stats", "pool_stats", "safe_ratio", "class_row", "flat_logits"]
 
 
 class RegionStats(NamedTuple):
@@ -109,7 +109,7 @@ class _GramStats(torch.autograd.Function):
         ctx.h = None
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        with torch.autocast(p.device.type, enabled=False):
+        with autocast_off(p):
             gi, gp = _grads(g_inter, g_pred, p)
             labels, valid = ctx.saved_tensors
             if h is None:
@@ -152,7 +152,7 @@ class _ScatterStats(torch.autograd.Function):
         p = ctx.p
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        with torch.autocast(p.device.type, enabled=False):
+        with autocast_off(p):
             gi, gp = _grads(g_inter, g_pred, p)
             n, c, s = p.shape
             (lab,) = ctx.saved_tensors
@@ -198,7 +198,7 @@ class _DenseStats(torch.autograd.Function):
         x, t, valid = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x):
             dt = acc_dtype(x)
             p = torch.softmax(x, dim=1, dtype=dt) if ctx.softmax else torch.sigmoid(x.to(dt))
             zeros = p.new_zeros(p.shape[:2])
@@ -292,16 +292,11 @@ def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(empty, torch.ones_like(num), num / torch.where(empty, torch.ones_like(den), den))
 
 
-def reduce_region(loss: Tensor, reduction: str, weight: Tensor | None = None) -> Tensor:
-    """Weight the per-(sample, class) losses by class, then reduce: "mean" divides by the number of entries
-    (MONAI's convention: weights scale terms, they do not renormalise; 0 for no entries), "sum" adds, "none"
-    returns them."""
-    if weight is not None:
-        w = weight.to(device=loss.device, dtype=loss.dtype)
-        if w.numel() != loss.shape[-1]:
-            w = w[1:]  # background dropped with include_background=False
-        loss = loss * w
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    return total if reduction == "sum" else total / max(loss.numel(), 1)
+def class_row(weight: Tensor | None, loss: Tensor) -> Tensor | None:
+    """A class weight lined up with the last dimension of per-(sample, class) losses, for
+    :func:`~losskit.functional._reduce.reduce`'s ``weight``: MONAI's convention, weights scale the terms and a
+    mean still divides by the number of entries. The background entry is dropped when the losses lack it."""
+    if weight is None:
+        return None
+    w = weight.to(device=loss.device, dtype=loss.dtype)
+    return w[1:] if w.numel() != loss.shape[-1] else w  # include_background=False

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LossInputError
+from ..signatures import AllowInf
 from ._checks import check_float, check_reduction, check_same_shape, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
@@ -233,7 +234,7 @@ def barron_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float | Tensor = 1.0,
+    alpha: Annotated[float, AllowInf] | Tensor = 1.0,
     scale: float | Tensor = 1.0,
     reduction: Reduction = "mean",
 ) -> Tensor:

@@ -19,9 +19,10 @@ from ..compose.terms import with_terms
 from ..errors import LossInputError
 from ._checks import shape_str
 from ._precision import float32_loss
+from ._reduce import reduce
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .region import dice_from_stats, region_terms
-from .region_stats import reduce_region
+from .region_stats import class_row
 from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, prepare_segmentation
 
 __all__ = [
@@ -37,18 +38,6 @@ Result = Tensor | tuple[Tensor, dict[str, Tensor]]
 _PAIR = ("mean", "sum")
 
 
-def valid_sum(values: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
-    """``(sum values, sum weights)`` in float32 (float64 stays): the pieces of a mean over valid entries."""
-    dt = torch.float64 if values.dtype == torch.float64 else torch.float32
-    total = values.sum(dtype=dt)
-    count = (
-        torch.tensor(float(values.numel()), dtype=dt, device=values.device)
-        if weights is None
-        else weights.sum(dtype=dt)
-    )
-    return total, count
-
-
 def cross_entropy_term(
     input: Tensor,
     target: Tensor,
@@ -59,10 +48,11 @@ def cross_entropy_term(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     pos_weight: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """``(sum, count)`` of the pixelwise cross-entropy (softmax CE for multiclass, sigmoid BCE otherwise), so
-    callers can take a mean over valid pixels that is 0, not NaN, when every pixel is ignored. The count is
-    PyTorch's: the summed class weights of the valid targets. Inputs already validated."""
+    reduction: PairReduction = "mean",
+) -> Tensor:
+    """The pixelwise cross-entropy (softmax CE for multiclass, sigmoid BCE otherwise), summed or averaged over
+    the valid pixels (0, not NaN, when every pixel is ignored). The mean's count is PyTorch's: the summed class
+    weights of the valid targets; one per pixel for soft multiclass targets. Inputs already validated."""
     x = input if input.dtype in (torch.float32, torch.float64) else input.float()
     if mode == "multiclass" and not target.is_floating_point():
         y = target.long()  # any integer dtype, widened before comparing to ignore_index
@@ -77,14 +67,14 @@ def cross_entropy_term(
         if valid is not None:
             ce = ce * valid
             wy = valid.to(x.dtype) if wy is None else wy * valid
-        return valid_sum(ce, wy)
+        return reduce(ce, reduction, wy)
     if mode == "multiclass":
         logp = torch.log_softmax(x, 1) if from_logits else x.clamp_min(torch.finfo(x.dtype).tiny).log()
         per = -(target.to(x.dtype) * logp)
         if weight is not None:
             per = per * weight.to(x.dtype).view(1, -1, *([1] * (x.dim() - 2)))
-        total, _ = valid_sum(per, None)
-        return total, torch.tensor(float(per.numel() // max(per.shape[1], 1)), dtype=total.dtype, device=x.device)
+        pixels = torch.tensor(float(per.numel() // max(per.shape[1], 1)), dtype=x.dtype, device=x.device)
+        return reduce(per, reduction, avg_factor=pixels)
     t = target.to(x.dtype)
     valid_f = None
     if ignore_index is not None:
@@ -99,13 +89,7 @@ def cross_entropy_term(
         per = per * weight.to(x.dtype).view(1, -1, *([1] * (x.dim() - 2)))
     if valid_f is not None:
         per = per * valid_f
-    return valid_sum(per, valid_f)
-
-
-def pair_term(pair: tuple[Tensor, Tensor], reduction: str) -> Tensor:
-    """A ``(sum, count)`` pair reduced: the sum, or the mean over valid entries (0 when there are none)."""
-    total, count = pair
-    return total if reduction == "sum" else total / count.clamp_min(torch.finfo(total.dtype).tiny)
+    return reduce(per, reduction, valid_f)
 
 
 def _dice(
@@ -122,7 +106,8 @@ def _dice(
     reduction: str,
 ) -> Tensor:
     s = region_terms(input, target, mode, from_logits, ignore_index, batch, include_background)
-    return reduce_region(dice_from_stats(s, nr, dr), reduction, weight)
+    loss = dice_from_stats(s, nr, dr)
+    return reduce(loss, reduction, weight=class_row(weight, loss))
 
 
 @float32_loss
@@ -166,18 +151,16 @@ def dice_ce_loss(
         input, target, mode, from_logits, smooth_nr, smooth_dr, w, ignore_index, batch, include_background, reduction
     )
     pw = pos_weight.to(input.device) if pos_weight is not None else None
-    ce = pair_term(
-        cross_entropy_term(
-            input,
-            target,
-            mode=mode,
-            from_logits=from_logits,
-            weight=w,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            pos_weight=pw,
-        ),
-        reduction,
+    ce = cross_entropy_term(
+        input,
+        target,
+        mode=mode,
+        from_logits=from_logits,
+        weight=w,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        pos_weight=pw,
+        reduction=reduction,
     )
     return with_terms(lambda_dice * dice + lambda_ce * ce, {"dice": dice, "ce": ce}, return_terms)
 
@@ -268,7 +251,7 @@ def combined_segmentation_loss(
         ignore_index=ignore_index,
         num_classes=num_classes,
     )
-    ce = pair_term(cross_entropy_term(input, target, mode="multiclass", weight=w, ignore_index=ignore_index), "mean")
+    ce = cross_entropy_term(input, target, mode="multiclass", weight=w, ignore_index=ignore_index)
     dice = _dice(input, target, "multiclass", True, smooth, smooth, None, ignore_index, False, True, "mean")
     return with_terms(ce_weight * ce + dice_weight * dice, {"ce": ce, "dice": dice}, return_terms)
 
@@ -298,5 +281,5 @@ def combined_dice_bce_loss(
     )
     dice = _dice(input, target, mode, True, smooth, smooth, None, ignore_index, batch, True, reduction)
     pw = pos_weight.to(input.device) if pos_weight is not None else None
-    bce = pair_term(cross_entropy_term(input, target, mode=mode, ignore_index=ignore_index, pos_weight=pw), reduction)
+    bce = cross_entropy_term(input, target, mode=mode, ignore_index=ignore_index, pos_weight=pw, reduction=reduction)
     return with_terms(dice_weight * dice + bce_weight * bce, {"dice": dice, "bce": bce}, return_terms)
