@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Literal
 
 import pytest
 import torch
@@ -25,7 +26,7 @@ class Typed(nn.Module):
         steps: int = 1,
         flag: bool = False,
         mode: Literal["binary", "multiclass"] = "binary",
-        weight: Optional[torch.Tensor] = None,
+        weight: torch.Tensor | None = None,
         sizes: Sequence[int] = (1,),
         pair: tuple[float, float] = (0.0, 1.0),
         name: str = "x",
@@ -288,7 +289,10 @@ def _same(a: nn.Module, b: nn.Module, *inputs: torch.Tensor) -> None:
         "mse",
         {"name": "cross_entropy", "weight": [1.0, 2.0, 3.0], "label_smoothing": 0.1, "ignore_index": 2},
         {"_target_": "torch.nn.SmoothL1Loss", "beta": 0.5},
-        {"losses": {"ce": {"name": "cross_entropy", "params": {"weight": [1, 1, 2]}}, "nll_like": "cross_entropy"}, "weights": [0.3, 0.7]},
+        {
+            "losses": {"ce": {"name": "cross_entropy", "params": {"weight": [1, 1, 2]}}, "nll_like": "cross_entropy"},
+            "weights": [0.3, 0.7],
+        },
     ],
 )
 def test_to_config_round_trip_through_yaml(spec: object) -> None:

@@ -126,3 +126,45 @@ def test_a_replaced_term_gets_a_new_call_plan() -> None:
     b = _batch()
     value = combo(b["warped"], b["fixed"], pred_dvf=b["ddf"], gt_dvf=b["gt"])
     torch.testing.assert_close(value, F.mse_loss(b["warped"], b["fixed"]) + F.mse_loss(b["ddf"], b["gt"]))
+
+
+# ----------------------------------------------------------------------------- one construction path (issue 10)
+@pytest.mark.parametrize("key", ["terms", "losses"])
+def test_combined_given_specs_reports_the_same_config_path_as_build_loss(key: str) -> None:
+    spec = {"a": {"name": "dice", "smoth": 1}}
+    with pytest.raises(losskit.ConfigError) as direct:
+        CombinedLoss(**{key: spec})
+    with pytest.raises(losskit.ConfigError) as built:
+        losskit.build_loss({"losses": spec})
+    assert "(at 'losses.a.smoth')" in str(direct.value)
+    assert str(direct.value) == str(built.value)
+
+
+def test_combined_given_specs_refuses_what_build_loss_refuses() -> None:
+    for terms in ({"a": "/etc/passwd"}, {"a": {"_target_": "torch.nn.modules.loss.__main__.X"}}):
+        with pytest.raises(losskit.LossKitError) as direct:
+            CombinedLoss(terms)
+        with pytest.raises(losskit.LossKitError) as built:
+            losskit.build_loss({"losses": terms})
+        assert type(direct.value) is type(built.value) and str(direct.value) == str(built.value)
+
+
+def test_combined_of_modules_takes_them_as_they_are() -> None:
+    two = TwoInputs()
+    combo = CombinedLoss({"a": two, "b": nn.L1Loss()}, weights=[2.0, 1.0])
+    assert combo.terms["a"] is two and combo.term_weights == {"a": 2.0, "b": 1.0}
+
+
+def test_combined_repr_shows_weights_as_a_mapping() -> None:
+    combo = CombinedLoss({"d": "dice", "ce": "cross_entropy"}, weights={"d": 0.5})
+    assert combo.extra_repr() == "weights={'d': 0.5, 'ce': 1.0}"
+    assert "weights={'d': 0.5, 'ce': 1.0}" in repr(combo)
+
+
+def test_combined_example_inputs_come_from_its_registry_entry() -> None:
+    from losskit.testing import example_for
+
+    combo = losskit.build_loss({"losses": {"a": "mse", "b": "l1"}})
+    assert not hasattr(combo, "example_inputs")
+    example = example_for(combo, torch.Generator().manual_seed(0))
+    assert call_loss(combo, *example.args).dim() == 0

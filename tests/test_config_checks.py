@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 import torch
 from torch import nn
 
 import losskit
-from losskit import ConfigError, Registry
+from losskit import AllowInf, ConfigError, Registry
 
 
 class _Choice(nn.Module):
-    """A scoped test loss with a Literal choice, a finite float, a documented infinite bound and a list."""
+    """A scoped test loss with a Literal choice, a finite float, a declared infinite bound, an undeclared one
+    and a list."""
 
     def __init__(
         self,
         mode: Literal["binary", "multiclass", "multilabel"] = "multiclass",
         smooth: float = 1.0,
-        clip: float = math.inf,
+        clip: Annotated[float, AllowInf] = math.inf,
         weight: list[float] | None = None,
+        bound: float = math.inf,
     ) -> None:
         super().__init__()
-        self.mode, self.smooth, self.clip, self.weight = mode, smooth, clip, weight
+        self.mode, self.smooth, self.clip, self.weight, self.bound = mode, smooth, clip, weight, bound
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (input - target).abs().mean()
@@ -76,10 +78,13 @@ def test_non_finite_from_yaml(tmp_path: Path) -> None:
         losskit.build_loss(str(path))
 
 
-def test_documented_infinite_default_takes_infinity(choice: str) -> None:
+def test_declared_infinite_parameter_takes_infinity(choice: str) -> None:
     assert losskit.build_loss(choice, clip=math.inf).clip == math.inf
+    assert losskit.build_loss(choice, clip=-math.inf).clip == -math.inf
+    with pytest.raises(ConfigError, match="must not be NaN"):
+        losskit.build_loss(choice, clip=math.nan)  # infinity is declared there, NaN never
     with pytest.raises(ConfigError, match="finite"):
-        losskit.build_loss(choice, clip=math.nan)  # infinity is documented there, NaN never
+        losskit.build_loss(choice, bound=math.inf)  # an infinite default alone declares nothing
     with pytest.raises(ConfigError, match="finite"):
         losskit.build_loss(choice, smooth=math.inf)
     with pytest.raises(ConfigError, match="finite"):
@@ -113,8 +118,9 @@ def test_dotted_torch_losses_build() -> None:
 def test_refused_path_naming_a_registered_loss_says_so() -> None:
     """Seed 000's YAML names its own module path for CombinedLoss."""
     with pytest.raises(ConfigError, match=r"did you mean the registered 'CombinedLoss'\?"):
-        losskit.build_loss({"_target_": "src.training.losses.combined_loss.CombinedLoss",
-                            "losses": {"dice": {"_target_": "DiceLoss"}}})
+        losskit.build_loss(
+            {"_target_": "src.training.losses.combined_loss.CombinedLoss", "losses": {"dice": {"_target_": "DiceLoss"}}}
+        )
     with pytest.raises(ConfigError, match=r"did you mean the registered 'DiceLoss'\?"):
         losskit.build_loss({"_target_": "my_project.losses._impl.DiceLoss"})
 
@@ -147,3 +153,22 @@ def test_messages_truncate_long_values(choice: str) -> None:
     with pytest.raises(losskit.UnknownLossError) as unknown:
         losskit.build_loss("y" * 5000)
     assert len(str(unknown.value)) < 400
+
+
+@pytest.mark.parametrize("alpha", [-math.inf, math.inf])
+def test_barron_alpha_takes_its_documented_infinite_limits(alpha: float) -> None:
+    """Barron's alpha = -inf (Welsch) and +inf are documented limits: declared Annotated[float, AllowInf]."""
+    loss = losskit.build_loss({"name": "barron", "alpha": alpha})
+    assert loss.alpha == alpha
+    x, y = torch.tensor([[0.0, 1.0, 2.0]]), torch.zeros(1, 3)
+    torch.testing.assert_close(loss(x, y), losskit.functional.regression.barron_loss(x, y, alpha=alpha))
+    with pytest.raises(ConfigError, match="finite"):
+        losskit.build_loss({"name": "barron", "scale": math.inf})  # scale is not declared infinite
+    with pytest.raises(ConfigError, match="NaN"):
+        losskit.build_loss({"name": "barron", "alpha": math.nan})
+
+
+def test_barron_alpha_infinite_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "loss.yaml"
+    path.write_text("name: barron\nalpha: -.inf\n")
+    assert losskit.build_loss(str(path)).alpha == -math.inf

@@ -211,7 +211,9 @@ def test_describe_loss_fields() -> None:
 
 def test_describe_function_and_factory(scoped_registry: Registry) -> None:
     @losskit.register_loss("VAELike")
-    def vae(model_output: dict, targets: dict, beta: float = 1.0, reconstruction_weight: float = 1.0, **kwargs: object) -> torch.Tensor:
+    def vae(
+        model_output: dict, targets: dict, beta: float = 1.0, reconstruction_weight: float = 1.0, **kwargs: object
+    ) -> torch.Tensor:
         """A VAE-style loss."""
         return model_output["p"].sum()
 
@@ -244,7 +246,11 @@ def test_main_module_double_import_is_not_a_duplicate(tmp_path: object) -> None:
         )
     )
     out = subprocess.run(
-        [sys.executable, "-m", "dbl_pkg.mod"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "dbl_pkg.mod"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=subprocess_env(tmp_path),
     )
     assert out.returncode == 0, out.stderr

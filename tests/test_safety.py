@@ -110,7 +110,8 @@ def test_allowed_dotted_paths_build() -> None:
 def test_extra_modules_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "my_losses_pkg.py").write_text(
         "import torch\nfrom torch import nn\n\nclass Scaled(nn.Module):\n    def __init__(self, s: float = 1.0):\n"
-        "        super().__init__()\n        self.s = s\n\n    def forward(self, a, b):\n        return self.s * (a - b).abs().mean()\n"
+        "        super().__init__()\n        self.s = s\n\n    def forward(self, a, b):\n"
+        "        return self.s * (a - b).abs().mean()\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match="allow_imports"):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from ._attack import assert_inert, assert_refused, run_attacks
 
 SECRET = "hunter2-f00dcafe"
@@ -65,7 +63,8 @@ def test_finding_1_system_exit_on_an_allowed_import_is_a_config_error(tmp_path: 
             policy = ImportPolicy(packages=["exiting_pkg"])
             return losskit.build_loss({"_target_": "exiting_pkg.X"}, allow_imports=policy)
         """,
-        cwd=tmp_path, extra_paths=(tmp_path,),
+        cwd=tmp_path,
+        extra_paths=(tmp_path,),
     )
     result = results["attack_exit"]
     assert result["error"] == "ConfigError" and "SystemExit" in result["message"], result
@@ -94,11 +93,15 @@ def test_finding_2_a_config_cannot_switch_on_imports(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
-BILLION_LAUGHS = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
-    f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
-    for i in range(8)
-) + "name: *i\n"
+BILLION_LAUGHS = (
+    "a: &a [x,x,x,x,x,x,x,x,x]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    + "name: *i\n"
+)
 
 
 def test_finding_3_yaml_is_bounded(tmp_path: Path) -> None:
@@ -179,8 +182,11 @@ def test_finding_4_strings_inside_a_spec_are_names_never_files(tmp_path: Path) -
     )
     for name in (n for n in results if n != "@@done"):
         result = results[name]
-        expected = "UnknownLossError" if name in {"attack_etc_passwd_term", "attack_secret_term",
-                                                  "attack_relative_term", "attack_nested_in_file"} else "ConfigError"
+        expected = (
+            "UnknownLossError"
+            if name in {"attack_etc_passwd_term", "attack_secret_term", "attack_relative_term", "attack_nested_in_file"}
+            else "ConfigError"
+        )
         assert_refused(result, error=expected, secrets=(SECRET, "root:x:0:0"))
         reads = [p for p in result["opened"] if "secret" in p or "passwd" in p or "kallsyms" in p]
         allowed = {"attack_non_mapping_file": ["passwd.yaml"]}  # the top-level file itself, never echoed
@@ -214,10 +220,17 @@ def test_finding_5_omegaconf_resolvers_never_run(tmp_path: Path) -> None:
                                     "paths": {"data": "${oc.env:SECRET_TOKEN}"}})
             return losskit.build_loss(cfg.loss).beta
         """,
-        cwd=tmp_path, env={"SECRET_TOKEN": SECRET},
+        cwd=tmp_path,
+        env={"SECRET_TOKEN": SECRET},
     )
-    for name in ("attack_env_secret", "attack_env_in_referenced_node", "attack_eval_resolver",
-                 "attack_unknown_resolver", "attack_cycle", "attack_missing_value"):
+    for name in (
+        "attack_env_secret",
+        "attack_env_in_referenced_node",
+        "attack_eval_resolver",
+        "attack_unknown_resolver",
+        "attack_cycle",
+        "attack_missing_value",
+    ):
         assert_refused(results[name], secrets=(SECRET,))
     assert "resolver" in results["attack_env_secret"]["message"]
     assert results["attack_resolver_calls"]["error"] is None, results["attack_resolver_calls"]
@@ -244,7 +257,8 @@ def test_finding_6_a_plugin_cannot_take_over_a_dotted_path(tmp_path: Path) -> No
         def attack_register_dotted():
             return losskit.register_loss("torch.nn.MSELoss", losskit.LOSSES.get("l1"))
         """,
-        cwd=tmp_path, extra_paths=(tmp_path,),
+        cwd=tmp_path,
+        extra_paths=(tmp_path,),
     )
     result = results["attack_dotted_plugin_name"]
     assert result["error"] is None and "torch.nn" in result["returned"], result

@@ -219,11 +219,14 @@ def test_unambiguous_inline_weights_and_the_advised_forms_build() -> None:
     assert advised.term_weights == {"ce": 0.5, "mse": 0.0}
 
 
-def test_name_keys_match_the_builder() -> None:
-    from losskit.compose.weights import NAME_KEYS
-    from losskit.config.builder import NAME_KEYS as BUILDER_KEYS
+def test_name_keys_are_defined_once() -> None:
+    from losskit import keys
+    from losskit.compose import weights
+    from losskit.config import builder, spec
 
-    assert NAME_KEYS == BUILDER_KEYS
+    assert weights.NAME_KEYS is keys.NAME_KEYS
+    assert builder.NAME_KEYS is keys.NAME_KEYS
+    assert spec.NAME_KEYS is keys.NAME_KEYS
 
 
 # ----------------------------------------------------------------------------- to_config survives safe_dump

@@ -8,6 +8,7 @@ Everything public is importable from here::
 
 from __future__ import annotations
 
+from . import zoo  # noqa: F401  (registers the built-ins)
 from .compose import CombinedLoss, FunctionLoss, call_loss
 from .config import ImportPolicy, build_loss, load_config, to_config
 from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
@@ -26,8 +27,7 @@ from .functional._numerics import validate_smoothing_params
 from .inputs import Example, InputSpec, TensorSpec
 from .registration import LOSSES, register_loss, temporary_loss, unregister_loss
 from .registry import Registry, RegistryOverrideWarning
-
-from . import zoo  # noqa: E402,F401  (registers the built-ins)
+from .signatures import AllowInf
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,7 @@ __all__ = [
     "has_loss",
     "describe_loss",
     "LossDescription",
+    "AllowInf",
     "build_loss",
     "ImportPolicy",
     "load_config",

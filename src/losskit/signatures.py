@@ -11,12 +11,13 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
 __all__ = [
+    "AllowInf",
     "Kind",
     "ParamSet",
     "detect_kind",
@@ -30,6 +31,21 @@ Kind = Literal["module", "factory", "function"]
 _EMPTY = inspect.Parameter.empty
 
 
+class AllowInf:
+    """Marks a float parameter that may be infinite: ``alpha: Annotated[float, AllowInf] = 1.0``.
+
+    The one way a loss declares it. A config's float values are finite everywhere else (NaN never): an
+    infinite ``smooth`` or clip bound in a config is far likelier a typo or an overflow than a choice.
+    """
+
+
+def _allows_inf(hint: Any) -> bool:
+    """Whether an annotation (read with its extras) carries :class:`AllowInf`, also inside a Union."""
+    if typing.get_origin(hint) is Annotated:
+        return any(m is AllowInf or isinstance(m, AllowInf) for m in hint.__metadata__)
+    return any(_allows_inf(arg) for arg in typing.get_args(hint))
+
+
 @dataclass(frozen=True)
 class ParamSet:
     """The configurable parameters of an entry, in declaration order."""
@@ -37,6 +53,7 @@ class ParamSet:
     params: tuple[inspect.Parameter, ...]
     var_kwargs: bool  # declares **kwargs: accepts anything, as its author chose
     hints: dict[str, Any]
+    infinite: frozenset[str] = frozenset()  # float parameters annotated Annotated[float, AllowInf]
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -148,21 +165,26 @@ def _config_parameters_cached(obj: Any, kind: Kind) -> ParamSet:
     return _config_parameters(obj, kind)
 
 
+def _extras(fn: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolvable forward references: no declared extras
+        return {}
+
+
 def _config_parameters(obj: Any, kind: Kind) -> ParamSet:
+    fn = obj.__init__ if kind == "module" else obj
+    hints = type_hints(fn)
     if kind == "module":
-        sig = _signature(obj.__init__)
-        hints = type_hints(obj.__init__)
-        params = list(sig.parameters.values())[1:]  # drop self
+        params = list(_signature(fn).parameters.values())[1:]  # drop self
     elif kind == "factory":
-        sig = _signature(obj)
-        hints = type_hints(obj)
-        params = list(sig.parameters.values())
+        params = list(_signature(fn).parameters.values())
     else:
-        hints = type_hints(obj)
         params = _split_function(obj)[1]
     var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     named = tuple(p for p in params if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
-    return ParamSet(named, var_kwargs, hints)
+    infinite = frozenset(name for name, hint in _extras(fn).items() if _allows_inf(hint))
+    return ParamSet(named, var_kwargs, hints, infinite)
 
 
 def forward_signature(module: nn.Module) -> inspect.Signature:

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import LossInputError
+from ..keys import CONFIG_ATTR
 from ..signatures import forward_signature
 from .terms import signature_accepts_return_terms
 
@@ -25,7 +26,7 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 def loss_label(loss: Any) -> str:
     """The registered name of a built loss if known, else its class name."""
-    config = getattr(loss, "_losskit_config", None)
+    config = getattr(loss, CONFIG_ATTR, None)
     if isinstance(config, dict):
         return str(config.get("name") or config.get("_target_") or type(loss).__name__)
     return str(getattr(loss, "loss_name", None) or type(loss).__name__)

@@ -1,9 +1,15 @@
-"""``CombinedLoss``: a weighted sum of named terms, with per-term values (nested ones too) for logging."""
+"""``CombinedLoss``: a weighted sum of named terms, with per-term values (nested ones too) for logging.
+
+This module builds nothing from a spec itself: ``compose/`` imports nothing from ``config/``. Terms given as
+specs go through the config builder, which ``losskit.config`` installs here when it is imported
+(:func:`install_term_builder`), so ``CombinedLoss({...})`` and ``build_loss({"losses": {...}})`` take one path
+and report one config path (``losses.a.smoth``).
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -12,20 +18,30 @@ from torch import nn
 from ..errors import ConfigError, LossInputError
 from .calling import CallPlan
 from .terms import with_terms
-from .weights import NAME_KEYS, split_term_weights
+from .weights import split_term_weights
 
-__all__ = ["CombinedLoss", "split_term_weights"]
+__all__ = ["CombinedLoss", "split_term_weights", "install_term_builder", "TermBuilder"]
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 
+#: ``(terms, weights) -> ({name: module}, [weight per term])``: builds the terms of a combined spec.
+TermBuilder = Callable[[Mapping[str, Any], Any], tuple[dict[str, nn.Module], list[float]]]
 
-def _term_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A term's parameters go under ``params``: a top-level ``weight`` in a term means the term's weight."""
-    key = next((k for k in NAME_KEYS if k in config), None)
-    if key is None:
-        return config
-    params = {k: v for k, v in config.items() if k != key}
-    return {key: config[key], "params": params} if params else {key: config[key]}
+_term_builder: TermBuilder | None = None
+
+
+def install_term_builder(builder: TermBuilder) -> None:
+    """Let ``CombinedLoss`` build terms given as specs (``losskit.config`` installs its builder at import)."""
+    global _term_builder
+    _term_builder = builder
+
+
+def _build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[float]]:
+    if all(isinstance(term, nn.Module) for term in terms.values()):
+        return split_term_weights(terms, weights)
+    if _term_builder is None:  # importing any part of losskit imports losskit.config first
+        raise ConfigError("CombinedLoss: terms given as specs need losskit.config's builder, which is not installed")
+    return _term_builder(terms, weights)
 
 
 class CombinedLoss(nn.Module):
@@ -42,7 +58,8 @@ class CombinedLoss(nn.Module):
     dropped instead, as for any loss.
 
     Args:
-        terms: ``{name: module or spec}``; specs are built with :func:`~losskit.build_loss`.
+        terms: ``{name: module or spec}``; specs are built by :func:`~losskit.build_loss`'s own path (errors
+            name the config path, ``losses.<name>.<parameter>``).
         weights: one finite weight per term, as a list in term order or a ``{name: weight}`` mapping; a
             ``weight`` key inside a term's spec works too, unless that term's loss has a ``weight`` parameter
             of its own (then it is ambiguous: a :class:`~losskit.ConfigError`). Default: all 1.
@@ -83,10 +100,8 @@ class CombinedLoss(nn.Module):
         given = terms if terms is not None else losses
         if not isinstance(given, Mapping) or not given:
             raise ConfigError("CombinedLoss needs a non-empty mapping of named terms")
-        specs, weight_list = split_term_weights(given, weights)
-        from ..config.builder import build_loss  # the builder imports this module
-
-        self.terms = nn.ModuleDict({name: build_loss(spec) for name, spec in specs.items()})
+        modules, weight_list = _build_terms(given, weights)
+        self.terms = nn.ModuleDict(modules)
         self.weights: list[float] = weight_list
         # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
         self._plans: dict[str, tuple[nn.Module, CallPlan]] = {}
@@ -171,28 +186,8 @@ class CombinedLoss(nn.Module):
             raise ConfigError("combined loss has no terms")
         return with_terms(total, values, return_terms)
 
-    def to_config(self) -> dict[str, Any]:
-        """``{"name": "combined", "losses": {...}, "weights": {term: weight}}``.
-
-        Weights are keyed by term, never a list: ``yaml.safe_dump`` sorts mapping keys, which reorders the
-        terms, and a list in the old order would then give each weight to another term.
-        """
-        from ..config.serialize import to_config
-
-        return {
-            "name": "combined",
-            "losses": {name: _term_config(to_config(term)) for name, term in self.terms.items()},
-            "weights": self.term_weights,
-        }
-
-    def example_inputs(self, generator: torch.Generator) -> Any:
-        """Sample inputs: those of the first term that declares any."""
-        from ..testing.examples import example_for
-
-        return example_for(next(iter(self.terms.values())), generator)
-
     def extra_repr(self) -> str:
-        return "weights=" + ", ".join(f"{n}={w:g}" for n, w in self.term_weights.items())
+        return f"weights={self.term_weights!r}"
 
 
 def _split_output(name: str, out: Any) -> tuple[Any, Mapping[str, Any]]:

@@ -22,15 +22,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError, LossKitError
+from ..keys import NAME_KEYS
 from ..registration import LOSSES
 from ..registry import suggest
 from ..signatures import config_parameters
 
-__all__ = ["split_term_weights", "finite_weight", "NAME_KEYS", "TERM_WEIGHT_ADVICE"]
-
-#: Keys that name what to build; the same tuple as ``losskit.config.builder.NAME_KEYS`` (a test keeps them equal),
-#: held here so that compose/ does not import config/.
-NAME_KEYS = ("name", "type", "_target_", "class")
+__all__ = ["split_term_weights", "finite_weight", "TERM_WEIGHT_ADVICE"]
 
 TERM_WEIGHT_ADVICE = "term weights go in 'weights'; a loss's own 'weight' parameter goes in 'params'"
 

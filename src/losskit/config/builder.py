@@ -1,31 +1,28 @@
-"""``build_loss``: every spec format the seeds use, validated before anything is constructed.
+"""``build_loss``: a pipeline from any spec format to a ready, validated ``nn.Module``.
 
-Accepted specs (all nestable)::
+1. **normalise** (:func:`~losskit.config.spec.normalise`): a name, a mapping in any of the seeds' dialects, a
+   YAML file (top level only), an OmegaConf config, a class or a module becomes one canonical
+   :class:`~losskit.config.spec.Spec`: target, params, config path. Done once per spec.
+2. **resolve** (:func:`_resolve`): the target becomes what to call: a registry entry, a safe dotted path
+   (:func:`~losskit.config.targets.resolve_target`) or a class; a ready module is returned as it is.
+3. **validate** (:func:`_validate`): every parameter is checked against the signature before anything is
+   constructed: unknown names (did-you-mean and the valid list), missing required ones and ill-typed values are
+   ``ConfigError``\\ s naming the config path (``losses.dice.smooth``). A parameter that takes a loss, and each
+   term of a combined loss, is itself a spec: it goes through the same pipeline (at its own path).
+4. **construct** (:func:`_construct`): the object is called; an exception raised by a loss's own constructor
+   keeps its type and traceback, losskit only adds a note saying which entry was being built.
 
-    "dice"                                     a registered name or alias
-    "configs/loss.yaml"                        a YAML file holding any spec below (safe loading)
-    {"name": "dice", "smooth": 1.0}            seed 002 / AutoTimm
-    {"class": "VAELoss", "params": {...}}      seed 003
-    {"_target_": "DiceLoss", "smooth": 1.0}    seed 000 / Hydra (a registered name or a safe dotted path)
-    {"type": "dice"}                           mmengine
-    {"losses": {...}, "weights": [...]}        a CombinedLoss of named terms
-    nn.Module instance                         returned as it is
-
-Parameters are checked against the constructor / factory / function signature first: unknown names (with
-did-you-mean and the valid list), missing required ones and ill-typed values are ``ConfigError``s that name
-the config path (``losses.dice.smooth``). An exception raised by a loss's own constructor keeps its type and
-traceback; losskit only adds a note saying which entry was being built.
+``CombinedLoss({...})`` built directly with specs takes this pipeline too (:func:`build_terms`, installed into
+``losskit.compose.combined`` by ``losskit.config``), so both report the same paths.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import os
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -33,21 +30,22 @@ from torch import nn
 from ..compose.combined import CombinedLoss, split_term_weights
 from ..compose.function import FunctionLoss
 from ..errors import ConfigError
+from ..keys import CONFIG_ATTR, NAME_KEYS
 from ..registration import LOSSES
-from ..registry import Entry, suggest
+from ..registry import suggest
 from ..signatures import ParamSet, config_parameters
 from .limits import LIMITS, check_bounds, short
-from .loading import load_config, looks_like_path, to_plain
+from .loading import to_plain
 from .policy import ImportPolicy, check_policy
-from .serialize import CONFIG_ATTR, plain_value
+from .serialize import plain_value
+from .spec import Spec, join, names_a_loss, normalise
 from .targets import is_dotted_path, resolve_target
 from .validation import check_value
 
-__all__ = ["build_loss", "NAME_KEYS"]
+__all__ = ["build_loss", "build_terms", "NAME_KEYS"]
 
-#: Keys that name what to build, one per spec: seed 002/AutoTimm, mmengine, Hydra/seed 000, seed 003.
-NAME_KEYS = ("name", "type", "_target_", "class")
-_HYDRA_ONLY = ("_recursive_", "_convert_", "_partial_", "_args_")
+#: Set on an exception raised by a loss's own constructor (those keep their type).
+_FROM_LOSS = "_losskit_from_loss"
 
 
 @dataclass
@@ -56,16 +54,20 @@ class _Context:
     terms: int = 0  # terms of combined losses built so far (bounded by LIMITS.max_terms)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+@dataclass(frozen=True)
+class _Resolved:
+    obj: Any  # the class, factory or function to call
+    kind: str  # "module", "factory" or "function"
+    label: str  # the name messages use
+    stamp: dict[str, Any] | None  # how to_config names it again (None: not recorded)
 
 
 def build_loss(spec: Any, /, *, allow_imports: ImportPolicy | None = None, **overrides: Any) -> nn.Module:
     """Build a ready ``nn.Module`` from a name, a mapping, a YAML file or a module.
 
     Args:
-        spec: what to build (see the module docstring for every format). Only this top-level spec may be a
-            file path; a string inside a spec is always a name.
+        spec: what to build (see :mod:`losskit.config.spec` for every format). Only this top-level spec may be
+            a file path; a string inside a spec is always a name.
         allow_imports: a :class:`~losskit.ImportPolicy` letting a dotted ``_target_`` import and build
             ``nn.Module`` classes from the packages it names. Anything else (``True``, a string, a list: what a
             config could pass through ``**params``) is a ``ConfigError``.
@@ -78,156 +80,102 @@ def build_loss(spec: Any, /, *, allow_imports: ImportPolicy | None = None, **ove
     """
     ctx = _Context(check_policy(allow_imports))
     try:
-        check_bounds(overrides, "")
-        spec = to_plain(spec)
-        if isinstance(spec, (str, os.PathLike)) and not (isinstance(spec, str) and spec in LOSSES):
-            if looks_like_path(spec):
-                spec = _unwrap_document(load_config(spec), short(os.fspath(spec), 120))
-        check_bounds(spec, "")
-        return _build(spec, overrides, "", ctx)
+        return _build(normalise(spec, overrides, top=True), ctx)
     except (RecursionError, OverflowError) as exc:
         if getattr(exc, _FROM_LOSS, False):
             raise  # the loss's own constructor raised it: its type and traceback are kept
-        raise ConfigError(f"the spec cannot be built: {type(exc).__name__}: {short(str(exc), 120)}") from None
+        raise _data_error(exc) from None
 
 
-#: Set on an exception raised by a loss's own constructor (those keep their type).
-_FROM_LOSS = "_losskit_from_loss"
+def build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[float]]:
+    """The terms of ``CombinedLoss(terms, weights)`` given as specs, built as ``build_loss({"losses": ...})``
+    builds them (same checks, same config paths)."""
+    ctx = _Context(None)
+    try:
+        terms, weights = to_plain(terms), to_plain(weights)
+        check_bounds(terms, "")
+        check_bounds(weights, "")
+        return _build_terms(terms, weights, "", ctx)
+    except (RecursionError, OverflowError) as exc:
+        if getattr(exc, _FROM_LOSS, False):
+            raise
+        raise _data_error(exc) from None
 
 
-def _build(spec: Any, overrides: Mapping[str, Any], path: str, ctx: _Context) -> nn.Module:
-    spec = to_plain(spec)
-    if isinstance(spec, nn.Module):
-        if overrides:
-            raise ConfigError(f"{path or 'spec'}: a ready module takes no parameters, got {short(sorted(overrides))}")
-        return spec
-    if isinstance(spec, str):
-        return _build_target(spec, dict(overrides), path, ctx)  # never a file: only the top level may be one
-    if inspect.isclass(spec) and issubclass(spec, nn.Module):
-        return _build_target(spec, dict(overrides), path, ctx)
-    if isinstance(spec, Mapping):
-        target, params = _split_mapping(spec, path)
-        for key, value in overrides.items():
-            params[key] = value
-        return _build_target(target, params, path, ctx)
-    raise ConfigError(
-        f"{path or 'spec'}: cannot build a loss from {type(spec).__name__} {short(spec)}; expected a name, a "
-        f"mapping with one of {', '.join(NAME_KEYS)}, a YAML path (top level only) or an nn.Module"
-    )
+def _data_error(exc: BaseException) -> ConfigError:
+    """Recursion or overflow raised by the data itself (nesting, a 400-digit float) as a ConfigError."""
+    return ConfigError(f"the spec cannot be built: {type(exc).__name__}: {short(str(exc), 120)}")
 
 
-def _unwrap_document(data: Any, file: str) -> Any:
-    """A YAML document may hold the spec under a top-level ``loss`` key (the seeds' files do)."""
-    if data is None:
-        raise ConfigError(f"{file}: the file is empty")
-    if not isinstance(data, Mapping):
-        # Never echo what the file holds: it may not be a config at all.
-        raise ConfigError(f"{file}: a config file must hold a mapping, got {type(data).__name__}")
-    if not any(k in data for k in (*NAME_KEYS, "losses")) and "loss" in data:
-        data = data["loss"]
-        if isinstance(data, (str, os.PathLike)) and looks_like_path(data) and not (str(data) in LOSSES):
-            raise ConfigError(f"{file}: 'loss' names a file; a config file may not include another file (or itself)")
-    return data
+def _build(spec: Spec, ctx: _Context) -> nn.Module:
+    if isinstance(spec.target, nn.Module):
+        return spec.target
+    resolved = _resolve(spec, ctx)
+    params = dict(spec.params)
+    if inspect.isclass(resolved.obj) and issubclass(resolved.obj, CombinedLoss):
+        params = _combined_params(params, spec.path, ctx)
+        resolved = replace(resolved, stamp=None)  # to_config reads a combined loss from its terms
+    pset = config_parameters(resolved.obj, resolved.kind)  # type: ignore[arg-type]
+    values = _validate(pset, params, resolved.label, spec.path, ctx)
+    return _construct(resolved, values, spec.path)
 
 
-def _split_mapping(spec: Mapping[str, Any], path: str) -> tuple[Any, dict[str, Any]]:
-    where = path or "spec"
-    named = [k for k in NAME_KEYS if k in spec]
-    if len(named) > 1:
-        raise ConfigError(f"{where}: give one of {', '.join(NAME_KEYS)}, not several ({', '.join(named)})")
-    hydra = [k for k in _HYDRA_ONLY if k in spec]
-    if hydra:
-        raise ConfigError(f"{where}: Hydra key(s) {', '.join(hydra)} are not supported by build_loss")
-    if named:
-        key = named[0]
-        target = spec[key]
-    elif "losses" in spec:
-        key, target = "", "combined"
-    else:
-        raise ConfigError(
-            f"{where}: the mapping does not say what to build; expected one of {', '.join(NAME_KEYS)} "
-            f"(or 'losses' for a combined loss), got keys {sorted(map(str, spec))}"
-        )
-    params = {k: v for k, v in spec.items() if k not in (key, "params")}
-    if "params" in spec:
-        extra = to_plain(spec["params"])
-        if extra is None:
-            extra = {}
-        if not isinstance(extra, Mapping):
-            raise ConfigError(f"{_join(path, 'params')}: expected a mapping, got {type(extra).__name__}")
-        clash = sorted(set(extra) & set(params))
-        if clash:
-            raise ConfigError(f"{where}: {clash} given both at the top level and under 'params'")
-        params.update(extra)
-    return target, params
-
-
-def _build_target(target: Any, params: dict[str, Any], path: str, ctx: _Context) -> nn.Module:
+def _resolve(spec: Spec, ctx: _Context) -> _Resolved:
+    target = spec.target
     if isinstance(target, str):
         if target in LOSSES or not is_dotted_path(target):
-            return _build_entry(LOSSES.entry(target), params, path, ctx)  # unknown names raise with suggestions
-        cls = resolve_target(target, ctx.allow_imports)
-        return _construct(cls, "module", target, {"_target_": target}, params, path, ctx)
-    if inspect.isclass(target) and issubclass(target, nn.Module):
-        return _construct(target, "module", target.__qualname__, None, params, path, ctx)
-    raise ConfigError(
-        f"{path or 'spec'}: the loss to build must be a name, got {type(target).__name__} {short(target)}"
-    )
+            entry = LOSSES.entry(target)  # unknown names raise with suggestions
+            return _Resolved(entry.obj, str(entry.metadata["kind"]), entry.name, {"name": entry.name})
+        return _Resolved(resolve_target(target, ctx.allow_imports), "module", target, {"_target_": target})
+    assert inspect.isclass(target)  # normalise() lets only names, classes and modules through
+    return _Resolved(target, "module", target.__qualname__, None)
 
 
-def _build_entry(entry: Entry[Any], params: dict[str, Any], path: str, ctx: _Context) -> nn.Module:
-    obj = entry.obj
-    kind = entry.metadata["kind"]
-    if inspect.isclass(obj) and issubclass(obj, CombinedLoss):
-        return _build_combined(entry, params, path, ctx)
-    return _construct(obj, kind, entry.name, {"name": entry.name}, params, path, ctx)
-
-
-def _build_combined(entry: Entry[Any], params: dict[str, Any], path: str, ctx: _Context) -> nn.Module:
+def _combined_params(params: dict[str, Any], path: str, ctx: _Context) -> dict[str, Any]:
+    """A combined loss's ``losses`` (or ``terms``) and ``weights``, built into modules and a weight list."""
+    if "losses" in params and "terms" in params:
+        raise ConfigError(f"{path or 'spec'}: give 'losses' or 'terms', not both")
     terms = params.pop("losses", None)
     if terms is None:
         terms = params.pop("terms", None)
-    elif "terms" in params:
-        raise ConfigError(f"{path or 'spec'}: give 'losses' or 'terms', not both")
-    terms = to_plain(terms)
+    modules, weights = _build_terms(to_plain(terms), to_plain(params.pop("weights", None)), path, ctx)
+    return {**params, "terms": modules, "weights": weights}
+
+
+def _build_terms(terms: Any, weights: Any, path: str, ctx: _Context) -> tuple[dict[str, nn.Module], list[float]]:
     if not isinstance(terms, Mapping) or not terms:
-        raise ConfigError(f"{_join(path, 'losses')}: a combined loss needs a non-empty mapping of named terms")
+        raise ConfigError(f"{join(path, 'losses')}: a combined loss needs a non-empty mapping of named terms")
     ctx.terms += len(terms)
     if ctx.terms > LIMITS.max_terms:
         raise ConfigError(
-            f"{_join(path, 'losses')}: more than {LIMITS.max_terms} terms in one spec (see docs/safety.md)"
+            f"{join(path, 'losses')}: more than {LIMITS.max_terms} terms in one spec (see docs/safety.md)"
         )
-    specs, weights = split_term_weights(terms, to_plain(params.pop("weights", None)), path=path)
-    built = {name: _build(term, {}, _join(_join(path, "losses"), str(name)), ctx) for name, term in specs.items()}
-    return _construct(entry.obj, "module", entry.name, None, {**params, "terms": built, "weights": weights}, path, ctx)
+    specs, weight_list = split_term_weights(terms, weights, path=path)
+    prefix = join(path, "losses")
+    built = {name: _build(normalise(term, None, join(prefix, str(name))), ctx) for name, term in specs.items()}
+    return built, weight_list
 
 
-def _construct(
-    obj: Any, kind: str, label: str, stamp: dict[str, Any] | None, params: dict[str, Any], path: str, ctx: _Context
-) -> nn.Module:
-    pset = config_parameters(obj, kind)  # type: ignore[arg-type]
-    values = _validate(pset, params, label, path, ctx)
+def _construct(resolved: _Resolved, values: dict[str, Any], path: str) -> nn.Module:
     try:
-        if kind == "function":
-            module: Any = FunctionLoss(obj, label, values)
+        if resolved.kind == "function":
+            module: Any = FunctionLoss(resolved.obj, resolved.label, values)
         else:
-            module = obj(**values)
+            module = resolved.obj(**values)
     except Exception as exc:
         try:
             setattr(exc, _FROM_LOSS, True)
         except AttributeError:  # an exception type with __slots__
             pass
         if hasattr(exc, "add_note"):
-            exc.add_note(f"losskit: raised while building loss {label!r}" + (f" at {path!r}" if path else ""))
+            exc.add_note(f"losskit: raised while building loss {resolved.label!r}" + (f" at {path!r}" if path else ""))
         raise
     if not isinstance(module, nn.Module):
         raise ConfigError(
-            f"loss {label!r}: its factory returned {type(module).__name__}, expected an nn.Module"
+            f"loss {resolved.label!r}: its factory returned {type(module).__name__}, expected an nn.Module"
         )
-    if stamp is not None:
-        config = dict(stamp)
-        config.update({k: plain_value(v) for k, v in values.items()})
-        setattr(module, CONFIG_ATTR, config)
+    if resolved.stamp is not None:
+        setattr(module, CONFIG_ATTR, {**resolved.stamp, **{k: plain_value(v) for k, v in values.items()}})
     return module
 
 
@@ -235,7 +183,7 @@ def _validate(pset: ParamSet, params: dict[str, Any], label: str, path: str, ctx
     known = {p.name: p for p in pset.params}
     values: dict[str, Any] = {}
     for key, value in params.items():
-        where = _join(path, str(key))
+        where = join(path, str(key))
         param = known.get(key)
         if param is None:
             if pset.var_kwargs:  # accepted as its author chose, still as data: no NaN, no nested _target_
@@ -247,10 +195,9 @@ def _validate(pset: ParamSet, params: dict[str, Any], label: str, path: str, ctx
                 f"loss {label!r} has no parameter {short(key)} (at {short(where, 120)}).{hint} "
                 f"Valid parameters: {', '.join(known) or '(none)'}"
             )
-        annotation = pset.hints.get(key, param.annotation)
-        # Infinity only where the loss documents it by an infinite default (a clip bound of math.inf); NaN never.
-        finite = not (isinstance(param.default, float) and not math.isfinite(param.default))
-        values[key] = _value(value, annotation, label, where, ctx, finite)
+        # Infinity only where the loss declares it (Annotated[float, AllowInf]); NaN never.
+        finite = key not in pset.infinite
+        values[key] = _value(value, pset.hints.get(key, param.annotation), label, where, ctx, finite)
     missing = [p.name for p in pset.params if p.default is inspect.Parameter.empty and p.name not in values]
     if missing:
         raise ConfigError(
@@ -282,12 +229,11 @@ def _nested_target(value: Any) -> str | None:
 
 def _value(value: Any, annotation: Any, label: str, where: str, ctx: _Context, finite: bool = True) -> Any:
     value = to_plain(value)
-    if _wants_module(annotation):
-        if isinstance(value, str) or (isinstance(value, Mapping) and any(k in value for k in (*NAME_KEYS, "losses"))):
-            return _build(value, {}, where, ctx)  # a parameter that takes a loss: built like a term, as safely
+    if _wants_module(annotation) and names_a_loss(value):
+        return _build(normalise(value, None, where), ctx)  # a parameter that takes a loss: built like a term
     hidden = _nested_target(value)
     if hidden is not None:
-        at = where + hidden if hidden.startswith("[") else _join(where, hidden)
+        at = where + hidden if hidden.startswith("[") else join(where, hidden)
         raise ConfigError(
             f"loss {label!r}: a '_target_' inside parameter {short(at, 120)} is not built (the parameter does not "
             f"take a loss module); a config cannot instantiate objects inside parameter values"

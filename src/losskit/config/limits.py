@@ -72,8 +72,9 @@ def check_bounds(spec: Any, where: str = "") -> None:
             continue
         if isinstance(value, str):
             if len(value) > limits.max_string:
-                raise _fail(path, f"string of {len(value)} characters is too long (limit {limits.max_string}): "
-                            f"{short(value)}")
+                raise _fail(
+                    path, f"string of {len(value)} characters is too long (limit {limits.max_string}): {short(value)}"
+                )
             continue
         if isinstance(value, (Mapping, list, tuple)):
             if depth >= limits.max_depth:

@@ -16,7 +16,6 @@ import re
 import secrets
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml

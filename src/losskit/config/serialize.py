@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..compose.combined import CombinedLoss
 from ..errors import ConfigError
+from ..keys import CONFIG_ATTR, NAME_KEYS
+from ..registration import LOSSES
 
 __all__ = ["to_config", "plain_value", "CONFIG_ATTR"]
-
-#: Attribute under which ``build_loss`` records the config a module was built from.
-CONFIG_ATTR = "_losskit_config"
 
 
 def plain_value(value: Any) -> Any:
@@ -38,13 +38,10 @@ def to_config(module: nn.Module) -> dict[str, Any]:
     and for registered or ``torch.nn`` loss classes constructed directly whose constructor arguments are
     readable back as attributes. Anything else is a :class:`ConfigError`.
     """
-    from ..compose.combined import CombinedLoss
-    from ..registration import LOSSES
-
     if not isinstance(module, nn.Module):
         raise ConfigError(f"to_config expects an nn.Module, got {type(module).__name__}")
     if isinstance(module, CombinedLoss):
-        return module.to_config()
+        return _combined_config(module)
     recorded = getattr(module, CONFIG_ATTR, None)
     if recorded is not None:
         return copy.deepcopy(recorded)
@@ -70,3 +67,25 @@ def to_config(module: nn.Module) -> dict[str, Any]:
         elif p.default is inspect.Parameter.empty:
             raise ConfigError(f"to_config: cannot read back required argument {p.name!r} of {cls.__qualname__}")
     return config
+
+
+def _combined_config(module: CombinedLoss) -> dict[str, Any]:
+    """``{"name": "combined", "losses": {...}, "weights": {term: weight}}``.
+
+    Weights are keyed by term, never a list: ``yaml.safe_dump`` sorts mapping keys, which reorders the terms,
+    and a list in the old order would then give each weight to another term.
+    """
+    return {
+        "name": "combined",
+        "losses": {name: _term_config(to_config(term)) for name, term in module.terms.items()},
+        "weights": module.term_weights,
+    }
+
+
+def _term_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A term's parameters go under ``params``: a top-level ``weight`` in a term means the term's weight."""
+    key = next((k for k in NAME_KEYS if k in config), None)
+    if key is None:
+        return config
+    params = {k: v for k, v in config.items() if k != key}
+    return {key: config[key], "params": params} if params else {key: config[key]}

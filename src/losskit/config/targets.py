@@ -27,6 +27,8 @@ from torch import nn
 from torch.nn.modules.loss import _Loss
 
 from ..errors import ConfigError
+from ..registration import LOSSES
+from ..registry import suggest
 from .limits import short
 from .policy import ImportPolicy, check_policy
 
@@ -89,8 +91,6 @@ def _import_allowed(path: str, parts: list[str], policy: ImportPolicy) -> Any:
 
 def _plugin_object(path: str) -> Any:
     """The object a plugin entry point declares as ``module:attr`` where ``path`` is ``module.attr``."""
-    from ..registration import LOSSES  # late: the registry module imports the config package
-
     for entry in LOSSES.entries():
         source = entry.source if entry.origin.startswith("plugin:") else ""
         if ":" in source and source.replace(":", ".") == path:
@@ -99,19 +99,13 @@ def _plugin_object(path: str) -> Any:
 
 
 def _registered_hint(name: str) -> str:
-    from ..registration import LOSSES
-
     if name in LOSSES:
         return f"did you mean the registered {name!r}?"
-    from ..registry import suggest
-
     close = suggest(name, [k for e in LOSSES.entries() for k in e.keys], limit=1)
     return f"did you mean the registered {close[0]!r}?" if close else ""
 
 
 def _acceptable(obj: Any, policy: ImportPolicy | None) -> bool:
-    from ..registration import LOSSES
-
     if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
         return False
     module = getattr(obj, "__module__", "") or ""
@@ -143,8 +137,10 @@ def resolve_target(path: str, allow_imports: ImportPolicy | None = None) -> type
     if obj is _MISSING and policy is not None:
         obj = _import_allowed(path, parts, policy)
     if obj is _MISSING:
-        how = "" if policy is not None else (
-            "; a config cannot import packages: pass allow_imports=losskit.ImportPolicy(packages=[...]) in code"
+        how = (
+            ""
+            if policy is not None
+            else ("; a config cannot import packages: pass allow_imports=losskit.ImportPolicy(packages=[...]) in code")
         )
         raise refused(
             "it names no loss class of torch, no registered loss and no loss plugin's entry point "

@@ -126,7 +126,7 @@ def _coerce(value: Any, tp: Any, finite: bool = True) -> Any:
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(args) != len(value):
                 raise _Mismatch
-            return tuple(_coerce(v, a, finite) for v, a in zip(value, args))
+            return tuple(_coerce(v, a, finite) for v, a in zip(value, args, strict=True))
         item = args[0] if args else _EMPTY
         return container(_coerce(v, item, finite) for v in value)
     if inspect.isclass(tp):
@@ -151,14 +151,13 @@ def check_value(value: Any, annotation: Any, *, loss: str, path: str, finite: bo
     tuples) or raise :class:`ConfigError` naming the loss, the config path, the expected and the given type.
 
     Float values (alone, in lists, in tensors made from lists) are never NaN, and finite unless ``finite=False``
-    (the builder passes that for a parameter whose documented default is itself infinite).
+    (the builder passes that for a parameter declared ``Annotated[float, AllowInf]``).
     """
     try:
         return _coerce(value, annotation, finite)
     except _NotFinite:
-        raise ConfigError(
-            f"loss {loss!r}: parameter {short(path, 120)} must be finite (no NaN or infinity), got {_what(value)}"
-        ) from None
+        rule = "must be finite (no NaN or infinity)" if finite else "must not be NaN"
+        raise ConfigError(f"loss {loss!r}: parameter {short(path, 120)} {rule}, got {_what(value)}") from None
     except _Mismatch:
         pass
     raise ConfigError(

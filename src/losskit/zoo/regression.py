@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from ..functional import regression as FR
 from ..functional._checks import check_float, check_reduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
+from ..signatures import AllowInf
 from ._examples import pair
 
 __all__ = [
@@ -314,7 +315,9 @@ class BarronLoss(nn.Module):
     (-2), ``welsch_loss`` (-inf); ``mse / 2`` at alpha=2.
     """
 
-    def __init__(self, alpha: float = 1.0, scale: float = 1.0, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self, alpha: Annotated[float, AllowInf] = 1.0, scale: float = 1.0, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__()
         if math.isnan(alpha):
             raise ValueError("barron: alpha must not be NaN")
