@@ -157,3 +157,17 @@ def test_the_claims_against_torch(example: dict[str, Any]) -> None:
     assert fn(torch.zeros(0), torch.zeros(0)) == 0
     with pytest.raises(losskit.LossInputError, match="soft_margin"):
         fn(torch.zeros(4, 1), torch.ones(4))
+
+
+def test_the_gate_commands_are_the_makefiles() -> None:
+    """The doc's lint commands are the ones ``make lint`` runs (the recipe says ``$(BIN)/`` for ``.venv/bin/``)."""
+    makefile = DOC.parents[1] / "Makefile"
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile.read_text(encoding="utf-8"), flags=re.M)
+    if recipe is None:
+        pytest.skip("the Makefile has no lint target yet")
+    text = DOC.read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", text[text.index("## The gate") :], flags=re.S)
+    assert block is not None, "the gate section shows the commands"
+    for line in block.group(1).splitlines():
+        command = line.split("#")[0].strip().replace(".venv/bin/", "$(BIN)/")
+        assert command in recipe.group(1), f"{command!r} is not what make lint runs:\n{recipe.group(1)}"
