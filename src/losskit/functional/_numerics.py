@@ -22,29 +22,34 @@ def validate_smoothing_params(
     Raises:
         ValueError: a negative or non-finite value (a clamp would hide a configuration error).
     """
-    for name, value in (("smooth_nr", smooth_nr), ("smooth_dr", smooth_dr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"validate_smoothing_params: {name} must be a finite number >= 0, got {value!r}")
-    return max(float(smooth_nr), min_nr), max(float(smooth_dr), min_dr)
+    nr, dr = check_smoothing("validate_smoothing_params", smooth_nr, smooth_dr)
+    return max(nr, min_nr), max(dr, min_dr)
 
 
 def check_smoothing(
-    loss: str, smooth_nr: float, smooth_dr: float, *, positive_dr: bool = False, amp_safe: bool = False
+    loss: str,
+    smooth_nr: float | None,
+    smooth_dr: float | None,
+    *,
+    smooth: float = 0.0,
+    positive_dr: bool = False,
+    amp_safe: bool = False,
 ) -> tuple[float, float]:
     """The one constructor check of a ratio loss's smoothing terms: finite numbers >= 0 (``smooth_dr > 0``
     with ``positive_dr``, where it floors a variance), raised to the AMP-safe floors of
-    :func:`validate_smoothing_params` with ``amp_safe``. Returns them as floats.
+    :func:`validate_smoothing_params` with ``amp_safe``. A term given as None takes ``smooth`` (the region
+    losses' single ``smooth`` option). Returns them as floats.
 
     Raises:
         ValueError: naming the loss and the term (a clamp would hide a configuration error).
     """
-    for what, value in (("smooth_nr", smooth_nr), ("smooth_dr", smooth_dr)):
+    nr = smooth if smooth_nr is None else smooth_nr
+    dr = smooth if smooth_dr is None else smooth_dr
+    for what, value in (("smooth_nr", nr), ("smooth_dr", dr)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{loss}: {what} must be a finite number >= 0, got {value!r}")
-    if positive_dr and smooth_dr <= 0:
-        raise ValueError(
-            f"{loss}: smooth_dr must be > 0 (it floors a variance that is 0 on flat regions), got {smooth_dr!r}"
-        )
+    if positive_dr and dr <= 0:
+        raise ValueError(f"{loss}: smooth_dr must be > 0 (it floors a variance that is 0 on flat regions), got {dr!r}")
     if amp_safe:
-        return validate_smoothing_params(smooth_nr, smooth_dr)
-    return float(smooth_nr), float(smooth_dr)
+        return validate_smoothing_params(nr, dr)
+    return float(nr), float(dr)

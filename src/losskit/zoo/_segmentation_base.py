@@ -1,4 +1,4 @@
-"""What the segmentation modules share: the example inputs, the option holder ``_SegBase``, the smoothing check.
+"""What the segmentation modules share: the example inputs, the option holder ``_SegBase``.
 
 Kept apart from :mod:`losskit.zoo.segmentation` so that no module passes 400 lines; the tensors are checked by
 the functional forms (:mod:`losskit.functional.segmentation_input`), never here.
@@ -6,7 +6,6 @@ the functional forms (:mod:`losskit.functional.segmentation_input`), never here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..functional.segmentation_input import MODES
 from ..inputs import InputSpec, TensorSpec
 from ._examples import num_classes_of
 
-__all__ = ["SEG_INPUTS", "TASKS", "SegBase", "smoothing"]
+__all__ = ["SEG_INPUTS", "TASKS", "SegBase"]
 
 
 def _seg_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -93,11 +92,3 @@ class SegBase(nn.Module):
             num_classes=self.num_classes,
             reduction=self.reduction,
         )
-
-
-def smoothing(name: str, smooth: float, smooth_nr: float | None, smooth_dr: float | None) -> tuple[float, float]:
-    nr = smooth if smooth_nr is None else smooth_nr
-    dr = smooth if smooth_dr is None else smooth_dr
-    if not (math.isfinite(nr) and math.isfinite(dr) and nr >= 0 and dr >= 0):
-        raise ValueError(f"{name}: smoothing terms must be finite and >= 0, got smooth_nr={nr}, smooth_dr={dr}")
-    return float(nr), float(dr)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from torch import Tensor
 
 from ..functional._checks import check_choice
+from ..functional._numerics import check_smoothing
 from ..functional.lovasz import lovasz_loss
 from ..functional.mcc import mcc_loss
 from ..functional.region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
@@ -28,7 +29,6 @@ from ..registration import register_loss
 from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
 from ._segmentation_base import TASKS as _TASKS
 from ._segmentation_base import SegBase as _SegBase
-from ._segmentation_base import smoothing as _smoothing
 
 __all__ = [
     "DiceLoss",
@@ -76,7 +76,7 @@ class DiceLoss(_SegBase):
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
-        self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr, smooth=smooth)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return dice_loss(
@@ -250,7 +250,7 @@ class GeneralizedDiceLoss(_SegBase):
         super().__init__()
         self._setup(mode, from_logits, None, ignore_index, batch, include_background, num_classes, reduction)
         self.w_type: Any = check_choice(self.loss_name, "w_type", w_type, ("square", "simple", "uniform"))
-        self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr, smooth=smooth)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return generalized_dice_loss(
@@ -285,7 +285,7 @@ class MCCLoss(_SegBase):
     ) -> None:
         super().__init__()
         self._setup(mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction)
-        self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, 0.0, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return mcc_loss(

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..functional._checks import check_choice, check_reduction
+from ..functional._numerics import check_smoothing
 from ..functional.cross_entropy import mask_loss
 from ..functional.segmentation_combined import (
     combined_dice_bce_loss,
@@ -31,7 +32,6 @@ from ..registration import register_loss
 from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
 from ._segmentation_base import TASKS as _TASKS
 from ._segmentation_base import SegBase as _SegBase
-from ._segmentation_base import smoothing as _smoothing
 
 __all__ = [
     "DiceCELoss",
@@ -93,7 +93,7 @@ class DiceCELoss(_SegBase):
         self._setup(
             mode, from_logits, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum")
         )
-        self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr, smooth=smooth)
         _non_negative(self.loss_name, lambda_dice=lambda_dice, lambda_ce=lambda_ce)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"{self.loss_name}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -159,7 +159,7 @@ class DiceFocalLoss(_SegBase):
         self._setup(
             mode, True, weight, ignore_index, batch, include_background, num_classes, reduction, ("mean", "sum")
         )
-        self.smooth_nr, self.smooth_dr = _smoothing(self.loss_name, smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr, smooth=smooth)
         _non_negative(self.loss_name, lambda_dice=lambda_dice, lambda_focal=lambda_focal, gamma=gamma)
         self.lambda_dice, self.lambda_focal, self.gamma, self.alpha = (
             float(lambda_dice),
