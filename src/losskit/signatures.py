@@ -195,9 +195,13 @@ def forward_signature(module: nn.Module) -> inspect.Signature:
     return _forward_signature_of_type(type(module))
 
 
-@functools.lru_cache(maxsize=1024)
-def _forward_signature_of_type(cls: type) -> inspect.Signature:
-    return _signature(cls.forward).replace(parameters=list(_signature(cls.forward).parameters.values())[1:])
+def _forward_of_type(cls: Any) -> inspect.Signature:
+    signature = _signature(cls.forward)
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+# Typed as taking any class: mypy does not see a class object as Hashable (nn.Module's __hash__ is per instance).
+_forward_signature_of_type: Callable[[Any], inspect.Signature] = functools.lru_cache(maxsize=1024)(_forward_of_type)
 
 
 def input_parameters(obj: Any, kind: Kind) -> list[inspect.Parameter]:

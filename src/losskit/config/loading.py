@@ -29,7 +29,7 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _NoAliasLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+class _NoAliasLoader(_BASE_LOADER):  # type: ignore[misc]
     """The safe loader, refusing aliases at construction too (the event pass refuses them first)."""
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -55,6 +55,11 @@ def _yaml_error(where: str, exc: BaseException) -> ConfigError:
     return ConfigError(f"{where}: not valid YAML for losskit: {type(exc).__name__}: {short(str(exc), 160)}")
 
 
+def _line(event: yaml.Event) -> str:
+    mark = event.start_mark
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
 def _check_events(text: str, where: str) -> None:
     """Refuse aliases, deep nesting and long lists from the event stream (iterative, before any node exists:
     PyYAML's constructor costs tens of microseconds a value, so the caps must hold before it runs)."""
@@ -65,10 +70,8 @@ def _check_events(text: str, where: str) -> None:
         if events > LIMITS.max_nodes:
             raise ConfigError(f"{where}: more than {LIMITS.max_nodes} YAML values (see docs/safety.md)")
         if isinstance(event, yaml.AliasEvent):
-            mark = event.start_mark
             raise ConfigError(
-                f"{where}: YAML aliases (*name) are not allowed in a losskit config (line {mark.line + 1}); "
-                f"write the value out"
+                f"{where}: YAML aliases (*name) are not allowed in a losskit config{_line(event)}; write the value out"
             )
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             open_nodes.pop()
@@ -79,10 +82,9 @@ def _check_events(text: str, where: str) -> None:
             top = open_nodes[-1]
             top[1] += 1
             if top[1] > LIMITS.max_list * top[0]:
-                mark = event.start_mark
                 raise ConfigError(
-                    f"{where}: a list or mapping of more than {LIMITS.max_list} elements (line {mark.line + 1}; "
-                    f"see docs/safety.md)"
+                    f"{where}: a list or mapping of more than {LIMITS.max_list} elements{_line(event)} "
+                    f"(see docs/safety.md)"
                 )
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             open_nodes.append([2 if isinstance(event, yaml.MappingStartEvent) else 1, 0])

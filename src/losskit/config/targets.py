@@ -152,4 +152,5 @@ def resolve_target(path: str, allow_imports: ImportPolicy | None = None) -> type
             f"it is {short(what, 60)}, not a loss class (a subclass of torch.nn.modules.loss._Loss from torch, "
             "a registered loss or a plugin's loss)"
         )
-    return obj
+    cls: type[nn.Module] = obj
+    return cls

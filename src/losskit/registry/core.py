@@ -313,7 +313,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The registered object itself, unchanged."""
-        return self.entry(name).obj
+        obj: T = self.entry(name).obj
+        return obj
 
     def __getitem__(self, name: str) -> T:
         return self.get(name)
