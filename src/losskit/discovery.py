@@ -13,7 +13,7 @@ from typing import Any, Literal
 from torch import nn
 
 from . import functional
-from .errors import LossKitError
+from .errors import UnknownFilterError
 from .registration import KNOWN_TASKS, LOSSES
 from .registry import Entry
 from .registry.naming import natural_key, normalize, suggest
@@ -101,10 +101,6 @@ def _loaded(entry: Entry[Any]) -> Entry[Any] | None:
         return LOSSES.entry(entry.name)
     except Exception:
         return None
-
-
-class UnknownFilterError(LossKitError, ValueError):
-    """``list_losses(task=...)`` or ``tag=`` names a task or tag that no registered loss has."""
 
 
 def _known(field_name: str) -> set[str]:

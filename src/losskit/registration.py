@@ -10,7 +10,6 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
-from .errors import UnknownLossError
 from .inputs import InputSpec, TensorSpec
 from .registry import Entry, PluginScanner, Registry
 from .reprs import install_repr
@@ -36,21 +35,13 @@ KNOWN_TASKS = (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _check(obj: Any) -> None:
-    detect_kind(obj)  # raises TypeError for anything that is not a loss
-
-
-def _metadata_on_load(obj: Any) -> dict[str, Any]:
+def _describe(obj: Any) -> dict[str, Any]:
+    """What any loss has before registration says more (a plugin's entry point): detect_kind raises TypeError
+    for anything that is not a loss."""
     return {"kind": detect_kind(obj), "tasks": (), "tags": (), "inputs": None}
 
 
-LOSSES: Registry[Any] = Registry(
-    "loss",
-    unknown_error=UnknownLossError,
-    check=_check,
-    on_load=_metadata_on_load,
-    listing_hint="; see losskit.list_losses()",
-)
+LOSSES: Registry[Any] = Registry("loss", describe=_describe, listing_hint="; see losskit.list_losses()")
 PLUGINS = PluginScanner(LOSSES, ENTRY_POINT_GROUP)
 LOSSES.add_ensure_hook(PLUGINS)
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..errors import LossKitError
+from ..errors import ExampleError, ExampleTooLarge
 
 __all__ = ["MAX_EXAMPLE_ELEMENTS", "ExampleError", "ExampleTooLarge", "element_budget"]
 
@@ -42,14 +42,6 @@ _SIZED = {
     "new_tensor",
 }
 _LIKE = {"randn_like", "rand_like", "randint_like", "zeros_like", "ones_like", "empty_like", "full_like"}
-
-
-class ExampleError(LossKitError, ValueError):
-    """No example inputs can be made as asked (pass your own inputs, or fix ``shapes``); the message says why."""
-
-
-class ExampleTooLarge(ExampleError):
-    """Example inputs would exceed the element budget (the message says which tensor and the budget)."""
 
 
 def _size_of(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | None:
