@@ -42,6 +42,31 @@ def test_generic_registry_holds_any_object() -> None:
     with pytest.raises(UnknownNameError, match="unknown metric 'acurracy'.*Did you mean 'accuracy'"):
         metrics.get("acurracy")
     assert isinstance(UnknownNameError("x"), KeyError)
+    assert UnknownNameError is losskit.UnknownLossError  # one class for a missing name, the old name kept
+
+
+def test_registry_describe_hook_checks_and_describes_what_is_added() -> None:
+    def describe(obj: object) -> dict[str, object]:
+        if not callable(obj):
+            raise TypeError(f"not a metric: {obj!r}")
+        return {"kind": "function", "tags": ()}
+
+    metrics: Registry[object] = Registry("metric", describe=describe)
+    entry = metrics.add("acc", len, metadata={"tags": ("x",)})
+    assert dict(entry.metadata) == {"kind": "function", "tags": ("x",)}  # what is given wins
+    with pytest.raises(TypeError, match="not a metric"):
+        metrics.add("bad", 3)
+    assert losskit.LOSSES.entry("dice").metadata["kind"] == "module"
+
+
+def test_moved_error_classes_keep_their_old_import_names() -> None:
+    from losskit.discovery import UnknownFilterError
+    from losskit.testing import ExampleError, ExampleTooLarge
+    from losskit.testing.budget import ExampleTooLarge as BudgetTooLarge
+
+    assert UnknownFilterError is losskit.UnknownFilterError and ExampleError is losskit.ExampleError
+    assert ExampleTooLarge is BudgetTooLarge is losskit.ExampleTooLarge
+    assert issubclass(ExampleTooLarge, ExampleError) and issubclass(ExampleError, losskit.LossKitError)
 
 
 def test_alias_never_shadows_a_name_or_alias() -> None:
