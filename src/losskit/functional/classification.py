@@ -22,14 +22,12 @@ from ..errors import LossInputError
 from ._checks import (
     as_class_weight,
     check_float,
-    check_labels,
     check_probabilities,
     check_reduction,
-    label_checks_enabled,
-    shape_str,
 )
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
+from .class_target import check_class_target
 
 __all__ = [
     "check_class_input",
@@ -39,7 +37,6 @@ __all__ = [
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",
     "class_ce",
-    "mean_over_valid",
 ]
 
 Reduction = Literal["mean", "sum", "none"]
@@ -56,44 +53,21 @@ def check_class_input(
     weight: Tensor | None = None,
     allow_dense: bool = True,
 ) -> bool:
-    """Validate a (logits, target) pair; return True when ``target`` holds class indices, False when dense.
-
-    Logits (N, C, *); class indices (N, *) of any integer dtype, range-checked under the label-check switch
-    (``ignore_index`` allowed); or, with ``allow_dense``, float class probabilities of the input's shape.
-    ``weight`` must have C entries. Raises ``LossInputError`` naming ``loss``, the expected and the given.
-    """
-    check_float(loss, "input", input, "(N, C, *)")
-    if input.dim() < 2:
-        raise LossInputError(f"{loss}: expected input of shape (N, C) or (N, C, *spatial), got {shape_str(input)}")
-    c = input.shape[1]
-    if num_classes is not None and c != num_classes:
-        raise LossInputError(
-            f"{loss}: configured for num_classes={num_classes}, got input with {c} classes {shape_str(input)}"
-        )
-    if weight is not None and weight.numel() != c:
-        raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
-    if target.is_floating_point():
-        if not allow_dense:
-            raise LossInputError(
-                f"{loss}: expected integer class indices as target, got {target.dtype} {shape_str(target)}"
-            )
-        if target.shape != input.shape:
-            raise LossInputError(
-                f"{loss}: a floating-point target holds class probabilities and must have the input's shape "
-                f"{shape_str(input)}, got {shape_str(target)}; class indices must be integers"
-            )
-        return False
-    expected = (input.shape[0], *input.shape[2:])
-    if tuple(target.shape) != expected:
-        raise LossInputError(
-            f"{loss}: expected target of class indices with shape {'(' + ', '.join(map(str, expected)) + ')'} "
-            f"for input {shape_str(input)}, got {shape_str(target)}"
-        )
-    if ignore_index is not None and label_checks_enabled() and target.dtype not in (torch.long, torch.bool):
-        # `uint8 == -100` compares after wrapping -100 to 156: compare in int64, as the losses do
-        target = target.long()
-    check_labels(loss, target, c, ignore_index)
-    return True
+    """The multiclass case of :func:`~.class_target.check_class_target` under torch's cross-entropy rules
+    (``segmentation=False``); True when ``target`` holds class indices, False when it holds class probabilities
+    (of the input's shape; refused with ``allow_dense=False``)."""
+    check_class_target(
+        loss,
+        "multiclass",
+        input,
+        target,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        weight=weight,
+        segmentation=False,
+        allow_dense=allow_dense,
+    )
+    return not target.is_floating_point()
 
 
 def class_weight(loss: str, weight: ClassWeight, name: str = "weight") -> Tensor | None:
@@ -130,22 +104,6 @@ def _gather1(t: Tensor, labels: Tensor) -> Tensor:
     return t.gather(1, labels.unsqueeze(1)).squeeze(1)
 
 
-def mean_over_valid(total: Tensor, labels: Tensor, ignore_index: int | None, weight: Tensor | None) -> Tensor:
-    """torch's weighted mean of a summed CE/NLL: ``total / sum_i w[t_i]`` over the valid targets.
-
-    torch divides 0 by 0 (NaN) when no target is valid or N = 0; here that mean is 0 and stays connected to
-    ``total``'s graph, so backward gives a zero gradient. A NaN in ``total`` still comes out as NaN.
-    """
-    valid = None if ignore_index is None else labels != ignore_index
-    if weight is None:
-        count = total.new_tensor(labels.numel()) if valid is None else valid.sum(dtype=total.dtype)
-    else:
-        safe = labels if valid is None else torch.where(valid, labels, 0)
-        w = weight.to(total.dtype)[safe]
-        count = (w if valid is None else torch.where(valid, w, 0.0)).sum(dtype=total.dtype)
-    return total / torch.where(count > 0, count, torch.ones_like(count))
-
-
 def class_ce(
     x: Tensor,
     target: Tensor,
@@ -172,7 +130,12 @@ def class_ce(
         out = F.cross_entropy(
             x, labels, weight=w, ignore_index=ignore, label_smoothing=label_smoothing, reduction=inner
         )
-    return mean_over_valid(out, labels, ignore, w) if reduction == "mean" else out
+    if reduction != "mean":
+        return out
+    # torch's weighted mean, total / sum_i w[t_i] over the valid targets, but 0 (not NaN) when none is valid
+    valid = labels != ignore
+    counted = valid if w is None else torch.where(valid, w[torch.where(valid, labels, 0)], 0.0)
+    return reduce(out, "mean", counted)
 
 
 @float32_loss
