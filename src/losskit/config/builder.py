@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..keys import CONFIG_ATTR, NAME_KEYS
 from ..registration import LOSSES
 from ..registry import suggest
-from ..signatures import ParamSet, config_parameters
+from ..signatures import Kind, ParamSet, config_parameters
 from .limits import LIMITS, check_bounds, short
 from .loading import to_plain
 from .policy import ImportPolicy, check_policy
@@ -57,7 +57,7 @@ class _Context:
 @dataclass(frozen=True)
 class _Resolved:
     obj: Any  # the class, factory or function to call
-    kind: str  # "module", "factory" or "function"
+    kind: Kind
     label: str  # the name messages use
     stamp: dict[str, Any] | None  # how to_config names it again (None: not recorded)
 
@@ -115,7 +115,7 @@ def _build(spec: Spec, ctx: _Context) -> nn.Module:
     if inspect.isclass(resolved.obj) and issubclass(resolved.obj, CombinedLoss):
         params = _combined_params(params, spec.path, ctx)
         resolved = replace(resolved, stamp=None)  # to_config reads a combined loss from its terms
-    pset = config_parameters(resolved.obj, resolved.kind)  # type: ignore[arg-type]
+    pset = config_parameters(resolved.obj, resolved.kind)
     values = _validate(pset, params, resolved.label, spec.path, ctx)
     return _construct(resolved, values, spec.path)
 
@@ -125,9 +125,11 @@ def _resolve(spec: Spec, ctx: _Context) -> _Resolved:
     if isinstance(target, str):
         if target in LOSSES or not is_dotted_path(target):
             entry = LOSSES.entry(target)  # unknown names raise with suggestions
-            return _Resolved(entry.obj, str(entry.metadata["kind"]), entry.name, {"name": entry.name})
+            kind: Kind = entry.metadata["kind"]  # set by register_loss (detect_kind) for every entry
+            return _Resolved(entry.obj, kind, entry.name, {"name": entry.name})
         return _Resolved(resolve_target(target, ctx.allow_imports), "module", target, {"_target_": target})
-    assert inspect.isclass(target)  # normalise() lets only names, classes and modules through
+    if not inspect.isclass(target):  # normalise() lets only names, classes and modules through
+        raise ConfigError(f"{spec.path or 'spec'}: cannot build a loss from {type(target).__name__}")
     return _Resolved(target, "module", target.__qualname__, None)
 
 
