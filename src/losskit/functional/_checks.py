@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import torch
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
+S = TypeVar("S")  # an option value: check_choice returns it with its own (Literal) type
 _state = threading.local()
 _default = os.environ.get("LOSSKIT_CHECK_LABELS", "1").strip().lower() not in ("0", "false", "no", "off")
 
@@ -138,12 +140,13 @@ def check_labels(
         )
 
 
-def check_reduction(loss: str, reduction: str, allowed: Sequence[str] = _REDUCTIONS) -> str:
+def check_reduction(loss: str, reduction: S, allowed: Sequence[str] = _REDUCTIONS) -> S:
     return check_choice(loss, "reduction", reduction, allowed)
 
 
-def check_choice(loss: str, what: str, value: object, allowed: Sequence[str]) -> str:
+def check_choice(loss: str, what: str, value: S, allowed: Sequence[str]) -> S:
     """``value`` must be one of ``allowed``: else a ``ValueError`` naming the loss, the choices and the closest one.
+    Returns ``value`` with its static type (a ``Literal`` option stays that ``Literal``).
 
     This is the one check of every string option (``reduction``, ``mode``, ``kernel_type``, ...) in the
     functional core; the config builder reports the same mistake earlier, from the ``Literal`` annotation.

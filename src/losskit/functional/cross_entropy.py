@@ -143,7 +143,19 @@ def bce_with_logits_loss(
     ``LossInputError``); ``weight`` broadcastable to the input; ``pos_weight`` per class, broadcast over the
     last dimension; ``label_smoothing`` ``y <- y (1 - ls) + ls / 2``. "mean" over all elements (0 when empty).
     """
-    name = "bce_with_logits"
+    return _bce_with_logits("bce_with_logits", input, target, weight, pos_weight, label_smoothing, reduction)
+
+
+def _bce_with_logits(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    label_smoothing: float,
+    reduction: str,
+) -> Tensor:
+    """The checks and the kernel of :func:`bce_with_logits_loss`; ``name`` is the public form's, for messages."""
     check_reduction(name, reduction)
     check_unit_interval(name, "label_smoothing", label_smoothing)
     check_float(name, "input", input)
@@ -181,4 +193,4 @@ def mask_loss(
     """
     if pos_weight is not None and not isinstance(pos_weight, Tensor):
         pos_weight = torch.tensor(float(pos_weight), device=input.device)
-    return bce_with_logits_loss(input, target, pos_weight=pos_weight, reduction=reduction)
+    return _bce_with_logits("mask", input, target, None, pos_weight, 0.0, reduction)

@@ -33,11 +33,12 @@ def _ddf(loss: nn.Module, g: torch.Generator) -> tuple[Tensor]:
 
 
 class _DDFRegulariser(nn.Module):
+    loss_name: str  # set on each registered subclass by register_loss, never typed by hand
+
     def __init__(self, normalize: bool = False, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.normalize = bool(normalize)
-        # loss_name is set on the class by register_loss
-        self.reduction = check_reduction(type(self).loss_name, reduction)  # type: ignore[attr-defined]
+        self.reduction: Reduction = check_reduction(self.loss_name, reduction)
 
 
 @register_loss(
