@@ -36,7 +36,9 @@ def tv_sigmoid_focal(x: torch.Tensor, y: torch.Tensor, alpha: float | None, gamm
     return loss
 
 
-def ref_softmax_focal(x: torch.Tensor, t: torch.Tensor, gamma: float, alpha: torch.Tensor | float | None = None) -> torch.Tensor:
+def ref_softmax_focal(
+    x: torch.Tensor, t: torch.Tensor, gamma: float, alpha: torch.Tensor | float | None = None
+) -> torch.Tensor:
     logp = torch.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1)
     loss = -((1 - logp.exp()) ** gamma) * logp
     if isinstance(alpha, torch.Tensor):
@@ -46,7 +48,9 @@ def ref_softmax_focal(x: torch.Tensor, t: torch.Tensor, gamma: float, alpha: tor
     return loss
 
 
-def ref_asl_multilabel(x: torch.Tensor, y: torch.Tensor, gamma_pos: float, gamma_neg: float, clip: float, eps: float) -> torch.Tensor:
+def ref_asl_multilabel(
+    x: torch.Tensor, y: torch.Tensor, gamma_pos: float, gamma_neg: float, clip: float, eps: float
+) -> torch.Tensor:
     """ASL/timm AsymmetricLossMultiLabel written out (elementwise, before its final -sum)."""
     xs_pos = torch.sigmoid(x)
     xs_neg = 1 - xs_pos
@@ -81,15 +85,21 @@ def test_sigmoid_matches_torchvision_formula(alpha: float | None, gamma: float) 
     x = torch.randn(3, 4, 5, dtype=D, generator=_g()) * 3
     y = torch.rand(3, 4, 5, dtype=D, generator=_g(1))  # soft targets too
     ref = tv_sigmoid_focal(x, y, alpha, gamma)
-    torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="none"), ref, rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(
+        sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="none"), ref, rtol=1e-5, atol=1e-12
+    )
     torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma), ref.mean(), rtol=1e-5, atol=0)
-    torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="sum"), ref.sum(), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="sum"), ref.sum(), rtol=1e-5, atol=0
+    )
 
 
 def test_sigmoid_gamma0_no_alpha_is_bce() -> None:
     x = torch.randn(4, 6, dtype=D, generator=_g())
     y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(D)
-    torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha=None, gamma=0.0), F.binary_cross_entropy_with_logits(x, y))
+    torch.testing.assert_close(
+        sigmoid_focal_loss(x, y, alpha=None, gamma=0.0), F.binary_cross_entropy_with_logits(x, y)
+    )
 
 
 def test_sigmoid_parity_kornia() -> None:
@@ -97,7 +107,9 @@ def test_sigmoid_parity_kornia() -> None:
     x = torch.randn(2, 3, 4, 4, dtype=D, generator=_g())
     y = torch.randint(0, 2, (2, 3, 4, 4), generator=_g(1)).to(D)
     ref = kornia.losses.binary_focal_loss_with_logits(x, y, alpha=0.25, gamma=2.0, reduction="none")
-    torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none"), ref, rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(
+        sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none"), ref, rtol=1e-5, atol=1e-12
+    )
 
 
 def test_sigmoid_parity_monai() -> None:
@@ -116,7 +128,9 @@ def test_sigmoid_gradcheck(gamma: float, alpha: float | None) -> None:
     x = (torch.randn(3, 5, dtype=D, generator=_g()) * 4).requires_grad_()
     y = torch.rand(3, 5, dtype=D, generator=_g(1))
     w = torch.rand(5, dtype=D, generator=_g(2))
-    assert torch.autograd.gradcheck(lambda v: sigmoid_focal_loss(v, y, alpha=alpha, gamma=gamma, weight=w, reduction="sum"), (x,))
+    assert torch.autograd.gradcheck(
+        lambda v: sigmoid_focal_loss(v, y, alpha=alpha, gamma=gamma, weight=w, reduction="sum"), (x,)
+    )
 
 
 def test_sigmoid_target_grad_path() -> None:
@@ -164,7 +178,9 @@ def test_softmax_matches_reference(gamma: float, spatial: tuple[int, ...]) -> No
     out = softmax_focal_loss(x, t, gamma=gamma, alpha=alpha, reduction="none")
     assert out.shape == t.shape
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-12)
-    torch.testing.assert_close(softmax_focal_loss(x, t, gamma=gamma, alpha=0.3), (0.3 * ref_softmax_focal(x, t, gamma)).mean())
+    torch.testing.assert_close(
+        softmax_focal_loss(x, t, gamma=gamma, alpha=0.3), (0.3 * ref_softmax_focal(x, t, gamma)).mean()
+    )
 
 
 def test_softmax_gamma0_is_cross_entropy() -> None:
@@ -172,10 +188,17 @@ def test_softmax_gamma0_is_cross_entropy() -> None:
     t = torch.randint(0, 5, (3, 4, 4), generator=_g(1))
     t[0, 0] = 255
     w = torch.rand(5, dtype=D, generator=_g(2)) + 0.5
-    torch.testing.assert_close(softmax_focal_loss(x, t, gamma=0.0, ignore_index=255), F.cross_entropy(x, t, ignore_index=255), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        softmax_focal_loss(x, t, gamma=0.0, ignore_index=255),
+        F.cross_entropy(x, t, ignore_index=255),
+        rtol=1e-5,
+        atol=0,
+    )
     torch.testing.assert_close(
         softmax_focal_loss(x, t, gamma=0.0, weight=w, ignore_index=255, reduction="sum"),
-        F.cross_entropy(x, t, weight=w, ignore_index=255, reduction="sum"), rtol=1e-5, atol=0,
+        F.cross_entropy(x, t, weight=w, ignore_index=255, reduction="sum"),
+        rtol=1e-5,
+        atol=0,
     )
 
 
@@ -188,11 +211,15 @@ def test_softmax_parity_kornia() -> None:
         # kornia's mean runs over C x pixels: ours (mean over pixels) / C
         torch.testing.assert_close(softmax_focal_loss(x, t, gamma=gamma, alpha=None) / 4, ref, rtol=1e-5, atol=0)
         ref_none = kornia.losses.focal_loss(x, t, alpha=None, gamma=gamma, reduction="none")
-        torch.testing.assert_close(softmax_focal_loss(x, t, gamma=gamma, reduction="none"), ref_none.sum(1), rtol=1e-5, atol=1e-12)
+        torch.testing.assert_close(
+            softmax_focal_loss(x, t, gamma=gamma, reduction="none"), ref_none.sum(1), rtol=1e-5, atol=1e-12
+        )
         # kornia's scalar alpha weighs class 0 by 1 - alpha and every other class by alpha
         ref_a = kornia.losses.focal_loss(x, t, alpha=0.3, gamma=gamma, reduction="sum")
         per_class = torch.tensor([0.7, 0.3, 0.3, 0.3], dtype=D)
-        torch.testing.assert_close(softmax_focal_loss(x, t, gamma=gamma, alpha=per_class, reduction="sum"), ref_a, rtol=1e-5, atol=0)
+        torch.testing.assert_close(
+            softmax_focal_loss(x, t, gamma=gamma, alpha=per_class, reduction="sum"), ref_a, rtol=1e-5, atol=0
+        )
 
 
 def test_softmax_parity_monai() -> None:
@@ -201,9 +228,13 @@ def test_softmax_parity_monai() -> None:
     t = torch.randint(0, 3, (2, 4, 5, 2), generator=_g(1))
     m = monai_losses.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0, reduction="none")
     ref = m(x, t.unsqueeze(1))
-    torch.testing.assert_close(softmax_focal_loss(x, t, gamma=2.0, reduction="none"), ref.sum(1).to(D), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        softmax_focal_loss(x, t, gamma=2.0, reduction="none"), ref.sum(1).to(D), rtol=1e-5, atol=1e-7
+    )
     m_mean = monai_losses.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)
-    torch.testing.assert_close(softmax_focal_loss(x, t, gamma=2.0) / 3, m_mean(x, t.unsqueeze(1)).to(D), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        softmax_focal_loss(x, t, gamma=2.0) / 3, m_mean(x, t.unsqueeze(1)).to(D), rtol=1e-5, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
@@ -212,8 +243,12 @@ def test_softmax_gradcheck(gamma: float) -> None:
     t = torch.randint(0, 3, (2, 3, 2), generator=_g(1))
     t[0, 0, 0] = 255
     alpha = torch.rand(3, dtype=D, generator=_g(2))
-    assert torch.autograd.gradcheck(lambda v: softmax_focal_loss(v, t, gamma=gamma, alpha=alpha, ignore_index=255), (x,))
-    assert torch.autograd.gradcheck(lambda v: softmax_focal_loss(v, t, gamma=gamma, ignore_index=255, reduction="none"), (x,))
+    assert torch.autograd.gradcheck(
+        lambda v: softmax_focal_loss(v, t, gamma=gamma, alpha=alpha, ignore_index=255), (x,)
+    )
+    assert torch.autograd.gradcheck(
+        lambda v: softmax_focal_loss(v, t, gamma=gamma, ignore_index=255, reduction="none"), (x,)
+    )
 
 
 def test_softmax_saturated_gamma_below_one() -> None:
@@ -390,7 +425,12 @@ def test_asymmetric_multilabel_reference(gp: float, gn: float, clip: float) -> N
     x = torch.randn(4, 6, dtype=D, generator=_g()) * 3
     y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(D)
     ref = ref_asl_multilabel(x, y, gp, gn, clip, 1e-8)
-    torch.testing.assert_close(asymmetric_multilabel_loss(x, y, gamma_pos=gp, gamma_neg=gn, clip=clip, reduction="none"), ref, rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(
+        asymmetric_multilabel_loss(x, y, gamma_pos=gp, gamma_neg=gn, clip=clip, reduction="none"),
+        ref,
+        rtol=1e-5,
+        atol=1e-12,
+    )
     m = AsymmetricLoss(gamma_pos=gp, gamma_neg=gn, clip=clip, reduction="sum")
     torch.testing.assert_close(m(x, y), ref.sum(), rtol=1e-5, atol=0)
     xx = x.clone().requires_grad_()
@@ -405,7 +445,9 @@ def test_asymmetric_single_label_reference(gp: float, gn: float, ls: float) -> N
     m = AsymmetricLoss(mode="multiclass", gamma_pos=gp, gamma_neg=gn, label_smoothing=ls, reduction="none")
     torch.testing.assert_close(m(x, t), ref, rtol=1e-5, atol=1e-12)
     xx = x.clone().requires_grad_()
-    assert torch.autograd.gradcheck(lambda v: asymmetric_single_label_loss(v, t, gamma_pos=gp, gamma_neg=gn, label_smoothing=ls), (xx,))
+    assert torch.autograd.gradcheck(
+        lambda v: asymmetric_single_label_loss(v, t, gamma_pos=gp, gamma_neg=gn, label_smoothing=ls), (xx,)
+    )
     t2 = t.clone()
     t2[0] = -100
     mm = AsymmetricLoss(mode="multiclass", gamma_pos=gp, gamma_neg=gn, label_smoothing=ls, ignore_index=-100)
@@ -419,6 +461,26 @@ def test_asymmetric_half_no_nan(dtype: torch.dtype) -> None:
     loss = AsymmetricLoss()(x, y)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+
+
+def test_asymmetric_multilabel_ignore_index_on_dense_target() -> None:
+    # ignore_index=255 was accepted and then a 255 in the float target failed the [0, 1] check; now those
+    # elements count nowhere: the mean is over the others, their "none" entries and gradients are 0
+    x = torch.randn(4, 6, generator=_g(), dtype=torch.float64).requires_grad_()
+    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(torch.float64)
+    keep = torch.rand(4, 6, generator=_g(2), dtype=torch.float64) > 0.3
+    y_ign = torch.where(keep, y, torch.full_like(y, 255.0))
+    loss = AsymmetricLoss(ignore_index=255)
+    full = asymmetric_multilabel_loss(x, y, reduction="none")
+    torch.testing.assert_close(loss(x, y_ign), full[keep].mean())
+    none = AsymmetricLoss(ignore_index=255, reduction="none")(x, y_ign)
+    torch.testing.assert_close(none, torch.where(keep, full, 0.0))
+    none.sum().backward()
+    assert x.grad is not None and (x.grad[~keep] == 0).all()
+    with pytest.raises(LossInputError, match=r"\[0, 1\]"):  # without ignore_index 255 is still refused
+        AsymmetricLoss()(x, y_ign)
+    all_ignored = AsymmetricLoss(ignore_index=255)(x, torch.full_like(y, 255.0))
+    assert all_ignored.item() == 0.0
 
 
 def test_asymmetric_errors() -> None:

@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LossInputError
-from ._checks import check_choice, check_float, check_probabilities, check_reduction, check_same_shape, shape_str
+from ._checks import (
+    check_choice,
+    check_float,
+    check_probabilities,
+    check_reduction,
+    check_same_shape,
+    ignored_mask,
+    shape_str,
+)
 from ._precision import float32_loss
 from ._reduce import reduce
 from .classification import Reduction, _gather1, _safe_labels, check_class_input, check_unit_interval
@@ -35,6 +43,7 @@ def asymmetric_multilabel_loss(
     gamma_neg: float = 4.0,
     clip: float = 0.05,
     eps: float = 1e-8,
+    ignore_index: int | None = None,
     num_classes: int | None = None,
     reduction: Reduction = "mean",
 ) -> Tensor:
@@ -45,8 +54,9 @@ def asymmetric_multilabel_loss(
     ``L = -y (1 - p)^gamma_pos log max(p, eps) - (1 - y) p_m^gamma_neg log max(1 - p_m, eps)``.
     Evaluated in float32 from ``logsigmoid`` (no NaN in fp16, ASL#53); the powers are guarded at 0 so
     ``gamma < 1`` keeps finite gradients. ``target`` float in [0, 1] of the input's shape. "none" keeps the
-    input's shape; "mean" is over all elements. Parity: timm/ASL ``AsymmetricLossMultiLabel(gamma_neg,
-    gamma_pos, clip, eps)`` = ``reduction="sum"``.
+    input's shape; "mean" is over all elements. ``ignore_index`` compares the float target value by value
+    (``docs/conventions.md``): those elements count nowhere (0 in "none", a zero gradient).
+    Parity: timm/ASL ``AsymmetricLossMultiLabel(gamma_neg, gamma_pos, clip, eps)`` = ``reduction="sum"``.
     """
     name = "asymmetric"
     check_reduction(name, reduction)
@@ -64,9 +74,10 @@ def asymmetric_multilabel_loss(
     check_same_shape(name, input, target)
     if num_classes is not None and input.dim() >= 2 and input.shape[1] != num_classes:
         raise LossInputError(f"{name}: configured for num_classes={num_classes}, got input {shape_str(input)}")
-    check_probabilities(name, target)
+    check_probabilities(name, target, ignore_index)
     x = input
-    y = target.to(x.dtype)
+    ignored = ignored_mask(target, ignore_index)
+    y = target.to(x.dtype) if ignored is None else torch.where(ignored, 0.0, target).to(x.dtype)
     log_eps = math.log(eps) if eps > 0 else float("-inf")
     tiny = torch.finfo(x.dtype).tiny
     log_p = F.logsigmoid(x).clamp_min(log_eps)
@@ -82,7 +93,11 @@ def asymmetric_multilabel_loss(
         los_pos = los_pos * torch.sigmoid(-x).clamp_min(tiny).pow(gamma_pos)
     if gamma_neg:
         los_neg = los_neg * p_m.clamp_min(tiny).pow(gamma_neg)
-    return reduce(-(los_pos + los_neg), reduction)
+    loss = -(los_pos + los_neg)
+    if ignored is None:
+        return reduce(loss, reduction)
+    valid = ~ignored
+    return reduce(torch.where(valid, loss, 0.0), reduction, valid)
 
 
 @float32_loss
@@ -148,7 +163,8 @@ def asymmetric_loss(
 ) -> Tensor:
     """Asymmetric loss (ASL): :func:`asymmetric_multilabel_loss` for ``mode="multilabel"`` (sigmoid, float
     target of the input's shape; ``clip``, ``eps``), :func:`asymmetric_single_label_loss` for
-    ``"multiclass"`` (softmax, class indices; ``label_smoothing``, ``ignore_index``)."""
+    ``"multiclass"`` (softmax, class indices; ``label_smoothing``). ``ignore_index`` in both: a class index,
+    or a float target value compared element by element."""
     if check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass")) == "multilabel":
         return asymmetric_multilabel_loss(
             input,
@@ -157,6 +173,7 @@ def asymmetric_loss(
             gamma_neg=gamma_neg,
             clip=clip,
             eps=eps,
+            ignore_index=ignore_index,
             num_classes=num_classes,
             reduction=reduction,
         )

@@ -206,7 +206,8 @@ class AsymmetricLoss(nn.Module):
 
     ``mode="multilabel"`` (sigmoid, same-shape {0,1}/soft float target):
     ``-y (1-p)^gamma_pos log max(p, eps) - (1-y) p_m^gamma_neg log max(1 - p_m, eps)``, ``p_m = max(p - clip, 0)``;
-    "none" keeps the input's shape, "mean" is over all elements. timm/ASL ``AsymmetricLossMultiLabel(gamma_neg,
+    "none" keeps the input's shape, "mean" is over all elements (those equal to ``ignore_index`` left out: a float
+    target compares it value by value). timm/ASL ``AsymmetricLossMultiLabel(gamma_neg,
     gamma_pos, clip, eps)`` returns the sum: ``reduction="sum"`` here.
 
     ``mode="multiclass"`` (softmax, class indices (N, *)): ``-sum_c y'_c w_c log p_c`` with ``w = (1-p_t)^gamma_pos``
