@@ -13,32 +13,14 @@ from ..compose.terms import with_terms
 from ..errors import LossInputError
 from ._checks import check_float, check_same_shape, shape_str
 from ._precision import float32_loss
-from ._reduce import acc_dtype, reduce
+from ._reduce import reduce
 from .deformation import gradient_smoothness
 from .lncc import KernelType, LNCCWindow, check_image_pair, lncc_loss
+from .region import soft_dice_loss
 
-__all__ = ["soft_dice_loss", "lncc_dvf_loss", "dice_smooth_loss", "check_dvf_pair"]
+__all__ = ["lncc_dvf_loss", "dice_smooth_loss", "check_dvf_pair"]
 
 TermsResult = Tensor | tuple[Tensor, dict[str, Tensor]]
-
-
-@float32_loss
-def soft_dice_loss(input: Tensor, target: Tensor, *, epsilon: float = 1e-5, smooth_nr: float | None = None) -> Tensor:
-    """Soft Dice over the whole batch (seed 002's ``DiceSmoothLoss``):
-    ``1 - (2 sum(p t) + nr) / (sum p + sum t + eps)``, ``nr = epsilon`` unless ``smooth_nr`` is given.
-
-    An empty input gives 0 (the empty-batch policy; with ``nr != eps`` the ratio alone would not be 0).
-    """
-    check_float("dice_smooth", "input", input)
-    check_same_shape("dice_smooth", input, target)
-    nr = epsilon if smooth_nr is None else smooth_nr
-    dtype = acc_dtype(input)
-    p, t = input.to(dtype), target.to(dtype)
-    inter = (p * t).sum(dtype=dtype)
-    union = p.sum(dtype=dtype) + t.sum(dtype=dtype)
-    if p.numel() == 0:  # metadata only: no sync
-        return union * 0.0
-    return 1.0 - (2.0 * inter + nr) / (union + epsilon)
 
 
 def check_dvf_pair(name: str, pred_dvf: Tensor | None, gt_dvf: Tensor | None) -> None:

@@ -11,6 +11,9 @@ target gives 0 with a zero gradient; under fp16/bf16 autocast the statistics and
 Layouts: ``mode="multiclass"`` (the default): logits (N, C, *) and class indices (N, *) of any integer dtype
 or class probabilities (N, C, *); ``"multilabel"``: logits and float targets (N, C, *); ``"binary"``: logits
 and targets of the same shape (N, *) (or (N, 1, *) with an (N, *) target), one foreground channel.
+
+:func:`soft_dice_loss` is the class-free Dice over every element at once (the Dice term of image
+registration's ``dice_smooth``), here beside the per-class one so a reader looking for a Dice finds both.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from ._checks import check_choice, check_float, check_same_shape
 from ._precision import float32_loss
-from ._reduce import reduce
+from ._reduce import acc_dtype, reduce
 from .region_stats import RegionStats, class_row, pool_stats, region_stats, safe_ratio
 from .segmentation_input import DEFAULT_MODE, MODES, Mode, Reduction, prepare_segmentation
 
@@ -38,6 +41,7 @@ __all__ = [
     "tversky_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
+    "soft_dice_loss",
     "MODES",
     "DEFAULT_MODE",
 ]
@@ -252,3 +256,25 @@ def generalized_dice_loss(
     num = 2.0 * (w * inter).sum(1) + smooth_nr
     den = (w * (pred + true)).sum(1) + smooth_dr
     return reduce(1.0 - safe_ratio(num, den), reduction)
+
+
+@float32_loss
+def soft_dice_loss(input: Tensor, target: Tensor, *, epsilon: float = 1e-5, smooth_nr: float | None = None) -> Tensor:
+    """Soft Dice over every element at once, no classes and no one-hot: ``1 - (2 sum(p t) + nr) / (sum p + sum t
+    + eps)``, ``nr = epsilon`` unless ``smooth_nr`` is given. The Dice term of seed 002's ``dice_smooth``
+    (:func:`~losskit.functional.image_registration.dice_smooth_loss`, a warped moving segmentation against the
+    fixed one); :func:`dice_loss` is the per-class Dice of the segmentation zoo. Values are not checked to lie
+    in [0, 1] (interpolated segmentations may overshoot).
+
+    An empty input gives 0 (the empty-batch policy; with ``nr != eps`` the ratio alone would not be 0).
+    """
+    check_float("soft_dice", "input", input)
+    check_same_shape("soft_dice", input, target)
+    nr = epsilon if smooth_nr is None else smooth_nr
+    dtype = acc_dtype(input)
+    p, t = input.to(dtype), target.to(dtype)
+    inter = (p * t).sum(dtype=dtype)
+    union = p.sum(dtype=dtype) + t.sum(dtype=dtype)
+    if p.numel() == 0:  # metadata only: no sync
+        return union * 0.0
+    return 1.0 - (2.0 * inter + nr) / (union + epsilon)
