@@ -96,7 +96,7 @@ class GatherLoss(nn.Module):
         for x in inputs:
             if isinstance(x, torch.Tensor) and x.dim() > 0:
                 if self.scale == "gradient" and x.requires_grad:
-                    x = _ScaleGrad.apply(x, float(world))
+                    x = _ScaleGrad.apply(x, float(world))  # type: ignore[no-untyped-call]
                 x = gather_with_grad(x, self.group)
             gathered.append(x)
         out = self.loss(*gathered, **named)

@@ -101,7 +101,9 @@ def test_bce_with_logits_parity() -> None:
     x = torch.randn(4, 5, dtype=D, generator=g)
     y = torch.randint(0, 2, (4, 5), generator=g).to(D)
     pw = torch.rand(5, dtype=D, generator=g) + 0.5
-    torch.testing.assert_close(BCEWithLogitsLoss(pos_weight=pw)(x, y), F.binary_cross_entropy_with_logits(x, y, pos_weight=pw))
+    torch.testing.assert_close(
+        BCEWithLogitsLoss(pos_weight=pw)(x, y), F.binary_cross_entropy_with_logits(x, y, pos_weight=pw)
+    )
     ys = y * 0.8 + 0.1
     torch.testing.assert_close(BCEWithLogitsLoss(label_smoothing=0.2)(x, y), F.binary_cross_entropy_with_logits(x, ys))
     with pytest.raises(LossInputError):
@@ -191,7 +193,9 @@ def test_poly_all_ignored_and_errors() -> None:
 def test_poly_sum_equals_none_sum(seed: int, eps: float) -> None:
     x, t = _data((4,), seed=seed)
     t[0, 0] = -100
-    torch.testing.assert_close(PolyLoss(epsilon=eps, reduction="sum")(x, t), PolyLoss(epsilon=eps, reduction="none")(x, t).sum())
+    torch.testing.assert_close(
+        PolyLoss(epsilon=eps, reduction="sum")(x, t), PolyLoss(epsilon=eps, reduction="none")(x, t).sum()
+    )
 
 
 # ------------------------------------------------------------------------------- logit-adjusted CE
@@ -237,7 +241,15 @@ def test_logit_adjusted_errors() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["cross_entropy", "nll", "bce", "bce_with_logits", "soft_target_cross_entropy", "poly", "logit_adjusted_cross_entropy"],
+    [
+        "cross_entropy",
+        "nll",
+        "bce",
+        "bce_with_logits",
+        "soft_target_cross_entropy",
+        "poly",
+        "logit_adjusted_cross_entropy",
+    ],
 )
 def test_check_loss(name: str) -> None:
     check_loss(name, compile=None)

@@ -108,7 +108,9 @@ def test_box_parity_property(coords: list[float], name: str) -> None:
     a, b = boxes[:1], boxes[1:]
     torch.testing.assert_close(FNS[name](a, b, reduction="none"), REFS[name](a, b), rtol=1e-5, atol=1e-6)
     # symmetric in the two boxes (IoU, enclosing box, centre distance, |v| are)
-    torch.testing.assert_close(FNS[name](a, b, reduction="none"), FNS[name](b, a, reduction="none"), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        FNS[name](a, b, reduction="none"), FNS[name](b, a, reduction="none"), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_giou_parity_with_monai() -> None:
@@ -153,7 +155,9 @@ def test_degenerate_boxes_are_finite_with_documented_values(name: str, dtype: to
     far = torch.full((1, 4), 1.0e4, dtype=dtype)
     assert fn(far, far).item() == 0.0
     # zero-height and zero-width predictions against a real box: CIoU's atan(w / h) stays finite
-    flat = torch.tensor([[0.0, 1.0, 4.0, 1.0], [2.0, 0.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]], dtype=dtype, requires_grad=True)
+    flat = torch.tensor(
+        [[0.0, 1.0, 4.0, 1.0], [2.0, 0.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]], dtype=dtype, requires_grad=True
+    )
     target = torch.tensor([[0.0, 0.0, 4.0, 2.0]] * 3, dtype=dtype)
     out = fn(flat, target, reduction="none")
     out.sum().backward()
@@ -274,7 +278,7 @@ def _quality_pair(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch
     labels = torch.tensor([0, 2, -1, 1, 3, 2])  # -1 and 3 (= C, mmdet's background) are background
     scores = torch.rand(6, generator=g, dtype=torch.float64)
     dense = torch.zeros(6, 3, dtype=torch.float64)
-    for i, (c, s) in enumerate(zip(labels.tolist(), scores.tolist())):
+    for i, (c, s) in enumerate(zip(labels.tolist(), scores.tolist(), strict=True)):
         if 0 <= c < 3:
             dense[i, c] = s
     return x, labels, scores, dense
@@ -287,7 +291,9 @@ def test_varifocal_matches_paper_formula() -> None:
     torch.testing.assert_close(build_loss("VarifocalLoss")(x, q), ref_varifocal(x, q).mean())
     torch.testing.assert_close(build_loss("vfl", reduction="mean")(x, q, avg_factor=4), ref_varifocal(x, q).sum() / 4)
     unweighted = build_loss("varifocal", iou_weighted=False, reduction="none")(x, q)
-    torch.testing.assert_close(unweighted, torch.where(q > 0, ref_varifocal(x, q) / q.clamp_min(1e-12), ref_varifocal(x, q)))
+    torch.testing.assert_close(
+        unweighted, torch.where(q > 0, ref_varifocal(x, q) / q.clamp_min(1e-12), ref_varifocal(x, q))
+    )
     v = x.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: build_loss("varifocal", gamma=0.5)(t, q), (v,))
 
@@ -336,8 +342,8 @@ def ref_fcos(cls_l, box_l, ctr_l, lab_l, reg_l, alpha=0.25, gamma=2.0, weights=(
     cls = focal.sum() / n
     if pos.any():
         lt, rb = reg[pos], boxes[pos]
-        l, t, r, b = lt.unbind(-1)
-        ctr_t = torch.sqrt(torch.min(l, r) / torch.max(l, r) * torch.min(t, b) / torch.max(t, b))
+        left, t, r, b = lt.unbind(-1)
+        ctr_t = torch.sqrt(torch.min(left, r) / torch.max(left, r) * torch.min(t, b) / torch.max(t, b))
         sign = torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=logits.dtype)
         giou = ref_giou_loss(rb * sign, lt * sign)
         reg_term = (giou * ctr_t).sum() / ctr_t.sum()
@@ -372,7 +378,10 @@ def test_fcos_matches_reference_and_returns_terms() -> None:
 def test_fcos_gradcheck_and_no_positives() -> None:
     _, cls, box, ctr, labels, reg = _fcos_inputs()
     g = torch.Generator().manual_seed(10)
-    scls, sctr = torch.randn(1, 2, 2, 2, generator=g, dtype=torch.float64), torch.randn(1, 1, 2, 2, generator=g, dtype=torch.float64)
+    scls, sctr = (
+        torch.randn(1, 2, 2, 2, generator=g, dtype=torch.float64),
+        torch.randn(1, 1, 2, 2, generator=g, dtype=torch.float64),
+    )
     sbox = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
     sreg = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
     slab = [torch.tensor([[[0, -1], [1, -1]]])]

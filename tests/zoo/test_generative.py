@@ -17,12 +17,17 @@ def _g(seed: int = 0) -> torch.Generator:
 
 def _vae_batch(dtype: torch.dtype = torch.float32) -> tuple[dict, dict]:
     g = _g()
-    out = {"predictions": torch.randn(4, 8, generator=g, dtype=dtype), "mu": torch.randn(4, 3, generator=g, dtype=dtype),
-           "logvar": 0.5 * torch.randn(4, 3, generator=g, dtype=dtype)}
+    out = {
+        "predictions": torch.randn(4, 8, generator=g, dtype=dtype),
+        "mu": torch.randn(4, 3, generator=g, dtype=dtype),
+        "logvar": 0.5 * torch.randn(4, 3, generator=g, dtype=dtype),
+    }
     return out, {"predictions": torch.randn(4, 8, generator=g, dtype=dtype)}
 
 
-def _seed003_vae(model_output: dict, targets: dict, beta: float = 1.0, reconstruction_weight: float = 1.0) -> torch.Tensor:
+def _seed003_vae(
+    model_output: dict, targets: dict, beta: float = 1.0, reconstruction_weight: float = 1.0
+) -> torch.Tensor:
     """Seed 003's registered VAELoss function, verbatim in substance."""
     recon = F.mse_loss(model_output["predictions"], targets["predictions"])
     kl = -0.5 * torch.sum(1 + model_output["logvar"] - model_output["mu"].pow(2) - model_output["logvar"].exp())
@@ -56,7 +61,9 @@ def test_seed003_config_train_and_val() -> None:
     torch.testing.assert_close(a, terms["reconstruction"] + terms["kl"])
     torch.testing.assert_close(b, terms["reconstruction"] + 0.5 * terms["kl"])
     # pythae's convention by default: reconstruction summed per sample
-    torch.testing.assert_close(terms["reconstruction"], ((out["predictions"] - targets["predictions"]) ** 2).sum(1).mean())
+    torch.testing.assert_close(
+        terms["reconstruction"], ((out["predictions"] - targets["predictions"]) ** 2).sum(1).mean()
+    )
 
 
 def test_seed003_function_reproduced_with_mean_reconstruction() -> None:
@@ -76,17 +83,22 @@ def test_seed003_yaml(tmp_path) -> None:
     targets = {"predictions": torch.randn(4, 8, generator=g)}
     v = loss(out, targets)
     assert isinstance(v, torch.Tensor) and v.dim() == 0
-    want = ((out["predictions"] - targets["predictions"]) ** 2).sum(1).mean() + 0.01 * out["latents"].abs().sum(1).mean()
+    want = ((out["predictions"] - targets["predictions"]) ** 2).sum(1).mean() + 0.01 * out["latents"].abs().sum(
+        1
+    ).mean()
     torch.testing.assert_close(v, want)
 
 
 def test_vae_tensor_and_dict_forms_agree() -> None:
     out, targets = _vae_batch()
     loss = losskit.build_loss("vae", beta=2.0)
-    torch.testing.assert_close(loss(out, targets), loss(out["predictions"], targets["predictions"], out["mu"], out["logvar"]))
+    torch.testing.assert_close(
+        loss(out, targets), loss(out["predictions"], targets["predictions"], out["mu"], out["logvar"])
+    )
     torch.testing.assert_close(loss(out, targets["predictions"]), loss(out, targets))
     torch.testing.assert_close(
-        losskit.call_loss(loss, out["predictions"], targets["predictions"], mu=out["mu"], logvar=out["logvar"]), loss(out, targets)
+        losskit.call_loss(loss, out["predictions"], targets["predictions"], mu=out["mu"], logvar=out["logvar"]),
+        loss(out, targets),
     )
 
 
@@ -96,7 +108,7 @@ def test_vae_kl_closed_form_and_zero() -> None:
     assert losskit.build_loss("vae")(x, x, mu, logvar).item() == 0.0
     mu = torch.full((2, 1), 2.0, dtype=torch.float64)
     logvar = torch.log(torch.full((2, 1), 0.5, dtype=torch.float64))
-    p, q = torch.distributions.Normal(2.0, 0.5 ** 0.5), torch.distributions.Normal(0.0, 1.0)
+    p, q = torch.distributions.Normal(2.0, 0.5**0.5), torch.distributions.Normal(0.0, 1.0)
     _, terms = losskit.build_loss("vae")(x[:2], x[:2], mu, logvar, return_terms=True)
     torch.testing.assert_close(terms["kl"], torch.distributions.kl_divergence(p, q).double())
 
@@ -168,9 +180,11 @@ def test_sae_decoder_norm_and_normalisation() -> None:
     torch.testing.assert_close(loss(x_hat, x, f, decoder_weight=w_dec), want)
     torch.testing.assert_close(loss({"predictions": x_hat, "activations": f, "decoder_weight": w_dec}, x), want)
     total, terms = losskit.build_loss("sae", normalize="input")(x_hat, x, f, return_terms=True)
-    torch.testing.assert_close(terms["reconstruction"], (((x_hat - x) ** 2).sum(1) / (x ** 2).sum(1)).mean())
+    torch.testing.assert_close(terms["reconstruction"], (((x_hat - x) ** 2).sum(1) / (x**2).sum(1)).mean())
     _, terms = losskit.build_loss("sae", normalize="batch_variance")(x_hat, x, f, return_terms=True)
-    torch.testing.assert_close(terms["reconstruction"], ((x_hat - x) ** 2).sum(1).mean() / ((x - x.mean(0)) ** 2).sum(1).mean())
+    torch.testing.assert_close(
+        terms["reconstruction"], ((x_hat - x) ** 2).sum(1).mean() / ((x - x.mean(0)) ** 2).sum(1).mean()
+    )
     mean_form = losskit.build_loss("sae", feature_reduction="mean")(x_hat, x, f)
     torch.testing.assert_close(mean_form, F.mse_loss(x_hat, x) + 0.01 * f.abs().mean())
     with pytest.raises(LossInputError, match="decoder_weight"):
@@ -232,7 +246,9 @@ def test_adversarial_monai_parity(real: bool, for_d: bool) -> None:
     theirs = monai_losses.PatchAdversarialLoss(criterion="bce")(x, real, for_d)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-8)
     ours = losskit.build_loss("adversarial", mode="least_squares")([x, x[:1]], real, for_d)
-    theirs = monai_losses.PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)([x, x[:1]], real, for_d)
+    theirs = monai_losses.PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)(
+        [x, x[:1]], real, for_d
+    )
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-8)
     if for_d:
         ours = losskit.build_loss("adversarial", mode="hinge")(torch.tanh(x), real, True)
@@ -244,8 +260,13 @@ def test_adversarial_monai_parity(real: bool, for_d: bool) -> None:
 def test_gradcheck_all() -> None:
     out, targets = _vae_batch(torch.float64)
     vae = losskit.build_loss("vae", capacity=0.5)
-    args = (out["predictions"].requires_grad_(), targets["predictions"], out["mu"].requires_grad_(), out["logvar"].requires_grad_())
-    assert torch.autograd.gradcheck(lambda r, t, m, l: vae(r, t, m, l), args)
+    args = (
+        out["predictions"].requires_grad_(),
+        targets["predictions"],
+        out["mu"].requires_grad_(),
+        out["logvar"].requires_grad_(),
+    )
+    assert torch.autograd.gradcheck(lambda r, t, m, lv: vae(r, t, m, lv), args)
     bce_vae = losskit.build_loss("vae", reconstruction="bce")
     bits = torch.rand(args[0].shape, generator=_g(6), dtype=torch.float64).round()
     assert torch.autograd.gradcheck(lambda r, m: bce_vae(r, bits, m, m), (args[0], args[2]))

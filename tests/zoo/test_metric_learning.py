@@ -27,9 +27,15 @@ def test_check_loss(name: str) -> None:
 
 
 def test_aliases() -> None:
-    for alias, name in [("ContrastiveLoss", "contrastive"), ("TripletLoss", "triplet"), ("NTXentLoss", "info_nce"),
-                        ("InfoNCELoss", "info_nce"), ("SupConLoss", "supcon"), ("ArcFaceLoss", "arcface"),
-                        ("MultiSimilarityLoss", "multi_similarity")]:
+    for alias, name in [
+        ("ContrastiveLoss", "contrastive"),
+        ("TripletLoss", "triplet"),
+        ("NTXentLoss", "info_nce"),
+        ("InfoNCELoss", "info_nce"),
+        ("SupConLoss", "supcon"),
+        ("ArcFaceLoss", "arcface"),
+        ("MultiSimilarityLoss", "multi_similarity"),
+    ]:
         assert type(losskit.build_loss(alias)) is type(losskit.build_loss(name))
     assert "contrastive" in losskit.list_losses(task="metric_learning")
 
@@ -44,13 +50,22 @@ from pytorch_metric_learning import miners as PM  # noqa: E402
     "ours,theirs",
     [
         (lambda: losskit.build_loss("contrastive"), lambda: PL.ContrastiveLoss()),
-        (lambda: losskit.build_loss("contrastive", pos_margin=0.2, neg_margin=0.8), lambda: PL.ContrastiveLoss(0.2, 0.8)),
+        (
+            lambda: losskit.build_loss("contrastive", pos_margin=0.2, neg_margin=0.8),
+            lambda: PL.ContrastiveLoss(0.2, 0.8),
+        ),
         (lambda: losskit.build_loss("triplet"), lambda: PL.TripletMarginLoss()),
-        (lambda: losskit.build_loss("triplet", margin=0.3, smooth=True), lambda: PL.TripletMarginLoss(0.3, smooth_loss=True)),
+        (
+            lambda: losskit.build_loss("triplet", margin=0.3, smooth=True),
+            lambda: PL.TripletMarginLoss(0.3, smooth_loss=True),
+        ),
         (lambda: losskit.build_loss("info_nce", temperature=0.2), lambda: PL.NTXentLoss(0.2)),
         (lambda: losskit.build_loss("supcon"), lambda: PL.SupConLoss()),
         (lambda: losskit.build_loss("multi_similarity"), lambda: PL.MultiSimilarityLoss()),
-        (lambda: losskit.build_loss("multi_similarity", alpha=1.0, beta=10.0, base=0.2), lambda: PL.MultiSimilarityLoss(1.0, 10.0, 0.2)),
+        (
+            lambda: losskit.build_loss("multi_similarity", alpha=1.0, beta=10.0, base=0.2),
+            lambda: PL.MultiSimilarityLoss(1.0, 10.0, 0.2),
+        ),
     ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
@@ -106,7 +121,11 @@ def test_property_parity_supcon_ntxent(n: int, classes: int, seed: int) -> None:
     y = torch.randint(0, classes, (n,), generator=g)
     pos = (y[:, None] == y[None, :]).sum() > n
     neg = (y[:, None] != y[None, :]).any()
-    for ours, theirs in [("info_nce", PL.NTXentLoss()), ("contrastive", PL.ContrastiveLoss()), ("triplet", PL.TripletMarginLoss())]:
+    for ours, theirs in [
+        ("info_nce", PL.NTXentLoss()),
+        ("contrastive", PL.ContrastiveLoss()),
+        ("triplet", PL.TripletMarginLoss()),
+    ]:
         torch.testing.assert_close(losskit.build_loss(ours)(x, y), theirs(x, y).to(torch.float64), rtol=1e-5, atol=1e-9)
     if pos and neg:
         torch.testing.assert_close(losskit.build_loss("supcon")(x, y), PL.SupConLoss()(x, y), rtol=1e-5, atol=1e-9)
@@ -171,8 +190,15 @@ def test_supcon_mean_over_anchors_with_positives() -> None:
 # ---------------------------------------------------------------- gradcheck
 @pytest.mark.parametrize(
     "name,kwargs",
-    [("contrastive", {}), ("triplet", {"margin": 0.5}), ("triplet", {"mining": "batch_hard", "margin": 0.5}),
-     ("info_nce", {}), ("supcon", {}), ("multi_similarity", {}), ("arcface", {"num_classes": 3, "embedding_size": 3})],
+    [
+        ("contrastive", {}),
+        ("triplet", {"margin": 0.5}),
+        ("triplet", {"mining": "batch_hard", "margin": 0.5}),
+        ("info_nce", {}),
+        ("supcon", {}),
+        ("multi_similarity", {}),
+        ("arcface", {"num_classes": 3, "embedding_size": 3}),
+    ],
 )
 def test_gradcheck(name: str, kwargs: dict) -> None:
     loss = losskit.build_loss(name, **kwargs).double()

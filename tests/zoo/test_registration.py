@@ -17,7 +17,16 @@ from losskit.functional.lncc import window_sum
 from losskit.functional.mutual_information import mutual_information_loss
 from losskit.testing import check_loss
 
-NAMES = ["lncc", "ncc", "mutual_information", "bending_energy", "diffusion", "jacobian_folding", "lncc_dvf", "dice_smooth"]
+NAMES = [
+    "lncc",
+    "ncc",
+    "mutual_information",
+    "bending_energy",
+    "diffusion",
+    "jacobian_folding",
+    "lncc_dvf",
+    "dice_smooth",
+]
 D64 = torch.float64
 
 
@@ -38,10 +47,17 @@ def test_check_loss(name: str) -> None:
 
 def test_registered_names_and_aliases() -> None:
     pairs = {
-        "LocalNormalizedCrossCorrelationLoss": "lncc", "LNCCLoss": "lncc", "GlobalNCCLoss": "ncc", "NCCLoss": "ncc",
-        "MutualInformationLoss": "mutual_information", "GlobalMutualInformationLoss": "mutual_information",
-        "BendingEnergyLoss": "bending_energy", "DiffusionLoss": "diffusion", "JacobianFoldingLoss": "jacobian_folding",
-        "LNCCWithDVFSupervision": "lncc_dvf", "DiceSmoothLoss": "dice_smooth",
+        "LocalNormalizedCrossCorrelationLoss": "lncc",
+        "LNCCLoss": "lncc",
+        "GlobalNCCLoss": "ncc",
+        "NCCLoss": "ncc",
+        "MutualInformationLoss": "mutual_information",
+        "GlobalMutualInformationLoss": "mutual_information",
+        "BendingEnergyLoss": "bending_energy",
+        "DiffusionLoss": "diffusion",
+        "JacobianFoldingLoss": "jacobian_folding",
+        "LNCCWithDVFSupervision": "lncc_dvf",
+        "DiceSmoothLoss": "dice_smooth",
     }
     for alias, name in pairs.items():
         assert type(build_loss(alias)) is type(build_loss(name))
@@ -59,7 +75,9 @@ def test_lncc_monai_parity(nd: int, kernel_type: str, kernel_size: int) -> None:
     p, t = _rand(*shape, seed=1).requires_grad_(), _rand(*shape, seed=2)
     for reduction in ("mean", "sum", "none"):
         ref_mod = monai.LocalNormalizedCrossCorrelationLoss(nd, kernel_size, kernel_type, reduction=reduction)
-        ours_mod = build_loss({"name": "lncc", "kernel_size": kernel_size, "kernel_type": kernel_type, "reduction": reduction})
+        ours_mod = build_loss(
+            {"name": "lncc", "kernel_size": kernel_size, "kernel_type": kernel_type, "reduction": reduction}
+        )
         ref, ours = ref_mod(p, t), ours_mod(p, t)
         assert ours.shape == ref.shape
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-10)
@@ -88,7 +106,9 @@ def test_lncc_squared_vs_signed() -> None:
     assert float(sq(a, -a)) == pytest.approx(-1.0, abs=1e-6)
     assert float(signed(a, a)) == pytest.approx(-1.0, abs=1e-6)
     assert float(signed(a, -a)) == pytest.approx(1.0, abs=1e-6)
-    assert float(signed(a, 3 * a)) == pytest.approx(-1.0, abs=1e-6)  # scale-invariant (zero padding breaks shift invariance at the border)
+    assert float(signed(a, 3 * a)) == pytest.approx(
+        -1.0, abs=1e-6
+    )  # scale-invariant (zero padding breaks shift invariance at the border)
 
 
 def test_lncc_constant_images_finite() -> None:
@@ -124,7 +144,9 @@ def test_lncc_none_shape_and_spatial_dims() -> None:
         lambda: build_loss("diffusion")(torch.rand(1, 3, 5, 2, 5)),  # spatial size <= 2
         lambda: build_loss("jacobian_folding")(torch.rand(1, 1, 5)),  # 1-D DDF
         lambda: build_loss("jacobian_folding")(torch.rand(1, 3, 5, 5)),  # C != spatial dims
-        lambda: build_loss("lncc_dvf")(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5), torch.rand(1, 2, 5, 5), torch.rand(1, 2, 5, 4)),
+        lambda: build_loss("lncc_dvf")(
+            torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5), torch.rand(1, 2, 5, 5), torch.rand(1, 2, 5, 4)
+        ),
         lambda: build_loss("lncc_dvf")(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5), None, torch.rand(1, 2, 5, 5)),
         lambda: build_loss("dice_smooth")(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 6)),
     ],
@@ -136,9 +158,14 @@ def test_bad_input_raises_loss_input_error(make) -> None:  # type: ignore[no-unt
 
 def test_bad_options_raise_value_error() -> None:
     for spec in (
-        {"name": "lncc", "kernel_type": "box"}, {"name": "lncc", "spatial_dims": 4}, {"name": "lncc", "smooth_dr": 0.0},
-        {"name": "mutual_information", "kernel_type": "b-spline", "num_bins": 4}, {"name": "mutual_information", "value_range": [1, 0]},
-        {"name": "bending_energy", "reduction": "avg"}, {"name": "dice_smooth", "epsilon": 0.0}, {"name": "lncc_dvf", "dvf_weight": -1},
+        {"name": "lncc", "kernel_type": "box"},
+        {"name": "lncc", "spatial_dims": 4},
+        {"name": "lncc", "smooth_dr": 0.0},
+        {"name": "mutual_information", "kernel_type": "b-spline", "num_bins": 4},
+        {"name": "mutual_information", "value_range": [1, 0]},
+        {"name": "bending_energy", "reduction": "avg"},
+        {"name": "dice_smooth", "epsilon": 0.0},
+        {"name": "lncc_dvf", "dvf_weight": -1},
     ):
         with pytest.raises(ValueError):
             build_loss(spec)
@@ -149,7 +176,9 @@ def test_bad_options_raise_value_error() -> None:
 def test_lncc_range_property(seed: int, k: int, kt: str) -> None:
     p, t = _rand(1, 1, 6, 7, seed=seed), _rand(1, 1, 6, 7, seed=seed + 1)
     sq = build_loss({"name": "lncc", "kernel_size": k, "kernel_type": kt, "reduction": "none"})(p, t)
-    signed = build_loss({"name": "lncc", "kernel_size": k, "kernel_type": kt, "reduction": "none", "squared": False})(p, t)
+    signed = build_loss({"name": "lncc", "kernel_size": k, "kernel_type": kt, "reduction": "none", "squared": False})(
+        p, t
+    )
     assert bool(((sq >= -1 - 1e-9) & (sq <= 0)).all())
     assert bool((signed.abs() <= 1 + 1e-9).all())
     torch.testing.assert_close(-(signed * signed), sq)  # squared form is the square of the signed one (smooth_nr=0)
@@ -159,7 +188,12 @@ def test_lncc_range_property(seed: int, k: int, kt: str) -> None:
 def test_ncc_matches_corrcoef_and_constant_is_zero() -> None:
     p, t = _rand(2, 3, 5, 6, seed=1), _rand(2, 3, 5, 6, seed=2)
     got = build_loss({"name": "ncc", "eps": 0.0, "reduction": "none"})(p, t)
-    ref = torch.stack([torch.stack([torch.corrcoef(torch.stack((p[b, c].flatten(), t[b, c].flatten())))[0, 1] for c in range(3)]) for b in range(2)])
+    ref = torch.stack(
+        [
+            torch.stack([torch.corrcoef(torch.stack((p[b, c].flatten(), t[b, c].flatten())))[0, 1] for c in range(3)])
+            for b in range(2)
+        ]
+    )
     torch.testing.assert_close(got, -ref)
     assert float(build_loss("ncc")(p, -2 * p + 1)) == pytest.approx(1.0, abs=1e-6)
     const = torch.full((1, 1, 4, 4), 3.0, requires_grad=True)
@@ -174,7 +208,9 @@ def test_mi_monai_parity(kernel_type: str) -> None:
     monai = pytest.importorskip("monai.losses")
     p, t = _rand(3, 1, 6, 7, 5, seed=5), _rand(3, 1, 6, 7, 5, seed=6)
     t = 0.6 * p + 0.4 * t
-    ours = build_loss({"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "reduction": "none"})(p, t)
+    ours = build_loss({"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "reduction": "none"})(
+        p, t
+    )
     ref_mod = monai.GlobalMutualInformationLoss(kernel_type=kernel_type, num_bins=16, reduction="none")
     # MONAI's b-spline range spans the whole batch; ours is per sample, so compare sample by sample.
     ref = torch.cat([ref_mod(p[i : i + 1], t[i : i + 1]) for i in range(3)])
@@ -185,7 +221,9 @@ def test_mi_monai_parity(kernel_type: str) -> None:
     one = p[:1].clone().requires_grad_()
     (g_ref,) = torch.autograd.grad(ref_mod(one, t[:1]).sum(), one)
     for chunk in (None, 37):
-        ours_mod = build_loss({"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "chunk_size": chunk})
+        ours_mod = build_loss(
+            {"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "chunk_size": chunk}
+        )
         (g_ours,) = torch.autograd.grad(ours_mod(one, t[:1]), one)
         # MONAI builds its bin centres and sigma in float32 even for float64 inputs: gradients agree to ~1e-5
         torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-7)
@@ -195,11 +233,13 @@ def test_mi_monai_parity(kernel_type: str) -> None:
 def test_mi_chunked_equals_unchunked(kernel_type: str) -> None:
     p, t = _rand(2, 1, 9, 9, seed=7).requires_grad_(), _rand(2, 1, 9, 9, seed=8).requires_grad_()
     whole = mutual_information_loss(p, t, kernel_type=kernel_type, chunk_size=10_000)
-    parts = mutual_information_loss(p, t, kernel_type=kernel_type, chunk_size=17)  # 81 voxels: 5 chunks, custom backward
+    parts = mutual_information_loss(
+        p, t, kernel_type=kernel_type, chunk_size=17
+    )  # 81 voxels: 5 chunks, custom backward
     torch.testing.assert_close(parts, whole)
     g_whole = torch.autograd.grad(whole, (p, t), allow_unused=True)
     g_parts = torch.autograd.grad(parts, (p, t), allow_unused=True)
-    for a, b in zip(g_parts, g_whole):
+    for a, b in zip(g_parts, g_whole, strict=True):
         torch.testing.assert_close(a, torch.zeros_like(p) if b is None else b)
 
 
@@ -241,7 +281,9 @@ def test_ddf_regularisers_monai_parity(nd: int, name: str) -> None:
 
 def test_ddf_regularisers_zero_and_affine() -> None:
     grid = torch.stack(torch.meshgrid(*[torch.arange(6.0)] * 3, indexing="ij"))[None]
-    affine = torch.einsum("ij,bjxyz->bixyz", torch.tensor([[0.1, 0.2, 0.0], [0.0, -0.1, 0.3], [0.2, 0.0, 0.1]]), grid) + 1.5
+    affine = (
+        torch.einsum("ij,bjxyz->bixyz", torch.tensor([[0.1, 0.2, 0.0], [0.0, -0.1, 0.3], [0.2, 0.0, 0.1]]), grid) + 1.5
+    )
     assert float(build_loss("bending_energy")(affine)) == pytest.approx(0.0, abs=1e-10)
     assert float(build_loss("diffusion")(torch.zeros(1, 3, 5, 5, 5))) == 0.0
     assert float(build_loss("jacobian_folding")(torch.zeros(1, 3, 5, 5, 5))) == 0.0
@@ -277,8 +319,16 @@ def _gradcheck_cases() -> list[tuple[str, dict, tuple]]:  # type: ignore[type-ar
         ("mutual_information", {"kernel_type": "b-spline", "num_bins": 7, "chunk_size": 10}, small),
         ("bending_energy", {"normalize": True}, (torch.randn(1, 3, 4, 4, 4, dtype=D64),)),
         ("diffusion", {"normalize": True}, (torch.randn(1, 2, 4, 5, dtype=D64),)),
-        ("jacobian_folding", {"eps": 0.3}, (0.8 * torch.randn(1, 3, 4, 4, 4, dtype=D64, generator=torch.Generator().manual_seed(3)),)),
-        ("lncc_dvf", {"dvf_weight": 0.5}, pair + (torch.randn(1, 3, 4, 3, 4, dtype=D64), torch.randn(1, 3, 4, 3, 4, dtype=D64))),
+        (
+            "jacobian_folding",
+            {"eps": 0.3},
+            (0.8 * torch.randn(1, 3, 4, 4, 4, dtype=D64, generator=torch.Generator().manual_seed(3)),),
+        ),
+        (
+            "lncc_dvf",
+            {"dvf_weight": 0.5},
+            pair + (torch.randn(1, 3, 4, 3, 4, dtype=D64), torch.randn(1, 3, 4, 3, 4, dtype=D64)),
+        ),
         ("dice_smooth", {}, pair + (torch.randn(1, 3, 4, 3, 4, dtype=D64),)),
     ]
 
@@ -330,10 +380,17 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
     return warped, fixed, ddf, gt
 
 
-@pytest.mark.parametrize("config", [
-    {"name": "mse"}, {"name": "lncc"}, {"name": "lncc", "kernel_size": 9}, {"name": "lncc_dvf"},
-    {"name": "lncc_dvf", "dvf_weight": 0.1, "kernel_size": 5}, {"name": "dice_smooth", "dice_weight": 1.0, "smooth_weight": 0.01},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"name": "mse"},
+        {"name": "lncc"},
+        {"name": "lncc", "kernel_size": 9},
+        {"name": "lncc_dvf"},
+        {"name": "lncc_dvf", "dvf_weight": 0.1, "kernel_size": 5},
+        {"name": "dice_smooth", "dice_weight": 1.0, "smooth_weight": 0.01},
+    ],
+)
 @pytest.mark.parametrize("with_gt", [True, False])
 def test_seed002_training_loop_call(config: dict, with_gt: bool) -> None:  # type: ignore[type-arg]
     loss_fn = build_loss(dict(config))
@@ -360,7 +417,9 @@ def test_seed002_yaml_config_and_terms() -> None:
     cfg = OmegaConf.create("loss:\n  name: dice_smooth\n  dice_weight: 1.0\n  smooth_weight: 0.01\n")
     loss_fn = build_loss(OmegaConf.to_container(cfg.loss))
     warped, fixed, ddf, gt = _batch(1)
-    torch.testing.assert_close(call_loss(loss_fn, warped, fixed, pred_dvf=ddf, gt_dvf=gt), _SeedDiceSmooth()(warped, fixed, ddf))
+    torch.testing.assert_close(
+        call_loss(loss_fn, warped, fixed, pred_dvf=ddf, gt_dvf=gt), _SeedDiceSmooth()(warped, fixed, ddf)
+    )
     total, terms = build_loss({"name": "lncc_dvf"})(warped, fixed, ddf, gt, return_terms=True)
     assert set(terms) == {"lncc", "dvf"} and not terms["dvf"].requires_grad
     torch.testing.assert_close(total, terms["lncc"] + terms["dvf"], check_dtype=False)

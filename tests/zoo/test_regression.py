@@ -24,9 +24,7 @@ def test_check_loss(name: str) -> None:
     check_loss(name, compile=None)
 
 
-@pytest.mark.parametrize(
-    "spec", [{"name": "quantile", "quantiles": [0.1, 0.5, 0.9]}, {"name": "barron", "alpha": 0.0}]
-)
+@pytest.mark.parametrize("spec", [{"name": "quantile", "quantiles": [0.1, 0.5, 0.9]}, {"name": "barron", "alpha": 0.0}])
 def test_check_loss_options(spec: dict) -> None:
     check_loss(spec, compile=None)
 
@@ -51,9 +49,15 @@ def test_torch_wrappers_parity(reduction: str) -> None:
     cases = [
         (build_loss("mse", reduction=reduction)(x, y), F.mse_loss(x, y, reduction=reduction)),
         (build_loss("l1", reduction=reduction)(x, y), F.l1_loss(x, y, reduction=reduction)),
-        (build_loss("smooth_l1", beta=0.5, reduction=reduction)(x, y), F.smooth_l1_loss(x, y, beta=0.5, reduction=reduction)),
+        (
+            build_loss("smooth_l1", beta=0.5, reduction=reduction)(x, y),
+            F.smooth_l1_loss(x, y, beta=0.5, reduction=reduction),
+        ),
         (build_loss("huber", delta=0.7, reduction=reduction)(x, y), F.huber_loss(x, y, delta=0.7, reduction=reduction)),
-        (build_loss("gaussian_nll", reduction=reduction)(x, y, var), F.gaussian_nll_loss(x, y, var, reduction=reduction)),
+        (
+            build_loss("gaussian_nll", reduction=reduction)(x, y, var),
+            F.gaussian_nll_loss(x, y, var, reduction=reduction),
+        ),
         (build_loss("poisson_nll", reduction=reduction)(x, counts), F.poisson_nll_loss(x, counts, reduction=reduction)),
     ]
     for ours, ref in cases:
@@ -191,8 +195,12 @@ def test_barron_limits_are_continuous_and_finite() -> None:
         torch.testing.assert_close(exact, limit)
         if math.isfinite(alpha):
             for delta in (1e-6, -1e-6):  # the general form next to the limit
-                torch.testing.assert_close(FR.barron_loss(x, y, alpha=alpha + delta, reduction="none"), limit, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(FR.barron_loss(x, y, alpha=-1e6, reduction="none"), 1 - torch.exp(-0.5 * d**2), rtol=1e-4, atol=1e-5)
+                torch.testing.assert_close(
+                    FR.barron_loss(x, y, alpha=alpha + delta, reduction="none"), limit, rtol=1e-5, atol=1e-6
+                )
+    torch.testing.assert_close(
+        FR.barron_loss(x, y, alpha=-1e6, reduction="none"), 1 - torch.exp(-0.5 * d**2), rtol=1e-4, atol=1e-5
+    )
     big = torch.tensor([1e3, 1e15], requires_grad=True)  # (d/c)^2 must fit float32
     for alpha in (2.0, 1.0, 0.0, -2.0, -math.inf):
         out = FR.barron_loss(big, torch.zeros(2), alpha=alpha)
@@ -217,7 +225,8 @@ def test_barron_tensor_alpha_and_scale_are_differentiable() -> None:
     x, y = _pair((4, 3))
     alpha = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)  # per channel, two of them limits
     expected = torch.stack(
-        [FR.barron_loss(x[:, i], y[:, i], alpha=float(a), scale=0.5, reduction="none") for i, a in enumerate(alpha)], dim=1
+        [FR.barron_loss(x[:, i], y[:, i], alpha=float(a), scale=0.5, reduction="none") for i, a in enumerate(alpha)],
+        dim=1,
     )
     torch.testing.assert_close(FR.barron_loss(x, y, alpha=alpha, scale=0.5, reduction="none"), expected)
     welsch = FR.barron_loss(x, y, alpha=torch.tensor([-math.inf, math.inf, 1.0], dtype=torch.float64), reduction="none")

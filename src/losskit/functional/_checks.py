@@ -26,6 +26,7 @@ __all__ = [
     "check_tensor",
     "check_float",
     "check_same_shape",
+    "check_broadcast_weight",
     "check_labels",
     "check_reduction",
     "check_choice",
@@ -81,6 +82,20 @@ def check_float(loss: str, name: str, t: torch.Tensor, layout: str = "") -> None
             f"{loss}: expected {name} {layout + ' ' if layout else ''}to be floating point, got {t.dtype} "
             f"with shape {shape_str(t)}"
         )
+
+
+def check_broadcast_weight(loss: str, name: str, weight: torch.Tensor | None, input: torch.Tensor) -> None:
+    """An elementwise weight (``weight``, ``pos_weight``) is a float tensor broadcastable to the input's shape
+    (a per-sample or per-class weight, a positive mask), without growing it; None passes."""
+    if weight is None:
+        return
+    check_float(loss, name, weight)
+    try:
+        ok = torch.broadcast_shapes(weight.shape, input.shape) == input.shape  # type: ignore[no-untyped-call]
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise LossInputError(f"{loss}: {name} {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
 
 
 def check_same_shape(

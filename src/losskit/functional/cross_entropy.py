@@ -18,12 +18,12 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ._checks import (
+    check_broadcast_weight,
     check_float,
     check_probabilities,
     check_reduction,
     check_same_shape,
     label_checks_enabled,
-    shape_str,
 )
 from ._precision import float32_loss
 from ._reduce import reduce
@@ -89,18 +89,6 @@ def nll_loss(
     )
 
 
-def _check_elementwise_weight(loss: str, name: str, weight: Tensor | None, input: Tensor) -> None:
-    if weight is None:
-        return
-    check_float(loss, name, weight)
-    try:
-        ok = torch.broadcast_shapes(weight.shape, input.shape) == input.shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise LossInputError(f"{loss}: {name} {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
-
-
 @float32_loss
 def bce_loss(input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> Tensor:
     """Binary cross-entropy of *probabilities* ``-(y log p + (1 - y) log(1 - p))`` (logs clamped at -100, as
@@ -112,7 +100,7 @@ def bce_loss(input: Tensor, target: Tensor, *, weight: Tensor | None = None, red
     check_reduction(name, reduction)
     check_float(name, "input", input)
     check_same_shape(name, input, target)
-    _check_elementwise_weight(name, "weight", weight, input)
+    check_broadcast_weight(name, "weight", weight, input)
     if label_checks_enabled() and input.numel() and bool(((input < 0) | (input > 1)).any()):
         raise LossInputError(f"{name}: expected probabilities in [0, 1] as input; for logits use 'bce_with_logits'")
     check_probabilities(name, target)
@@ -160,8 +148,8 @@ def _bce_with_logits(
     check_unit_interval(name, "label_smoothing", label_smoothing)
     check_float(name, "input", input)
     check_same_shape(name, input, target)
-    _check_elementwise_weight(name, "weight", weight, input)
-    _check_elementwise_weight(name, "pos_weight", pos_weight, input)
+    check_broadcast_weight(name, "weight", weight, input)
+    check_broadcast_weight(name, "pos_weight", pos_weight, input)
     check_probabilities(name, target)
     y = target.to(input.dtype)
     if label_smoothing:

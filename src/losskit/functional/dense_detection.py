@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ._checks import (
+    check_broadcast_weight,
     check_float,
     check_labels,
     check_probabilities,
@@ -44,18 +45,6 @@ _LTRB_SIGN = (-1.0, -1.0, 1.0, 1.0)
 
 def _upcast(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-def _check_weight(loss: str, weight: Tensor | None, input: Tensor) -> None:
-    if weight is None:
-        return
-    check_float(loss, "weight", weight)
-    try:
-        shape = torch.broadcast_shapes(weight.shape, input.shape)
-    except RuntimeError:
-        shape = None
-    if shape != input.shape:
-        raise LossInputError(f"{loss}: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}")
 
 
 @float32_loss
@@ -102,7 +91,7 @@ def centerness_loss(
     else:
         check_same_shape("centerness", input, target)
         check_probabilities("centerness", target)
-    _check_weight("centerness", weight, input)
+    check_broadcast_weight("centerness", "weight", weight, input)
     x = _upcast(input)
     loss = F.binary_cross_entropy_with_logits(x, target.to(x.dtype), reduction="none")
     # with a weight the mean is sum(w l) / sum(w), the weight expanded so a broadcast mask counts per location
@@ -141,7 +130,7 @@ def varifocal_loss(
     check_float(loss_name, "target", target)
     check_same_shape(loss_name, input, target)
     check_probabilities(loss_name, target)
-    _check_weight(loss_name, weight, input)
+    check_broadcast_weight(loss_name, "weight", weight, input)
     x = _upcast(input)
     q = target.to(x.dtype)
     bce = F.binary_cross_entropy_with_logits(x, q, reduction="none")
@@ -187,7 +176,7 @@ def quality_focal_loss(
         check_same_shape(loss_name, input, target)
         check_probabilities(loss_name, target)
         y = target.to(x.dtype)
-    _check_weight(loss_name, weight, input)
+    check_broadcast_weight(loss_name, "weight", weight, input)
     bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
     gap = (y - torch.sigmoid(x)).abs()
     # |y - s|^beta: at beta < 1 the derivative is infinite at y == s; the clamp keeps it finite.
@@ -319,7 +308,8 @@ def _fcos_levels(
         positive = lab >= 0
         onehot = (lab.unsqueeze(1) == torch.arange(c, device=lab.device).view(1, c, 1, 1)).to(x.dtype)
         # the focal core directly: the one-hot is valid by construction (no [0, 1] value check, no sync)
-        sums["cls"].append(_SigmoidFocal.apply(x, onehot, float(focal_alpha), float(focal_gamma)).sum(dtype=acc))
+        focal: Tensor = _SigmoidFocal.apply(x, onehot, float(focal_alpha), float(focal_gamma))  # type: ignore[no-untyped-call]
+        sums["cls"].append(focal.sum(dtype=acc))
         sign = torch.tensor(_LTRB_SIGN, dtype=x.dtype, device=x.device)
         # Background reg targets are arbitrary (maybe inf): replace them by a unit box before any formula.
         target_ltrb = torch.where(positive.unsqueeze(-1), reg.to(x.dtype).movedim(1, -1), 1.0)

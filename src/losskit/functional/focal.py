@@ -14,7 +14,7 @@ logits (kornia#918) and ``0 * log 0`` never appears (kornia#2115).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,7 @@ def _alpha_t(y: Tensor, alpha: float, out: Tensor) -> Tensor:
 
 class _SigmoidFocal(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:
         xf, yf = _upcast(x), y.to(acc_dtype(x))
         ce, s_pos, s_neg = _sigmoid_terms(xf, yf)
         if gamma != 0:
@@ -73,7 +73,7 @@ class _SigmoidFocal(torch.autograd.Function):
         return ce
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
         x, y = ctx.saved_tensors
         alpha, gamma = ctx.alpha, ctx.gamma
         xf, yf = _upcast(x), y.to(acc_dtype(x))
@@ -116,9 +116,10 @@ def _sigmoid_focal_indices(
     labels = target if target.dtype == torch.long else target.long()
     valid = labels >= 0
     safe = torch.where(valid, labels, 0).unsqueeze(1)
-    neg = _SigmoidFocal.apply(x, x.new_zeros(()).expand_as(x), alpha, gamma)
+    neg: Tensor = _SigmoidFocal.apply(x, x.new_zeros(()).expand_as(x), alpha, gamma)  # type: ignore[no-untyped-call]
     x_t = x.gather(1, safe)
-    pos = _SigmoidFocal.apply(x_t, x_t.new_ones(()).expand_as(x_t), alpha, gamma)
+    ones = x_t.new_ones(()).expand_as(x_t)
+    pos: Tensor = _SigmoidFocal.apply(x_t, ones, alpha, gamma)  # type: ignore[no-untyped-call]
     corr = pos - neg.gather(1, safe)
     mask = valid.unsqueeze(1)
     zero = torch.zeros((), dtype=neg.dtype, device=neg.device)
@@ -196,10 +197,11 @@ def sigmoid_focal_loss(
     if num_classes is not None and input.dim() >= 2 and input.shape[1] != num_classes:
         raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input {shape_str(input)}")
     check_probabilities(loss, target)
+    out: Tensor
     if target.requires_grad:
         out = _sigmoid_focal_autograd(input, target, a, float(gamma))
     else:
-        out = _SigmoidFocal.apply(input, target, a, float(gamma))
+        out = _SigmoidFocal.apply(input, target, a, float(gamma))  # type: ignore[no-untyped-call]
     if weight is not None:
         out = out * weight.to(out.dtype)
     return reduce(out, reduction)
@@ -250,7 +252,7 @@ def _logsumexp_dim1(x: Tensor) -> Tensor:
 
 class _SoftmaxFocal(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, labels: Tensor, gamma: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, labels: Tensor, gamma: float) -> Tensor:
         # x: (N, C, S) logits, labels: (N, S) long with ignored entries already replaced by a valid class.
         xf = _upcast(x)
         lse = _logsumexp_dim1(xf)
@@ -260,7 +262,7 @@ class _SoftmaxFocal(torch.autograd.Function):
         return _focal_from_logp(logp, gamma)
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None]:
         x, labels, lse, logp = ctx.saved_tensors
         coef = _modulated_grad_coef(logp, ctx.gamma).mul_(grad_out).unsqueeze(1)
         dtype = acc_dtype(x)
@@ -315,7 +317,7 @@ def softmax_focal_loss(
     check_reduction(loss, reduction)
     _check_gamma(loss, gamma)
     weight = class_weight(loss, weight)
-    if isinstance(alpha, (list, tuple)):
+    if alpha is not None and not isinstance(alpha, (Tensor, int, float)):
         alpha = class_weight(loss, alpha, "alpha")
     check_class_input(
         loss, input, target, num_classes=num_classes, ignore_index=ignore_index, weight=weight, allow_dense=False
@@ -338,14 +340,14 @@ def softmax_focal_loss(
             raise LossInputError(f"{loss}: per-class alpha has {alpha.numel()} entries for {c} classes")
         else:
             pixel_w = alpha.to(acc_dtype(input)).reshape(c)[labels]
-    elif alpha is not None:
+    elif isinstance(alpha, (int, float)):
         pixel_w = torch.tensor(float(alpha), dtype=acc_dtype(input), device=input.device)
     if weight is not None:
         if weight.numel() != c:
             raise LossInputError(f"{loss}: class weight has {weight.numel()} entries for {c} classes")
         w = weight.to(acc_dtype(input)).reshape(c)[labels]
         pixel_w = w if pixel_w is None else pixel_w * w
-    out = _SoftmaxFocal.apply(x, labels, float(gamma))
+    out: Tensor = _SoftmaxFocal.apply(x, labels, float(gamma))  # type: ignore[no-untyped-call]
     if pixel_w is not None:
         out = out * pixel_w
     if valid is not None:

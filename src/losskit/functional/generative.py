@@ -245,8 +245,8 @@ def adversarial_loss(
     """
     check_choice("adversarial", "mode", mode, ("hinge", "least_squares", "bce"))
     check_reduction("adversarial", reduction)
-    many = isinstance(logits, (list, tuple))
-    tensors = list(logits) if many else [logits]  # type: ignore[arg-type]
+    many = not isinstance(logits, torch.Tensor)
+    tensors = [logits] if isinstance(logits, torch.Tensor) else list(logits)
     if not tensors:
         raise LossInputError("adversarial: expected a tensor or a non-empty list of discriminator outputs")
     for i, t in enumerate(tensors):

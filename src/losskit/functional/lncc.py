@@ -143,7 +143,7 @@ class _WindowSum(torch.autograd.Function):
     windows), so autograd keeps no shifted copies of the input."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         x: Tensor,
         kernel: tuple[float, ...] | None,
@@ -154,9 +154,7 @@ class _WindowSum(torch.autograd.Function):
         return _filter(x, kernel, k, axes)
 
     @staticmethod
-    def backward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, None, None, None]:
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, None, None, None]:
         kernel = ctx.kernel  # type: ignore[attr-defined]
         flipped = None if kernel is None else tuple(reversed(kernel))
         return _filter(grad.contiguous(), flipped, ctx.k, ctx.axes), None, None, None  # type: ignore[attr-defined]
@@ -169,7 +167,8 @@ def window_sum(
     LNCC's separable window (:func:`make_kernel_1d`). Differentiable; equals MONAI's ``separable_filtering``."""
     nd = x.dim() - 2 if spatial_dims is None else spatial_dims
     kernel = None if kernel_type == "rectangular" else make_kernel_1d(kernel_type, kernel_size)
-    out: Tensor = _WindowSum.apply(x, kernel, kernel_size, tuple(range(x.dim() - nd, x.dim())))
+    dims = tuple(range(x.dim() - nd, x.dim()))
+    out: Tensor = _WindowSum.apply(x, kernel, kernel_size, dims)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -226,7 +225,8 @@ def lncc_loss(
     stacked = torch.stack((t, p, t * t, p * p, t * p))  # one filter pass over the five maps
     # explicit leading size: a -1 is ambiguous for an empty batch
     flat = stacked.reshape(stacked.shape[:3].numel(), *stacked.shape[-nd:])
-    sums = _WindowSum.apply(flat, kernel, kernel_size, tuple(range(1, nd + 1))).reshape(stacked.shape)
+    flat_sums: Tensor = _WindowSum.apply(flat, kernel, kernel_size, tuple(range(1, nd + 1)))  # type: ignore[no-untyped-call]
+    sums = flat_sums.reshape(stacked.shape)
     t_sum, p_sum, t2_sum, p2_sum, tp_sum = sums.unbind(0)
     cross = tp_sum - p_sum * t_sum / vol
     # clamp_min keeps NaN (NaN in, NaN out) and floors a flat window's zero variance

@@ -71,7 +71,7 @@ class _ChunkedJointHistogram(torch.autograd.Function):
     through them alone (custom checkpointing with one preallocated gradient buffer per input)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         a: Tensor,
         b: Tensor,
@@ -86,7 +86,7 @@ class _ChunkedJointHistogram(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable  # the per-chunk autograd.grad below builds no graph: refuse double backward loudly
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = ctx.saved_tensors  # type: ignore[attr-defined]
         kernel_type, num_bins, preterm, chunk = ctx.options  # type: ignore[attr-defined]
         need_a, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
@@ -165,7 +165,7 @@ def mutual_information_loss(
     track = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
     if n > chunk and track:
         # Weights recomputed chunk by chunk in backward: peak memory is one chunk, not (B, N, bins).
-        hist = _ChunkedJointHistogram.apply(a, b, kernel_type, num_bins, preterm, chunk)
+        hist = _ChunkedJointHistogram.apply(a, b, kernel_type, num_bins, preterm, chunk)  # type: ignore[no-untyped-call]
     else:
         hist = _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
     hist = hist / n

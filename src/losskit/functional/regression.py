@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ..signatures import AllowInf
-from ._checks import check_float, check_reduction, check_same_shape, shape_str
+from ._checks import check_broadcast_weight, check_float, check_reduction, check_same_shape, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 
@@ -153,15 +153,7 @@ def weighted_mse_loss(
     """
     d = _residual("weighted_mse", input, target, reduction)
     if isinstance(weight, Tensor):
-        check_float("weighted_mse", "weight", weight)
-        try:
-            shape = torch.broadcast_shapes(weight.shape, input.shape)
-        except RuntimeError:
-            shape = None
-        if shape != input.shape:
-            raise LossInputError(
-                f"weighted_mse: weight {shape_str(weight)} does not broadcast to the input {shape_str(input)}"
-            )
+        check_broadcast_weight("weighted_mse", "weight", weight, input)
         weight = weight.to(d.dtype)
     return reduce(weight * d.square(), reduction)
 

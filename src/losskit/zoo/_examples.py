@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-__all__ = ["pair", "logits_and_labels", "probs_and_binary", "logits_and_binary", "num_classes_of"]
+Example = Callable[[nn.Module, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+"""A factory of (prediction, target) example inputs for a built loss."""
+
+__all__ = ["Example", "pair", "logits_and_labels", "probs_and_binary", "logits_and_binary", "num_classes_of"]
 
 
 def num_classes_of(loss: nn.Module, default: int = 3) -> int:
@@ -15,7 +18,7 @@ def num_classes_of(loss: nn.Module, default: int = 3) -> int:
     return int(n) if isinstance(n, int) and n > 0 else default
 
 
-def pair(shape: tuple[int, ...] = (4, 8)) -> Any:
+def pair(shape: tuple[int, ...] = (4, 8)) -> Example:
     """Two float tensors of the same shape (prediction, target)."""
 
     def make(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,7 +27,7 @@ def pair(shape: tuple[int, ...] = (4, 8)) -> Any:
     return make
 
 
-def logits_and_labels(batch: int = 4, spatial: tuple[int, ...] = ()) -> Any:
+def logits_and_labels(batch: int = 4, spatial: tuple[int, ...] = ()) -> Example:
     """Logits (N, C, *spatial) and class indices (N, *spatial), C from the loss's ``num_classes``."""
 
     def make(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,7 +37,7 @@ def logits_and_labels(batch: int = 4, spatial: tuple[int, ...] = ()) -> Any:
     return make
 
 
-def logits_and_binary(shape: tuple[int, ...] = (4, 8)) -> Any:
+def logits_and_binary(shape: tuple[int, ...] = (4, 8)) -> Example:
     """Logits and a {0, 1} float target of the same shape."""
 
     def make(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +46,7 @@ def logits_and_binary(shape: tuple[int, ...] = (4, 8)) -> Any:
     return make
 
 
-def probs_and_binary(shape: tuple[int, ...] = (4, 8)) -> Any:
+def probs_and_binary(shape: tuple[int, ...] = (4, 8)) -> Example:
     """Probabilities in (0, 1) and a {0, 1} float target of the same shape."""
 
     def make(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -235,7 +235,7 @@ class SoftTargetCrossEntropy(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return soft_target_cross_entropy(input, target, num_classes=self.num_classes, reduction=self.reduction)  # type: ignore[arg-type]
+        return soft_target_cross_entropy(input, target, num_classes=self.num_classes, reduction=self.reduction)
 
 
 @register_loss(
@@ -255,6 +255,8 @@ class PolyLoss(nn.Module):
     "mean" divides by the summed weight of the valid targets (PyTorch's weighted CE mean; the count when
     unweighted), "sum", "none" (N, *) with ignored entries 0. timm ``PolyCrossEntropy``-style usage maps 1:1.
     """
+
+    weight: torch.Tensor | None  # buffer
 
     def __init__(
         self,
@@ -282,7 +284,7 @@ class PolyLoss(nn.Module):
             ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing,
             num_classes=self.num_classes,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )
 
 
@@ -303,6 +305,9 @@ class LogitAdjustedCrossEntropy(nn.Module):
     targets (indices (N, *) or probabilities (N, C, *)) exactly as ``cross_entropy``; "none" is (N, *).
     Use the unadjusted logits at inference (the adjustment is a training-time loss only).
     """
+
+    log_prior: torch.Tensor  # buffers
+    weight: torch.Tensor | None
 
     def __init__(
         self,
@@ -347,5 +352,5 @@ class LogitAdjustedCrossEntropy(nn.Module):
             ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing,
             num_classes=self.num_classes,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )

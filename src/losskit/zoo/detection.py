@@ -97,7 +97,11 @@ class BoxIoULoss(_BoxLoss):
 
 
 @register_loss(
-    "giou", aliases=["GIoULoss", "generalized_iou", "generalized_box_iou", "BoxGIoULoss"], tasks=["detection"], tags=["boxes"], inputs=_BOXES
+    "giou",
+    aliases=["GIoULoss", "generalized_iou", "generalized_box_iou", "BoxGIoULoss"],
+    tasks=["detection"],
+    tags=["boxes"],
+    inputs=_BOXES,
 )
 class GIoULoss(_BoxLoss):
     """Generalized IoU loss (Rezatofighi et al., CVPR 2019): ``1 - IoU + (|C| - |A u B|) / |C|``, C the
@@ -112,7 +116,9 @@ class GIoULoss(_BoxLoss):
     _fn = staticmethod(FB.generalized_box_iou_loss)
 
 
-@register_loss("diou", aliases=["DIoULoss", "distance_iou", "distance_box_iou"], tasks=["detection"], tags=["boxes"], inputs=_BOXES)
+@register_loss(
+    "diou", aliases=["DIoULoss", "distance_iou", "distance_box_iou"], tasks=["detection"], tags=["boxes"], inputs=_BOXES
+)
 class DIoULoss(_BoxLoss):
     """Distance IoU loss (Zheng et al., AAAI 2020): ``1 - IoU + rho^2 / c^2``, rho the distance between the
     box centres, c the diagonal of the enclosing box; range [0, 2).
@@ -123,7 +129,9 @@ class DIoULoss(_BoxLoss):
     _fn = staticmethod(FB.distance_box_iou_loss)
 
 
-@register_loss("ciou", aliases=["CIoULoss", "complete_iou", "complete_box_iou"], tasks=["detection"], tags=["boxes"], inputs=_BOXES)
+@register_loss(
+    "ciou", aliases=["CIoULoss", "complete_iou", "complete_box_iou"], tasks=["detection"], tags=["boxes"], inputs=_BOXES
+)
 class CIoULoss(_BoxLoss):
     """Complete IoU loss (Zheng et al., AAAI 2020): DIoU loss ``+ a v``,
     ``v = 4 / pi^2 (atan(w_gt / h_gt) - atan(w / h))^2``, ``a = v / (1 - IoU + v + eps)`` (no gradient).

@@ -115,13 +115,13 @@ class KDLoss(nn.Module):
             temperature=self.temperature,
             alpha=self.alpha,
             ignore_index=self.ignore_index,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )
 
 
 def _feature_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    s_dim = loss.student_dim or 8
-    t_dim = loss.teacher_dim or s_dim
+    s_dim = int(getattr(loss, "student_dim", None) or 8)
+    t_dim = int(getattr(loss, "teacher_dim", None) or s_dim)
     return torch.randn(4, s_dim, 3, 3, generator=g), torch.randn(4, t_dim, 3, 3, generator=g)
 
 
@@ -187,5 +187,5 @@ class FeatureDistillationLoss(nn.Module):
             teacher,
             normalize=self.normalize,
             dim=self.channel_dim,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )

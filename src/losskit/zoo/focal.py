@@ -104,7 +104,7 @@ class FocalLoss(nn.Module):
             alpha=self.alpha,
             gamma=self.gamma,
             num_classes=self.num_classes,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )
 
 
@@ -148,6 +148,9 @@ class FocalLossPixelwise(nn.Module):
     gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
     """
 
+    alpha: torch.Tensor | None  # buffers
+    weight: torch.Tensor | None
+
     def __init__(
         self,
         alpha: float | Sequence[float] | torch.Tensor | None = 0.25,
@@ -176,7 +179,7 @@ class FocalLossPixelwise(nn.Module):
             weight=self.weight,
             ignore_index=self.ignore_index,
             num_classes=self.num_classes,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )
 
 
@@ -250,10 +253,10 @@ class AsymmetricLoss(nn.Module):
             mode=self.mode,
             gamma_pos=self.gamma_pos,
             gamma_neg=self.gamma_neg,
-            clip=self.clip,  # type: ignore[arg-type]
+            clip=self.clip,
             eps=self.eps,
             label_smoothing=self.label_smoothing,
             ignore_index=self.ignore_index,
             num_classes=self.num_classes,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
         )

@@ -53,7 +53,8 @@ def unpack_prediction(loss: str, input: TensorOrDict) -> tuple[torch.Tensor, Map
 
 def unpack_target(loss: str, target: TensorOrDict) -> torch.Tensor:
     if isinstance(target, Mapping):
-        return _pick(loss, "targets", target, TARGET_KEYS)
+        picked: torch.Tensor = _pick(loss, "targets", target, TARGET_KEYS)  # required: never None
+        return picked
     return check_tensor(loss, "target", target)
 
 
@@ -127,6 +128,8 @@ class VAELoss(nn.Module):
     no MONAI/kornia equivalent.
     """
 
+    step: torch.Tensor  # buffer: the annealing step
+
     def __init__(
         self,
         beta: float = 1.0,
@@ -178,23 +181,23 @@ class VAELoss(nn.Module):
         if self.kl_warmup_steps:
             beta = self.beta * (s / self.kl_warmup_steps).clamp(max=1.0)
         if capacity is not None and self.capacity_steps:
-            capacity = self.capacity * (s / self.capacity_steps).clamp(max=1.0)
-        out = G.vae_loss(
+            capacity = capacity * (s / self.capacity_steps).clamp(max=1.0)
+        result = G.vae_loss(
             recon,
             x,
             mu,
             logvar,
             beta=beta,
-            reconstruction=self.reconstruction,  # type: ignore[arg-type]
+            reconstruction=self.reconstruction,
             reconstruction_weight=self.reconstruction_weight,
-            reconstruction_reduction=self.reconstruction_reduction,  # type: ignore[arg-type]
+            reconstruction_reduction=self.reconstruction_reduction,
             capacity=capacity,
             reduction=self.reduction,
-            return_terms=return_terms,  # type: ignore[arg-type]
+            return_terms=return_terms,
         )
         if annealed and step is None and self.training:
             self.step.add_(1)
-        return out
+        return result
 
 
 def _sae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -282,9 +285,9 @@ class SAELoss(nn.Module):
             sparsity_weight=self.sparsity_weight,
             decoder_weight=decoder_weight,
             normalize=self.normalize,
-            feature_reduction=self.feature_reduction,  # type: ignore[arg-type]
+            feature_reduction=self.feature_reduction,
             reduction=self.reduction,
-            return_terms=return_terms,  # type: ignore[arg-type]
+            return_terms=return_terms,
         )
 
 
@@ -329,7 +332,7 @@ class VQLoss(nn.Module):
             z_e,
             z_q,
             commitment=self.commitment,
-            reduction=self.reduction,  # type: ignore[arg-type]
+            reduction=self.reduction,
             return_terms=return_terms,
         )
 
@@ -379,6 +382,6 @@ class AdversarialLoss(nn.Module):
             input,
             bool(target_is_real),
             bool(for_discriminator),
-            mode=self.mode,  # type: ignore[arg-type]
-            reduction=self.reduction,  # type: ignore[arg-type]
+            mode=self.mode,
+            reduction=self.reduction,
         )

@@ -49,10 +49,11 @@ _SEED002 = (
 class LNCCWithDVFSupervision(nn.Module):
     """Seed 002's LNCC with DVF supervision: ``lncc(warped, fixed) + dvf_weight * mse(pred_dvf, gt_dvf)``.
 
-    The LNCC term is :class:`~losskit.zoo.image_registration.LNCCLoss` (squared, mean, in [-1, 0]; same options); the DVF term is the mean
-    squared error of the displacement fields when ``gt_dvf`` is given, else a 0 tensor on the inputs' device
-    (and ``pred_dvf`` alone is ignored). ``forward(..., return_terms=True)`` returns
-    ``(total, {"lncc": ..., "dvf": ...})`` with detached terms for logging.
+    The LNCC term is :class:`~losskit.zoo.image_registration.LNCCLoss` (squared, mean, in [-1, 0]; same
+    options); the DVF term is the mean squared error of the displacement fields when ``gt_dvf`` is given,
+    else a 0 tensor on the inputs' device (and ``pred_dvf`` alone is ignored).
+    ``forward(..., return_terms=True)`` returns ``(total, {"lncc": ..., "dvf": ...})`` with detached terms for
+    logging.
 
     Inputs: ``warped``, ``fixed`` (B, C, *spatial); ``pred_dvf``, ``gt_dvf`` (B, S, *spatial) of the same
     shape (``gt_dvf`` without ``pred_dvf`` is a ``LossInputError``). Returns a scalar (float32/float64).

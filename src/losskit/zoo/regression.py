@@ -124,7 +124,8 @@ class GaussianNLLLoss(nn.GaussianNLLLoss):
     def __init__(self, full: bool = False, eps: float = 1e-6, reduction: Reduction = "mean") -> None:
         super().__init__(full=full, eps=eps, reduction=check_reduction("gaussian_nll", reduction))
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    # var is a tensor here (torch also takes a float): the functional form validates and broadcasts tensors
+    def forward(self, input: torch.Tensor, target: torch.Tensor, var: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return FR.gaussian_nll_loss(
             input,
             target,
