@@ -25,7 +25,7 @@ from torch.autograd.function import once_differentiable
 
 from ._checks import check_choice
 from ._precision import autocast_off, float32_loss
-from ._reduce import acc_dtype
+from ._reduce import acc_dtype, reduce
 from .region_stats import flat_logits
 from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
 
@@ -292,14 +292,7 @@ def _lovasz(
 def _reduce_rows(
     loss: Tensor, present: Tensor, dt: torch.dtype, count_all: bool, weight: Tensor | None, reduction: str
 ) -> Tensor:
+    """Per-(sample, class) rows reduced over the classes that count: all of them, or the present ones."""
     if count_all:
-        counted = torch.ones_like(loss)
-    else:
-        counted = present.to(dt)
-        loss = loss * counted
-    if weight is not None:
-        loss = loss * weight.to(dt)
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    return total if reduction == "sum" else total / counted.sum().clamp_min(1.0)
+        return reduce(loss, reduction, weight=weight)
+    return reduce(loss * present.to(dt), reduction, present, weight=weight)
