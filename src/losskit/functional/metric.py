@@ -296,9 +296,7 @@ def multi_similarity_loss(
     pos_term = _masked_logsumexp(-alpha * (s - base), pos, add_one=True) / alpha
     neg_term = _masked_logsumexp(beta * (s - base), neg, add_one=True) / beta
     loss = pos_term + neg_term
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / loss.shape[0]
+    return reduce(loss, reduction)
 
 
 @float32_loss

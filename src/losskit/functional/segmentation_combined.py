@@ -213,15 +213,14 @@ def dice_focal_loss(
     else:
         t = target.to(input.dtype)
         wt = None if w is None or mode != "multilabel" else w.view(1, -1, *([1] * (input.dim() - 2)))
-        count = None
+        keep = None
         if ignore_index is not None:
             keep = t != ignore_index
             t = torch.where(keep, t, torch.zeros_like(t))
             count = keep.to(torch.float32)
             wt = count if wt is None else wt * count
-        total = sigmoid_focal_loss(input, t, alpha=alpha, gamma=gamma, weight=wt, reduction="sum")
-        n = torch.tensor(float(input.numel()), device=input.device) if count is None else count.sum()
-        focal = total if reduction == "sum" else total / n.to(total.dtype).clamp_min(1.0)
+        per = sigmoid_focal_loss(input, t, alpha=alpha, gamma=gamma, weight=wt, reduction="none")
+        focal = reduce(per, reduction, keep)  # the mean over the kept elements, 0 when none is kept
     return with_terms(lambda_dice * dice + lambda_focal * focal, {"dice": dice, "focal": focal}, return_terms)
 
 
