@@ -42,25 +42,28 @@ def builtins() -> list[str]:
     ("name", "typo", "right"),
     [("cross_entropy", "label_smothing", "label_smoothing"), ("dice", "smoth", "smooth")],
 )
-def test_check_misspelled_parameter(tmp_path: Path, name: str, typo: str, right: str) -> None:
+def test_check_misspelled_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, typo: str, right: str
+) -> None:
+    # In-process main() (the entry point's own code); the child-interpreter path is covered by the -I tests.
     if not losskit.has_loss(name):
         pytest.skip(f"{name} is not registered in this build")
     cfg = tmp_path / "loss.yaml"
     cfg.write_text(f"loss:\n  name: {name}\n  {typo}: 1.0\n")
-    proc = run_cli("check", str(cfg))
-    assert proc.returncode == 1
-    assert f"Did you mean {right!r}" in proc.stderr
-    assert proc.stderr.startswith("losskit: error: ")
-    assert "Traceback" not in proc.stderr + proc.stdout
+    assert main(["check", str(cfg)]) == 1
+    out, err = capsys.readouterr()
+    assert f"Did you mean {right!r}" in err
+    assert err.startswith("losskit: error: ")
+    assert "Traceback" not in err + out
 
 
-def test_check_misspelled_loss_name(tmp_path: Path) -> None:
+def test_check_misspelled_loss_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "loss.yaml"
     cfg.write_text("losses:\n  a: {name: dcie}\n  b: cross_entropy\nweights: [1, 1]\n")
-    proc = run_cli("check", str(cfg))
-    assert proc.returncode == 1
-    assert "unknown loss 'dcie'" in proc.stderr and "Did you mean" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert main(["check", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown loss 'dcie'" in err and "Did you mean" in err
+    assert "Traceback" not in err
 
 
 def test_debug_shows_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,25 +171,36 @@ PLUGIN = textwrap.dedent(
 )
 
 
-def test_user_registered_loss(tmp_path: Path) -> None:
+def test_user_registered_loss(
+    tmp_path: Path,
+    scoped_registry: losskit.Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     (tmp_path / "myplugin.py").write_text(PLUGIN)
-    proc = run_cli("--import", "myplugin", "list", "--task", "regression", cwd=tmp_path)
-    assert proc.returncode == 0 and "mine" in proc.stdout, proc.stderr
-    proc = run_cli("-I", "myplugin", "info", "MyLoss", cwd=tmp_path)
-    assert proc.returncode == 0 and "scale" in proc.stdout and "my project's loss" in proc.stdout
     (tmp_path / "mine.yaml").write_text("loss: {name: mine, scale: 3.0}\n")
-    proc = run_cli("-I", "myplugin", "check", "mine.yaml", cwd=tmp_path)
-    assert proc.returncode == 0 and "scale: 3.0" in proc.stdout and "OK" in proc.stdout, proc.stderr
     (tmp_path / "bad.yaml").write_text("loss: {name: mine, smoth: 1.0}\n")
+    # The real entry point once (python -m losskit, a fresh interpreter): --import, a typo, a clean one-line error.
     proc = run_cli("-I", "myplugin", "check", "bad.yaml", cwd=tmp_path)
     assert proc.returncode == 1 and "Did you mean 'smooth'" in proc.stderr and "Traceback" not in proc.stderr
-    # Registered in the calling program, then the CLI called in-process (the embedding use).
-    code = "import myplugin; from losskit.cli import main; raise SystemExit(main(['info', 'mine', '--config']))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PKG_ROOT, str(tmp_path)])}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0 and yaml.safe_load(proc.stdout) == {
-        "loss": {"name": "mine", "scale": 2.0, "smooth": 0.0}
-    }
+    # The rest in-process (the same main(); a child interpreter per call made this the suite's slowest test).
+    # --import puts the cwd on sys.path, as a console script needs: undone after, with the module and its loss.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        assert main(["--plain", "--import", "myplugin", "list", "--task", "regression"]) == 0
+        assert "mine" in capsys.readouterr().out
+        assert main(["--plain", "-I", "myplugin", "info", "MyLoss"]) == 0
+        out = capsys.readouterr().out
+        assert "scale" in out and "my project's loss" in out
+        assert main(["--plain", "-I", "myplugin", "check", "mine.yaml"]) == 0
+        out = capsys.readouterr().out
+        assert "scale: 3.0" in out and "OK" in out
+        # Registered by the calling program (imported above), then the CLI called in-process (the embedding use).
+        assert main(["info", "mine", "--config"]) == 0
+        assert yaml.safe_load(capsys.readouterr().out) == {"loss": {"name": "mine", "scale": 2.0, "smooth": 0.0}}
+    finally:
+        sys.modules.pop("myplugin", None)
 
 
 def test_import_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,12 +249,15 @@ def test_bench_forwards_to_the_script(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("option", "typo", "right"), [("--task", "segmantation", "segmentation"), ("--tag", "imbalancd", "imbalanced")]
 )
-def test_list_unknown_task_or_tag_is_an_error(option: str, typo: str, right: str) -> None:
+def test_list_unknown_task_or_tag_is_an_error(
+    capsys: pytest.CaptureFixture[str], option: str, typo: str, right: str
+) -> None:
     # Was: "0 losses" and exit code 0.
-    proc = run_cli("list", option, typo)
-    assert proc.returncode == 1, proc.stdout
-    assert f"Did you mean {right!r}" in proc.stderr and "Known" in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    code = main(["list", option, typo])
+    out, err = capsys.readouterr()
+    assert code == 1, out
+    assert f"Did you mean {right!r}" in err and "Known" in err
+    assert "Traceback" not in err and out == ""
 
 
 def test_info_shows_the_docstring_once_and_each_parameter(tmp_path: Path) -> None:
