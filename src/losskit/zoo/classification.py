@@ -66,6 +66,8 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
     Inputs: ``input`` logits (N, C, *); ``target`` indices (N, *) or probabilities (N, C, *).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         weight: torch.Tensor | Sequence[float] | None = None,
@@ -75,10 +77,10 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
         num_classes: int | None = None,
     ) -> None:
         super().__init__(
-            weight=as_class_weight("cross_entropy", weight),
+            weight=as_class_weight(self.loss_name, weight),
             ignore_index=ignore_index,
-            reduction=check_reduction("cross_entropy", reduction),
-            label_smoothing=check_unit_interval("cross_entropy", "label_smoothing", label_smoothing),
+            reduction=check_reduction(self.loss_name, reduction),
+            label_smoothing=check_unit_interval(self.loss_name, "label_smoothing", label_smoothing),
         )
         self.num_classes = num_classes
 
@@ -115,6 +117,8 @@ class NLLLoss(nn.NLLLoss):
     """Negative log-likelihood of log-probabilities: ``-input[n, target[n]]`` (weighted), mean over valid
     targets. A subclass of ``torch.nn.NLLLoss`` with input validation."""
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         weight: torch.Tensor | Sequence[float] | None = None,
@@ -123,9 +127,9 @@ class NLLLoss(nn.NLLLoss):
         num_classes: int | None = None,
     ) -> None:
         super().__init__(
-            weight=as_class_weight("nll", weight),
+            weight=as_class_weight(self.loss_name, weight),
             ignore_index=ignore_index,
-            reduction=check_reduction("nll", reduction),
+            reduction=check_reduction(self.loss_name, reduction),
         )
         self.num_classes = num_classes
 
@@ -156,8 +160,10 @@ class BCELoss(nn.BCELoss):
     """Binary cross-entropy of *probabilities*: ``-(y log p + (1 - y) log(1 - p))`` (log clamped at -100, as
     PyTorch). Prefer ``bce_with_logits``, which is numerically safe and autocast-friendly."""
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, weight: torch.Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(weight=weight, reduction=check_reduction("bce", reduction))
+        super().__init__(weight=weight, reduction=check_reduction(self.loss_name, reduction))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return bce_loss(input, target, weight=self.weight, reduction=self.reduction)  # type: ignore[arg-type]
@@ -179,6 +185,8 @@ class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
     Inputs: ``input`` logits (*) and ``target`` in [0, 1] of the same shape.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         weight: torch.Tensor | None = None,
@@ -186,8 +194,8 @@ class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
         pos_weight: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(weight=weight, reduction=check_reduction("bce_with_logits", reduction), pos_weight=pos_weight)
-        self.label_smoothing = check_unit_interval("bce_with_logits", "label_smoothing", label_smoothing)
+        super().__init__(weight=weight, reduction=check_reduction(self.loss_name, reduction), pos_weight=pos_weight)
+        self.label_smoothing = check_unit_interval(self.loss_name, "label_smoothing", label_smoothing)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return bce_with_logits_loss(
@@ -229,9 +237,11 @@ class SoftTargetCrossEntropy(nn.Module):
     equals ``F.cross_entropy(x, y)`` with probability targets. For class indices use ``cross_entropy``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, reduction: Reduction = "mean", num_classes: int | None = None) -> None:
         super().__init__()
-        self.reduction = check_reduction("soft_target_cross_entropy", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -256,6 +266,8 @@ class PolyLoss(nn.Module):
     unweighted), "sum", "none" (N, *) with ignored entries 0. timm ``PolyCrossEntropy``-style usage maps 1:1.
     """
 
+    loss_name: str  # set by register_loss
+
     weight: torch.Tensor | None  # buffer
 
     def __init__(
@@ -270,10 +282,10 @@ class PolyLoss(nn.Module):
         super().__init__()
         self.epsilon = float(epsilon)
         self.ignore_index = ignore_index
-        self.label_smoothing = check_unit_interval("poly", "label_smoothing", label_smoothing)
-        self.reduction = check_reduction("poly", reduction)
+        self.label_smoothing = check_unit_interval(self.loss_name, "label_smoothing", label_smoothing)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
-        self.register_buffer("weight", as_class_weight("poly", weight))
+        self.register_buffer("weight", as_class_weight(self.loss_name, weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return poly1_cross_entropy(
@@ -306,6 +318,8 @@ class LogitAdjustedCrossEntropy(nn.Module):
     Use the unadjusted logits at inference (the adjustment is a training-time loss only).
     """
 
+    loss_name: str  # set by register_loss
+
     log_prior: torch.Tensor  # buffers
     weight: torch.Tensor | None
 
@@ -325,22 +339,20 @@ class LogitAdjustedCrossEntropy(nn.Module):
             p = torch.as_tensor(prior, dtype=torch.float64).flatten()
             if p.numel() == 0 or not bool(torch.isfinite(p).all()) or bool((p <= 0).any()):
                 raise ValueError(
-                    "logit_adjusted_cross_entropy: prior must be finite, positive class counts or probabilities "
+                    f"{self.loss_name}: prior must be finite, positive class counts or probabilities "
                     f"(give zero-count classes a pseudo-count), got {p.tolist()}"
                 )
             log_prior = (p / p.sum()).log().float()
             if num_classes is not None and p.numel() != num_classes:
-                raise ValueError(
-                    f"logit_adjusted_cross_entropy: prior has {p.numel()} entries for num_classes={num_classes}"
-                )
+                raise ValueError(f"{self.loss_name}: prior has {p.numel()} entries for num_classes={num_classes}")
             num_classes = p.numel()
         self.tau = float(tau)
         self.ignore_index = ignore_index
-        self.label_smoothing = check_unit_interval("logit_adjusted_cross_entropy", "label_smoothing", label_smoothing)
-        self.reduction = check_reduction("logit_adjusted_cross_entropy", reduction)
+        self.label_smoothing = check_unit_interval(self.loss_name, "label_smoothing", label_smoothing)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
         self.register_buffer("log_prior", log_prior)
-        self.register_buffer("weight", as_class_weight("logit_adjusted_cross_entropy", weight))
+        self.register_buffer("weight", as_class_weight(self.loss_name, weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return logit_adjusted_cross_entropy(

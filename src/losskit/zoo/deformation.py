@@ -117,12 +117,14 @@ class JacobianFoldingLoss(nn.Module):
     ``reduction`` mean | sum | none ("none": (B, *(spatial - 2))). No MONAI/kornia equivalent.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, eps: float = 0.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not -1e30 < eps < 1e30:
-            raise ValueError(f"jacobian_folding: eps must be finite, got {eps!r}")
+            raise ValueError(f"{self.loss_name}: eps must be finite, got {eps!r}")
         self.eps = float(eps)
-        self.reduction = check_reduction("jacobian_folding", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, ddf: Tensor) -> Tensor:
         return jacobian_folding_loss(ddf, eps=self.eps, reduction=self.reduction)

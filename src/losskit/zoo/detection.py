@@ -176,9 +176,11 @@ class CenternessLoss(nn.Module):
     Parity: AutoTimm ``CenternessLoss(reduction)``; ``F.binary_cross_entropy_with_logits`` on the targets.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
-        self.reduction = check_reduction("centerness", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return FD.centerness_loss(input, target, weight=weight, reduction=self.reduction)
@@ -219,14 +221,16 @@ class VarifocalLoss(nn.Module):
     alpha, gamma, iou_weighted)``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self, alpha: float = 0.75, gamma: float = 2.0, iou_weighted: bool = True, reduction: Reduction = "mean"
     ) -> None:
         super().__init__()
         if alpha < 0 or gamma < 0:
-            raise ValueError(f"varifocal: alpha and gamma must be >= 0, got alpha={alpha}, gamma={gamma}")
+            raise ValueError(f"{self.loss_name}: alpha and gamma must be >= 0, got alpha={alpha}, gamma={gamma}")
         self.alpha, self.gamma, self.iou_weighted = float(alpha), float(gamma), bool(iou_weighted)
-        self.reduction = check_reduction("varifocal", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(
         self, input: Tensor, target: Tensor, weight: Tensor | None = None, avg_factor: float | Tensor | None = None
@@ -260,12 +264,14 @@ class QualityFocalLoss(nn.Module):
     Parity: mmdet ``QualityFocalLoss(use_sigmoid=True, beta)``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, beta: float = 2.0, reduction: Reduction = "mean") -> None:
         super().__init__()
         if beta < 0:
-            raise ValueError(f"quality_focal: beta must be >= 0, got {beta}")
+            raise ValueError(f"{self.loss_name}: beta must be >= 0, got {beta}")
         self.beta = float(beta)
-        self.reduction = check_reduction("quality_focal", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(
         self,
@@ -330,6 +336,8 @@ class FCOSLoss(nn.Module):
     centerness_weight)``, except that the regression term really is GIoU (AutoTimm's is plain IoU).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         num_classes: int | None = None,
@@ -342,9 +350,11 @@ class FCOSLoss(nn.Module):
     ) -> None:
         super().__init__()
         if num_classes is not None and num_classes < 1:
-            raise ValueError(f"fcos: num_classes must be >= 1, got {num_classes}")
+            raise ValueError(f"{self.loss_name}: num_classes must be >= 1, got {num_classes}")
         if focal_gamma < 0 or not 0 <= focal_alpha <= 1:
-            raise ValueError(f"fcos: need 0 <= focal_alpha <= 1 and focal_gamma >= 0, got {focal_alpha}, {focal_gamma}")
+            raise ValueError(
+                f"{self.loss_name}: need 0 <= focal_alpha <= 1 and focal_gamma >= 0, got {focal_alpha}, {focal_gamma}"
+            )
         self.num_classes = num_classes
         self.focal_alpha, self.focal_gamma = float(focal_alpha), float(focal_gamma)
         self.cls_weight, self.reg_weight, self.centerness_weight = (
@@ -367,7 +377,7 @@ class FCOSLoss(nn.Module):
             for i, cls in enumerate([cls_scores] if isinstance(cls_scores, Tensor) else cls_scores):
                 if isinstance(cls, Tensor) and cls.dim() >= 2 and cls.shape[1] != self.num_classes:
                     raise LossInputError(
-                        f"fcos: configured for num_classes={self.num_classes}, got cls_scores[{i}] with "
+                        f"{self.loss_name}: configured for num_classes={self.num_classes}, got cls_scores[{i}] with "
                         f"{cls.shape[1]} classes"
                     )
         total, terms = FD.fcos_loss(

@@ -43,10 +43,12 @@ class KLDivLoss(nn.KLDivLoss):
     NaN), float32 under autocast.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self, reduction: Literal["batchmean", "mean", "sum", "none"] = "batchmean", log_target: bool = False
     ) -> None:
-        reduction_ = check_reduction("kl_div", reduction, ("batchmean", "mean", "sum", "none"))
+        reduction_ = check_reduction(self.loss_name, reduction, ("batchmean", "mean", "sum", "none"))
         super().__init__(reduction=reduction_, log_target=log_target)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -90,6 +92,8 @@ class KDLoss(nn.Module):
     KD term of timm's ``LogitDistillationTask``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         temperature: float = 4.0,
@@ -99,11 +103,11 @@ class KDLoss(nn.Module):
     ) -> None:
         super().__init__()
         if not temperature > 0:
-            raise ValueError(f"kd: temperature must be > 0, got {temperature}")
+            raise ValueError(f"{self.loss_name}: temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"kd: alpha must be in [0, 1], got {alpha}")
+            raise ValueError(f"{self.loss_name}: alpha must be in [0, 1], got {alpha}")
         self.temperature, self.alpha, self.ignore_index = float(temperature), float(alpha), ignore_index
-        self.reduction = check_reduction("kd", reduction, ("batchmean", "sum", "none"))
+        self.reduction = check_reduction(self.loss_name, reduction, ("batchmean", "sum", "none"))
 
     def forward(
         self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor | None = None
@@ -149,6 +153,8 @@ class FeatureDistillationLoss(nn.Module):
     Parity: the feature term of timm's ``FeatureDistillationTask`` (MSE after a projection).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         student_dim: int | None = None,
@@ -160,26 +166,26 @@ class FeatureDistillationLoss(nn.Module):
         super().__init__()
         self.student_dim, self.teacher_dim, self.channel_dim = student_dim, teacher_dim, channel_dim
         self.normalize = normalize
-        self.reduction = check_reduction("feature_distillation", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         needs = student_dim is not None and teacher_dim is not None and student_dim != teacher_dim
         self.projection: nn.Module = nn.Linear(student_dim, teacher_dim) if needs else nn.Identity()  # type: ignore[arg-type]
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        check_float("feature_distillation", "student", student)
-        check_float("feature_distillation", "teacher", teacher)
+        check_float(self.loss_name, "student", student)
+        check_float(self.loss_name, "teacher", teacher)
         if student.dim() < 2:
-            raise LossInputError(f"feature_distillation: expected features (N, C, *), got {shape_str(student)}")
+            raise LossInputError(f"{self.loss_name}: expected features (N, C, *), got {shape_str(student)}")
         c = student.shape[self.channel_dim]
         if self.student_dim is not None and c != self.student_dim:
             raise LossInputError(
-                f"feature_distillation: configured for student_dim={self.student_dim} on dim {self.channel_dim}, got "
+                f"{self.loss_name}: configured for student_dim={self.student_dim} on dim {self.channel_dim}, got "
                 f"{shape_str(student)}"
             )
         if isinstance(self.projection, nn.Linear):
             student = self.projection(student.movedim(self.channel_dim, -1)).movedim(-1, self.channel_dim)
         if student.shape != teacher.shape:
             raise LossInputError(
-                f"feature_distillation: projected student features {shape_str(student)} do not match the teacher's "
+                f"{self.loss_name}: projected student features {shape_str(student)} do not match the teacher's "
                 f"{shape_str(teacher)}; set student_dim and teacher_dim to add a projection"
             )
         return D.feature_distillation_loss(

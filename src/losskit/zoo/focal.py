@@ -82,6 +82,8 @@ class FocalLoss(nn.Module):
     ``gamma=0, alpha=None`` is ``bce_with_logits``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         alpha: float | None = 0.25,
@@ -91,10 +93,10 @@ class FocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         if alpha is not None and alpha > 1:
-            raise ValueError(f"focal: alpha must be in [0, 1] (None or negative disables it), got {alpha}")
+            raise ValueError(f"{self.loss_name}: alpha must be in [0, 1] (None or negative disables it), got {alpha}")
         self.alpha = alpha
-        self.gamma = _check_gamma("focal", "gamma", gamma)
-        self.reduction = check_reduction("focal", reduction)
+        self.gamma = _check_gamma(self.loss_name, "gamma", gamma)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -148,6 +150,8 @@ class FocalLossPixelwise(nn.Module):
     gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
     """
 
+    loss_name: str  # set by register_loss
+
     alpha: torch.Tensor | None  # buffers
     weight: torch.Tensor | None
 
@@ -161,14 +165,14 @@ class FocalLossPixelwise(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        self.gamma = _check_gamma("focal_pixelwise", "gamma", gamma)
-        self.reduction = check_reduction("focal_pixelwise", reduction)
+        self.gamma = _check_gamma(self.loss_name, "gamma", gamma)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.ignore_index = ignore_index
         self.num_classes = num_classes
-        alpha_t = _class_tensor("focal_pixelwise", "alpha", alpha)
+        alpha_t = _class_tensor(self.loss_name, "alpha", alpha)
         self.alpha_scalar: float | None = None if alpha_t is not None or alpha is None else float(alpha)  # type: ignore[arg-type]
         self.register_buffer("alpha", alpha_t)
-        self.register_buffer("weight", as_class_weight("focal_pixelwise", weight))
+        self.register_buffer("weight", as_class_weight(self.loss_name, weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return softmax_focal_loss(
@@ -221,6 +225,8 @@ class AsymmetricLoss(nn.Module):
     Computed in float32 from ``logsigmoid``/``log_softmax`` (no NaN in fp16, ASL#53); powers guarded at 0.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         gamma_pos: float = 1.0,
@@ -234,16 +240,16 @@ class AsymmetricLoss(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        self.gamma_pos = _check_gamma("asymmetric", "gamma_pos", gamma_pos)
-        self.gamma_neg = _check_gamma("asymmetric", "gamma_neg", gamma_neg)
-        self.clip = check_unit_interval("asymmetric", "clip", clip, closed=False)
-        self.label_smoothing = check_unit_interval("asymmetric", "label_smoothing", label_smoothing)
+        self.gamma_pos = _check_gamma(self.loss_name, "gamma_pos", gamma_pos)
+        self.gamma_neg = _check_gamma(self.loss_name, "gamma_neg", gamma_neg)
+        self.clip = check_unit_interval(self.loss_name, "clip", clip, closed=False)
+        self.label_smoothing = check_unit_interval(self.loss_name, "label_smoothing", label_smoothing)
         if not eps >= 0:
-            raise ValueError(f"asymmetric: eps must be >= 0, got {eps}")
+            raise ValueError(f"{self.loss_name}: eps must be >= 0, got {eps}")
         self.eps = float(eps)
-        self.mode = check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass"))
+        self.mode = check_choice(self.loss_name, "mode", mode, ("multilabel", "multiclass"))
         self.ignore_index = ignore_index
-        self.reduction = check_reduction("asymmetric", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -128,6 +128,8 @@ class VAELoss(nn.Module):
     no MONAI/kornia equivalent.
     """
 
+    loss_name: str  # set by register_loss
+
     step: torch.Tensor  # buffer: the annealing step
 
     def __init__(
@@ -143,19 +145,21 @@ class VAELoss(nn.Module):
     ) -> None:
         super().__init__()
         if beta < 0 or reconstruction_weight < 0:
-            raise ValueError(f"vae: beta and reconstruction_weight must be >= 0, got {beta}, {reconstruction_weight}")
+            raise ValueError(
+                f"{self.loss_name}: beta and reconstruction_weight must be >= 0, got {beta}, {reconstruction_weight}"
+            )
         if capacity_steps < 0 or kl_warmup_steps < 0 or (capacity is not None and capacity < 0):
-            raise ValueError("vae: capacity, capacity_steps and kl_warmup_steps must be >= 0")
+            raise ValueError(f"{self.loss_name}: capacity, capacity_steps and kl_warmup_steps must be >= 0")
         if capacity_steps and capacity is None:
-            raise ValueError("vae: capacity_steps needs a capacity")
+            raise ValueError(f"{self.loss_name}: capacity_steps needs a capacity")
         self.beta, self.reconstruction_weight = float(beta), float(reconstruction_weight)
-        self.reconstruction = check_choice("vae", "reconstruction", reconstruction, ("mse", "bce", "l1"))
+        self.reconstruction = check_choice(self.loss_name, "reconstruction", reconstruction, ("mse", "bce", "l1"))
         self.reconstruction_reduction = check_choice(
             "vae", "reconstruction_reduction", reconstruction_reduction, ("sum", "mean")
         )
         self.capacity = None if capacity is None else float(capacity)
         self.capacity_steps, self.kl_warmup_steps = int(capacity_steps), int(kl_warmup_steps)
-        self.reduction = check_reduction("vae", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def forward(
@@ -168,11 +172,11 @@ class VAELoss(nn.Module):
         step: int | torch.Tensor | None = None,
         return_terms: bool = False,
     ) -> Any:
-        recon, out = unpack_prediction("vae", input)
-        x = unpack_target("vae", target)
-        mu = _extra("vae", "mu", mu, out, ("mu",), True)
-        logvar = _extra("vae", "logvar", logvar, out, ("logvar", "log_var"), True)
-        G.check_reconstruction_pair("vae", recon, x)
+        recon, out = unpack_prediction(self.loss_name, input)
+        x = unpack_target(self.loss_name, target)
+        mu = _extra(self.loss_name, "mu", mu, out, ("mu",), True)
+        logvar = _extra(self.loss_name, "logvar", logvar, out, ("logvar", "log_var"), True)
+        G.check_reconstruction_pair(self.loss_name, recon, x)
         annealed = self.capacity_steps > 0 or self.kl_warmup_steps > 0
         s = self.step if step is None else torch.as_tensor(step, device=self.step.device)
         beta: float | torch.Tensor = self.beta
@@ -250,6 +254,8 @@ class SAELoss(nn.Module):
     _decoder_norm=True``, ``lp_norm=1``) ≡ ``feature_reduction="sum"`` with ``decoder_weight=W_dec.T``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         sparsity_weight: float = 0.01,
@@ -259,11 +265,11 @@ class SAELoss(nn.Module):
     ) -> None:
         super().__init__()
         if sparsity_weight < 0:
-            raise ValueError(f"sae: sparsity_weight must be >= 0, got {sparsity_weight}")
+            raise ValueError(f"{self.loss_name}: sparsity_weight must be >= 0, got {sparsity_weight}")
         self.sparsity_weight = float(sparsity_weight)
-        self.normalize = check_choice("sae", "normalize", normalize, ("none", "input", "batch_variance"))
-        self.feature_reduction = check_choice("sae", "feature_reduction", feature_reduction, ("sum", "mean"))
-        self.reduction = check_reduction("sae", reduction)
+        self.normalize = check_choice(self.loss_name, "normalize", normalize, ("none", "input", "batch_variance"))
+        self.feature_reduction = check_choice(self.loss_name, "feature_reduction", feature_reduction, ("sum", "mean"))
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(
         self,
@@ -274,10 +280,10 @@ class SAELoss(nn.Module):
         decoder_weight: torch.Tensor | None = None,
         return_terms: bool = False,
     ) -> Any:
-        recon, out = unpack_prediction("sae", input)
-        x = unpack_target("sae", target)
-        latents = _extra("sae", "latents", latents, out, LATENT_KEYS, True)
-        decoder_weight = _extra("sae", "decoder_weight", decoder_weight, out, ("decoder_weight",), False)
+        recon, out = unpack_prediction(self.loss_name, input)
+        x = unpack_target(self.loss_name, target)
+        latents = _extra(self.loss_name, "latents", latents, out, LATENT_KEYS, True)
+        decoder_weight = _extra(self.loss_name, "decoder_weight", decoder_weight, out, ("decoder_weight",), False)
         return G.sae_loss(
             recon,
             x,
@@ -320,12 +326,14 @@ class VQLoss(nn.Module):
     ``return_terms=True`` gives ``(total, {"codebook": ..., "commitment": ...})``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, commitment: float = 0.25, reduction: Reduction = "mean") -> None:
         super().__init__()
         if commitment < 0:
-            raise ValueError(f"vq: commitment must be >= 0, got {commitment}")
+            raise ValueError(f"{self.loss_name}: commitment must be >= 0, got {commitment}")
         self.commitment = float(commitment)
-        self.reduction = check_reduction("vq", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, z_e: torch.Tensor, z_q: torch.Tensor, *, return_terms: bool = False) -> Any:
         return G.vq_loss(
@@ -370,10 +378,12 @@ class AdversarialLoss(nn.Module):
     ``x`` (MONAI's generator hinge is ``[1 - tanh x]_+``, not the standard ``-x``).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, mode: AdversarialMode = "hinge", reduction: Reduction = "mean") -> None:
         super().__init__()
-        self.mode = check_choice("adversarial", "mode", mode, ("hinge", "least_squares", "bce"))
-        self.reduction = check_reduction("adversarial", reduction)
+        self.mode = check_choice(self.loss_name, "mode", mode, ("hinge", "least_squares", "bce"))
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(
         self, input: torch.Tensor | Sequence[torch.Tensor], target_is_real: bool = True, for_discriminator: bool = True

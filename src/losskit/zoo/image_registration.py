@@ -109,6 +109,8 @@ class LNCCLoss(nn.Module):
     (backward = the same filter), the box window from power-of-two partial sums (O(log k) per axis).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         spatial_dims: int | None = None,
@@ -121,10 +123,10 @@ class LNCCLoss(nn.Module):
         amp_safe: bool = False,
     ) -> None:
         super().__init__()
-        self.spatial_dims = _check_spatial_dims("lncc", spatial_dims)
-        self.kernel_size = _check_kernel_size("lncc", kernel_size)
-        self.kernel_type = check_choice("lncc", "kernel_type", kernel_type, KERNEL_TYPES)
-        self.reduction = check_reduction("lncc", reduction)
+        self.spatial_dims = _check_spatial_dims(self.loss_name, spatial_dims)
+        self.kernel_size = _check_kernel_size(self.loss_name, kernel_size)
+        self.kernel_type = check_choice(self.loss_name, "kernel_type", kernel_type, KERNEL_TYPES)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.smooth_nr, self.smooth_dr = check_smoothing(
             "lncc", smooth_nr, smooth_dr, positive_dr=True, amp_safe=amp_safe
         )
@@ -166,12 +168,14 @@ class GlobalNCCLoss(nn.Module):
     pair of flattened images when ``eps = 0``, which the tests check.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, eps: float = 1e-8, reduction: Reduction = "mean") -> None:
         super().__init__()
         if not eps >= 0:
-            raise ValueError(f"ncc: eps must be >= 0, got {eps!r}")
+            raise ValueError(f"{self.loss_name}: eps must be >= 0, got {eps!r}")
         self.eps = float(eps)
-        self.reduction = check_reduction("ncc", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return global_ncc_loss(input, target, eps=self.eps, reduction=self.reduction)
@@ -225,6 +229,8 @@ class MutualInformationLoss(nn.Module):
     gradient buffers, not MONAI's (B, N, bins) tensors (at 96³ MONAI grows by 550-870 MiB).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         kernel_type: MIKernelType = "gaussian",
@@ -238,29 +244,29 @@ class MutualInformationLoss(nn.Module):
         amp_safe: bool = False,
     ) -> None:
         super().__init__()
-        self.kernel_type = check_choice("mutual_information", "kernel_type", kernel_type, MI_KERNEL_TYPES)
+        self.kernel_type = check_choice(self.loss_name, "kernel_type", kernel_type, MI_KERNEL_TYPES)
         minimum = 5 if kernel_type == "b-spline" else 2
         if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < minimum:
             raise ValueError(
-                f"mutual_information: num_bins must be an integer >= {minimum} for {kernel_type}, got {num_bins!r}"
+                f"{self.loss_name}: num_bins must be an integer >= {minimum} for {kernel_type}, got {num_bins!r}"
             )
         if not sigma_ratio > 0:
-            raise ValueError(f"mutual_information: sigma_ratio must be > 0, got {sigma_ratio!r}")
+            raise ValueError(f"{self.loss_name}: sigma_ratio must be > 0, got {sigma_ratio!r}")
         if value_range is not None:
             lo, hi = (float(v) for v in value_range)
             if not lo < hi:
                 raise ValueError(
-                    f"mutual_information: value_range must be (low, high) with low < high, got {value_range!r}"
+                    f"{self.loss_name}: value_range must be (low, high) with low < high, got {value_range!r}"
                 )
             value_range = (lo, hi)
         if chunk_size is not None and (
             isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
         ):
-            raise ValueError(f"mutual_information: chunk_size must be a positive integer or None, got {chunk_size!r}")
+            raise ValueError(f"{self.loss_name}: chunk_size must be a positive integer or None, got {chunk_size!r}")
         self.num_bins = num_bins
         self.sigma_ratio = float(sigma_ratio)
-        self.reduction = check_reduction("mutual_information", reduction)
-        self.smooth_nr, self.smooth_dr = check_smoothing("mutual_information", smooth_nr, smooth_dr, amp_safe=amp_safe)
+        self.reduction = check_reduction(self.loss_name, reduction)
+        self.smooth_nr, self.smooth_dr = check_smoothing(self.loss_name, smooth_nr, smooth_dr, amp_safe=amp_safe)
         self.value_range = value_range
         self.chunk_size = chunk_size
         self.amp_safe = bool(amp_safe)

@@ -74,6 +74,8 @@ class ContrastiveLoss(nn.Module):
     ``AvgNonZeroReducer``).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         pos_margin: float = 0.0,
@@ -85,7 +87,7 @@ class ContrastiveLoss(nn.Module):
         super().__init__()
         self.pos_margin, self.neg_margin = float(pos_margin), float(neg_margin)
         self.normalize, self.average_nonzero = normalize, average_nonzero
-        self.reduction = check_reduction("contrastive", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return M.contrastive_loss(
@@ -114,6 +116,8 @@ class TripletLoss(nn.Module):
     by ``BatchHardMiner()`` (both ``LpDistance(normalize_embeddings=True)``, ``AvgNonZeroReducer``).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         margin: float = 0.05,
@@ -125,9 +129,9 @@ class TripletLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.margin = float(margin)
-        self.mining = check_choice("triplet", "mining", mining, MINING)
+        self.mining = check_choice(self.loss_name, "mining", mining, MINING)
         self.normalize, self.smooth, self.average_nonzero = normalize, smooth, average_nonzero
-        self.reduction = check_reduction("triplet", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return M.triplet_loss(
@@ -164,10 +168,12 @@ class InfoNCELoss(nn.Module):
     ``NTXentLoss(temperature)(cat([v1, v2]), cat([arange(N), arange(N)]))``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, temperature: float = 0.07, reduction: Reduction = "mean") -> None:
         super().__init__()
-        self.temperature = _check_temperature("info_nce", temperature)
-        self.reduction = check_reduction("info_nce", reduction)
+        self.temperature = _check_temperature(self.loss_name, temperature)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, embeddings: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return M.info_nce_loss(embeddings, target, temperature=self.temperature, reduction=self.reduction)
@@ -185,10 +191,12 @@ class SupConLoss(nn.Module):
     with a single class; the paper's loss, kept here, is ``log(N - 1)`` per anchor there).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(self, temperature: float = 0.1, reduction: Reduction = "mean") -> None:
         super().__init__()
-        self.temperature = _check_temperature("supcon", temperature)
-        self.reduction = check_reduction("supcon", reduction)
+        self.temperature = _check_temperature(self.loss_name, temperature)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return M.supcon_loss(embeddings, labels, temperature=self.temperature, reduction=self.reduction)
@@ -205,14 +213,16 @@ class MultiSimilarityLoss(nn.Module):
     Parity: ≡ PML ``MultiSimilarityLoss(alpha, beta, base)`` without a miner.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, reduction: Reduction = "mean"
     ) -> None:
         super().__init__()
         if alpha <= 0 or beta <= 0:
-            raise ValueError(f"multi_similarity: alpha and beta must be > 0, got {alpha}, {beta}")
+            raise ValueError(f"{self.loss_name}: alpha and beta must be > 0, got {alpha}, {beta}")
         self.alpha, self.beta, self.base = float(alpha), float(beta), float(base)
-        self.reduction = check_reduction("multi_similarity", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return M.multi_similarity_loss(
@@ -236,6 +246,8 @@ class ArcFaceLoss(nn.Module):
     ``pml.W = weight.T``.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -248,24 +260,25 @@ class ArcFaceLoss(nn.Module):
         super().__init__()
         if num_classes < 1 or embedding_size < 1:
             raise ValueError(
-                f"arcface: num_classes and embedding_size must be >= 1, got {num_classes}, {embedding_size}"
+                f"{self.loss_name}: num_classes and embedding_size must be >= 1, got {num_classes}, {embedding_size}"
             )
-        check_choice("arcface", "margin_unit", margin_unit, ("radians", "degrees"))
+        check_choice(self.loss_name, "margin_unit", margin_unit, ("radians", "degrees"))
         self.num_classes, self.embedding_size = num_classes, embedding_size
         self.margin_unit = margin_unit
         self.margin = math.radians(margin) if margin_unit == "degrees" else float(margin)
         if not 0 <= self.margin < math.pi:
-            raise ValueError(f"arcface: margin must be in [0, pi) radians, got {self.margin}")
+            raise ValueError(f"{self.loss_name}: margin must be in [0, pi) radians, got {self.margin}")
         self.scale = float(scale)
-        self.reduction = check_reduction("arcface", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_size))
         nn.init.normal_(self.weight)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings("arcface", embeddings, labels)
+        check_embeddings(self.loss_name, embeddings, labels)
         if embeddings.shape[1] != self.embedding_size:
             raise LossInputError(
-                f"arcface: configured for embedding_size={self.embedding_size}, got embeddings {shape_str(embeddings)}"
+                f"{self.loss_name}: configured for embedding_size={self.embedding_size}, "
+                f"got embeddings {shape_str(embeddings)}"
             )
         return M.arcface_loss(
             embeddings, labels, self.weight, margin=self.margin, scale=self.scale, reduction=self.reduction

@@ -59,6 +59,8 @@ class LNCCWithDVFSupervision(nn.Module):
     shape (``gt_dvf`` without ``pred_dvf`` is a ``LossInputError``). Returns a scalar (float32/float64).
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         dvf_weight: float = 1.0,
@@ -72,11 +74,11 @@ class LNCCWithDVFSupervision(nn.Module):
     ) -> None:
         super().__init__()
         if not dvf_weight >= 0:
-            raise ValueError(f"lncc_dvf: dvf_weight must be >= 0, got {dvf_weight!r}")
+            raise ValueError(f"{self.loss_name}: dvf_weight must be >= 0, got {dvf_weight!r}")
         self.dvf_weight = float(dvf_weight)
-        self.spatial_dims = _check_spatial_dims("lncc_dvf", spatial_dims)
-        self.kernel_size = _check_kernel_size("lncc_dvf", kernel_size)
-        self.kernel_type = check_choice("lncc_dvf", "kernel_type", kernel_type, KERNEL_TYPES)
+        self.spatial_dims = _check_spatial_dims(self.loss_name, spatial_dims)
+        self.kernel_size = _check_kernel_size(self.loss_name, kernel_size)
+        self.kernel_type = check_choice(self.loss_name, "kernel_type", kernel_type, KERNEL_TYPES)
         self.smooth_nr, self.smooth_dr = check_smoothing(
             "lncc_dvf", smooth_nr, smooth_dr, positive_dr=True, amp_safe=amp_safe
         )
@@ -136,6 +138,8 @@ class DiceSmoothLoss(nn.Module):
     Returns a scalar.
     """
 
+    loss_name: str  # set by register_loss
+
     def __init__(
         self,
         dice_weight: float = 1.0,
@@ -146,9 +150,9 @@ class DiceSmoothLoss(nn.Module):
         super().__init__()
         for what, v in (("dice_weight", dice_weight), ("smooth_weight", smooth_weight)):
             if not v >= 0:
-                raise ValueError(f"dice_smooth: {what} must be >= 0, got {v!r}")
+                raise ValueError(f"{self.loss_name}: {what} must be >= 0, got {v!r}")
         if not epsilon > 0:
-            raise ValueError(f"dice_smooth: epsilon must be > 0, got {epsilon!r}")
+            raise ValueError(f"{self.loss_name}: epsilon must be > 0, got {epsilon!r}")
         self.dice_weight = float(dice_weight)
         self.smooth_weight = float(smooth_weight)
         self.epsilon = float(epsilon)

@@ -309,13 +309,15 @@ class MaskLoss(nn.Module):
     Parity: ≡ ``torch.nn.BCEWithLogitsLoss(pos_weight=pw, reduction=r)`` for N > 0.
     """
 
+    loss_name: str  # set by register_loss
+
     pos_weight: Tensor | None
 
     def __init__(
         self, pos_weight: float | Tensor | None = None, reduction: Literal["mean", "sum", "none"] = "mean"
     ) -> None:
         super().__init__()
-        self.reduction = check_reduction("mask", reduction)
+        self.reduction = check_reduction(self.loss_name, reduction)
         self.register_buffer(
             "pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
         )
