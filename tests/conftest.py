@@ -10,6 +10,22 @@ import torch
 import losskit
 
 
+def _share_cores_between_workers() -> None:
+    """Under pytest-xdist, each worker gets its share of torch's intra-op threads.
+
+    Every worker would otherwise start one thread per core: ``-n 2`` on 2 cores ran 4 busy-waiting OpenMP threads,
+    and small CPU kernels took 10-30x longer than alone (kl_div's autocast case: 0.3 s alone, 10 s in the suite).
+    """
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+
+
+_share_cores_between_workers()
+
+
 @pytest.fixture
 def scoped_registry() -> Iterator[losskit.Registry]:
     """Registrations made in the test are removed afterwards (the built-ins stay untouched)."""
