@@ -55,14 +55,20 @@ class BendingEnergyLoss(_DDFRegulariser):
 
     Compact stencils (MONAI 1.6): ``[1, -2, 1]`` for pure second derivatives, the 4-point
     ``(u[+,+] - u[+,-] - u[-,+] + u[-,-]) / 4`` for mixed ones; every spatial size must be > 2.
-    ``normalize=True`` scales ``d²u_c/dx_i dx_j`` by ``n_i n_j / n_c`` (sizes of the axes; resolution
-    invariance, MONAI#3485).
-
-    Input: ``ddf`` (B, S, *spatial) with S = number of spatial dims (1-3), else ``LossInputError``.
-    ``reduction`` mean | sum | none ("none": (B, S, *(spatial - 2))). A zero or affine DDF gives 0.
+    Input: ``ddf`` (B, S, *spatial) with S = number of spatial dims (1-3), else ``LossInputError``. A zero or
+    affine DDF gives 0.
 
     Parity: ``bending_energy(normalize=n, reduction=r)`` ≡ MONAI ``BendingEnergyLoss(normalize=n, reduction=r)``
     (MONAI >= 1.6 stencils).
+
+    Args:
+        normalize: scale each derivative ``d²u_c/dx_i dx_j`` by ``n_i n_j / n_c`` (the sizes of the axes), making
+            the value invariant to the image resolution (MONAI#3485; default False: voxel units).
+        reduction: "mean" (default) over all interior voxels and components, "sum", or "none" ((B, S,
+            *(spatial - 2))).
+
+    Example:
+        >>> value = BendingEnergyLoss()(0.1 * torch.randn(2, 3, 6, 6, 6))
     """
 
     def forward(self, ddf: Tensor) -> Tensor:
@@ -81,11 +87,18 @@ class DiffusionLoss(_DDFRegulariser):
     2019): per interior voxel and component ``u``, ``sum_i (du/dx_i)²`` with central differences
     ``(u[i+1] - u[i-1]) / 2``.
 
-    ``normalize=True`` scales ``du_c/dx_i`` by ``n_i / n_c``. Input: ``ddf`` (B, S, *spatial), S = number of
-    spatial dims, every size > 2. ``reduction`` mean | sum | none ("none": (B, S, *(spatial - 2))).
-    A constant DDF gives 0.
+    Input: ``ddf`` (B, S, *spatial), S = number of spatial dims, every size > 2. A constant DDF gives 0.
 
     Parity: ``diffusion(normalize=n, reduction=r)`` ≡ MONAI ``DiffusionLoss(normalize=n, reduction=r)``.
+
+    Args:
+        normalize: scale each derivative ``du_c/dx_i`` by ``n_i / n_c`` (the sizes of the axes), making the value
+            invariant to the image resolution (default False: voxel units).
+        reduction: "mean" (default) over all interior voxels and components, "sum", or "none" ((B, S,
+            *(spatial - 2))).
+
+    Example:
+        >>> value = DiffusionLoss(normalize=True)(0.1 * torch.randn(2, 2, 8, 8))
     """
 
     def forward(self, ddf: Tensor) -> Tensor:
@@ -110,11 +123,17 @@ class JacobianFoldingLoss(nn.Module):
 
     ``grad u`` uses central differences in voxel units (the DDF is in voxels); ``det J <= 0`` marks a fold
     (the map stops being locally invertible), so the loss is 0 for any fold-free field, e.g. a zero DDF
-    (``det J = 1``). A positive ``eps`` also penalises strong compression (``det J < eps``).
-    Cf. Kuang & Schmah, "FAIM", 2019 and Mok & Chung, "Fast symmetric diffeomorphic registration", CVPR 2020.
+    (``det J = 1``). Cf. Kuang & Schmah, "FAIM", 2019 and Mok & Chung, "Fast symmetric diffeomorphic
+    registration", CVPR 2020. Input: ``ddf`` (B, S, *spatial), S = 2 or 3 spatial dims, every size > 2.
+    No MONAI/kornia equivalent.
 
-    Input: ``ddf`` (B, S, *spatial), S = 2 or 3 spatial dims, every size > 2.
-    ``reduction`` mean | sum | none ("none": (B, *(spatial - 2))). No MONAI/kornia equivalent.
+    Args:
+        eps: the Jacobian determinant below which a voxel is penalised (finite, default 0.0: only folds,
+            ``det J < 0``). A positive value also penalises strong compression (``det J < eps``, a volume ratio).
+        reduction: "mean" (default) over all interior voxels, "sum", or "none" ((B, *(spatial - 2))).
+
+    Example:
+        >>> value = JacobianFoldingLoss(eps=0.1)(0.1 * torch.randn(2, 3, 6, 6, 6))
     """
 
     loss_name: str  # set by register_loss

@@ -38,9 +38,21 @@ class KLDivLoss(nn.KLDivLoss):
     """Kullback-Leibler divergence ``KL(target || exp(input)) = sum target (log target - input)``.
 
     A subclass of ``torch.nn.KLDivLoss`` whose default reduction is ``"batchmean"`` (the mathematically
-    correct KL per sample; PyTorch's ``"mean"`` divides by every element as well and is kept available).
-    Its forward is :func:`losskit.functional.kl_div_loss`: same shapes required, 0 for an empty batch (not
-    NaN), float32 under autocast.
+    correct KL per sample). Its forward is :func:`losskit.functional.kl_div_loss`: ``input`` (log-probabilities)
+    and ``target`` of the same shape (N, *) (no broadcasting), 0 for an empty batch (not NaN), float32 under
+    autocast.
+
+    Args:
+        reduction: "batchmean" (default): the sum over all elements divided by the batch size N, the KL per
+            sample; "mean": divided by the number of elements (PyTorch's default, N times the class count
+            smaller than the true KL for (N, C) inputs); "sum": the sum over everything; "none": the elementwise
+            terms, the input's shape.
+        log_target: False (default): ``target`` holds probabilities; True: ``target`` holds log-probabilities
+            (more stable for a saturated teacher: no ``0 * log 0``).
+
+    Example:
+        >>> student = torch.log_softmax(torch.randn(4, 5), dim=1)
+        >>> value = KLDivLoss()(student, torch.softmax(torch.randn(4, 5), dim=1))
     """
 
     loss_name: str  # set by register_loss
@@ -79,17 +91,29 @@ def _logit_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torc
 )
 class KDLoss(nn.Module):
     """Logit knowledge distillation (Hinton, Vinyals & Dean 2015):
-    ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))``, summed over classes and averaged over samples
-    ("batchmean"; over samples and positions for dense (N, C, *) logits). ``T^2`` keeps the gradient scale
-    independent of the temperature. The teacher is detached.
+    ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))`` over the class dim 1, the teacher detached. ``T^2``
+    keeps the gradient scale independent of the temperature.
 
-    ``forward(student_logits, teacher_logits, target=None)``: with hard labels ``target`` (N, *) the loss is
-    ``alpha * KD + (1 - alpha) * CE(student_logits, target)`` (``ignore_index`` honoured); without, it is KD
-    alone (``alpha`` unused). ``reduction``: "batchmean" | "sum" | "none" ((N, *) per-sample KD; "none"
-    refuses a target).
+    ``forward(student_logits, teacher_logits, target=None)``: logits (N, C) or (N, C, *) of the same shape; with
+    hard labels ``target`` (N, *) (any integer dtype) the loss is ``alpha * KD + (1 - alpha) * CE(student_logits,
+    target)``, the CE averaged over the non-ignored labels (0 when all are ignored); without, it is KD alone.
 
     Parity: with ``temperature=1``, ≡ ``F.kl_div(log_softmax(s), softmax(t), reduction="batchmean")``; the
     KD term of timm's ``LogitDistillationTask``.
+
+    Args:
+        temperature: T (> 0, default 4.0) dividing both logits before the softmax; higher values soften the
+            distributions and pass more of the teacher's "dark knowledge" about non-target classes.
+        alpha: the weight of the KD term in [0, 1] (default 0.5) when a ``target`` is given; the CE gets
+            ``1 - alpha``. Unused without a target (the loss is KD alone).
+        ignore_index: the label value in ``target`` left out of the CE term (default -100, PyTorch's).
+        reduction: "batchmean" (default): the KL summed over classes and averaged over samples (and spatial
+            positions for (N, C, *) logits); "sum": summed over them (the CE term summed too); "none": the
+            per-position KD (N, *), which refuses a target.
+
+    Example:
+        >>> loss = KDLoss(temperature=2.0, alpha=0.7)
+        >>> value = loss(torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
     """
 
     loss_name: str  # set by register_loss
@@ -144,13 +168,27 @@ def _feature_pair(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, to
 class FeatureDistillationLoss(nn.Module):
     """Feature distillation (FitNets, Romero et al. 2015): ``mean((P(student) - sg[teacher])^2)``.
 
-    When ``student_dim`` and ``teacher_dim`` are given and differ, ``P`` is a learnable linear projection
-    ``student_dim -> teacher_dim`` over the channel dimension ``channel_dim`` (1 for (N, C, *) maps, where it is
-    a 1x1 convolution; -1 for (N, L, D) tokens); otherwise ``P`` is the identity. The projection is a
-    sub-module: give its parameters to the optimizer (``loss.parameters()``). ``normalize`` L2-normalises
-    both along the channel dim first. ``reduction``: "mean" | "sum" | "none" (the elementwise shape).
+    ``P`` is a learnable linear projection ``student_dim -> teacher_dim`` over the channel dimension when both
+    sizes are given and differ, else the identity. The projection is a sub-module: give its parameters to the
+    optimizer (``loss.parameters()``). Inputs: ``student`` (N, C_s, *) or (N, *, C_s), ``teacher`` of the
+    projected student's shape (a mismatch is a ``LossInputError``).
 
     Parity: the feature term of timm's ``FeatureDistillationTask`` (MSE after a projection).
+
+    Args:
+        student_dim: the student's channel count C_s (None, default: not checked). Given, the student's size on
+            ``channel_dim`` must match it.
+        teacher_dim: the teacher's channel count C_t (None, default). With ``student_dim`` given and different,
+            a learnable ``nn.Linear(student_dim, teacher_dim)`` projects the student first.
+        channel_dim: the dimension holding the channels (default 1 for (N, C, *) maps, where the projection acts
+            as a 1x1 convolution; -1 for (N, L, D) tokens).
+        normalize: L2-normalise student and teacher along ``channel_dim`` before the squared error (default
+            False).
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise shape).
+
+    Example:
+        >>> loss = FeatureDistillationLoss(student_dim=8, teacher_dim=16)
+        >>> value = loss(torch.randn(2, 8, 3, 3), torch.randn(2, 16, 3, 3))
     """
 
     loss_name: str  # set by register_loss

@@ -103,29 +103,31 @@ def _vae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.T
 )
 class VAELoss(nn.Module):
     """(Beta-)VAE loss, the negative ELBO (Kingma & Welling 2014; Higgins et al. 2017):
-    ``w_rec * rec_n + beta * KL(N(mu_n, exp(logvar_n)) || N(0, I))`` per sample, averaged over the batch.
+    ``w_rec * rec_n + beta * KL(N(mu_n, exp(logvar_n)) || N(0, I))`` per sample, the KL summed over latent dims.
 
-    ``rec_n`` is the reconstruction error of sample n (``reconstruction``: ``mse`` squared error, ``l1``, or
-    ``bce`` on logits with targets in [0, 1]) *summed* over its elements (``reconstruction_reduction="sum"``,
-    pythae's convention, the true Gaussian/Bernoulli log-likelihood up to constants) or *averaged*
-    (``"mean"``: with ``mse`` this is seed 003's ``F.mse_loss(pred, x) + KL.sum() / N`` exactly). The KL is
-    summed over latent dims and averaged over the batch.
+    ``forward(input, target, mu=None, logvar=None, *, step=None, return_terms=False)``: ``input`` is the
+    model-output dict (reconstruction under ``'predictions'`` (or ``'reconstruction'``, ``'recon'``, ``'x_hat'``),
+    plus ``'mu'`` and ``'logvar'`` (N, L)) or the reconstruction (N, *) with ``mu`` and ``logvar`` as arguments;
+    ``target`` is a dict (``'predictions'``, ``'target'``, ``'inputs'``, ``'x'``) or the data (N, *).
+    ``return_terms=True`` returns ``(total, {"reconstruction": ..., "kl": ...})`` (unweighted, detached). The
+    annealing ``step`` is ``forward(step=...)`` or the ``step`` buffer, which advances by one per training-mode
+    forward when a schedule is set (saved in the ``state_dict``). Parity: pythae ``VAE`` loss
+    (``reconstruction_reduction="sum"``, mse) up to its 1/2 factor convention.
 
-    Capacity and annealing: with ``capacity`` C (nats) the KL term is ``beta * |KL_n - C|`` per sample
-    (Burgess et al. 2018, "Understanding disentangling in beta-VAE"); ``capacity_steps`` ramps C linearly from
-    0 to ``capacity``; ``kl_warmup_steps`` scales beta by ``min(1, step / kl_warmup_steps)`` (Bowman et al.
-    2016). ``step`` comes from ``forward(step=...)`` or from the ``step`` buffer, which advances by one per
-    training-mode forward when an annealing schedule is set (it is saved in the ``state_dict``).
-
-    Inputs: ``forward(input, target, mu=None, logvar=None, *, step=None, return_terms=False)`` where
-    ``input`` is the model-output dict (reconstruction under ``'predictions'`` (or ``'reconstruction'``,
-    ``'recon'``, ``'x_hat'``), plus ``'mu'`` and ``'logvar'`` (N, L)) or the reconstruction (N, *) with
-    ``mu`` and ``logvar`` as arguments; ``target`` is a dict (``'predictions'``, ``'target'``, ``'inputs'``,
-    ``'x'``) or the data (N, *). ``reduction``: "mean" | "sum" over the batch, "none" gives (N,).
-    ``return_terms=True`` returns ``(total, {"reconstruction": ..., "kl": ...})`` (unweighted, detached).
-
-    Parity: pythae ``VAE`` loss (``reconstruction_reduction="sum"``, mse) up to its 1/2 factor convention;
-    no MONAI/kornia equivalent.
+    Args:
+        beta: the weight of the KL term (>= 0, default 1.0: the plain ELBO; > 1: beta-VAE, Higgins et al.).
+        reconstruction_weight: w_rec, the weight of the reconstruction term (>= 0, default 1.0).
+        reconstruction: the per-element reconstruction error: "mse" (default, squared error: a Gaussian
+            decoder), "l1" (absolute error) or "bce" (binary cross-entropy on logits, targets in [0, 1]: a
+            Bernoulli decoder).
+        reconstruction_reduction: how ``rec_n`` pools a sample's elements: "sum" (default, pythae's, the true
+            log-likelihood up to constants) or "mean" (with "mse": seed 003's ``F.mse_loss(pred, x) + KL.sum() / N``).
+        capacity: C in nats (>= 0, default None: no capacity). Given, the KL term becomes ``beta * |KL_n - C|``
+            (Burgess et al. 2018, "Understanding disentangling in beta-VAE").
+        capacity_steps: ramp C linearly from 0 to ``capacity`` over this many steps (>= 0; default 0: no ramp).
+        kl_warmup_steps: scale beta by ``min(1, step / kl_warmup_steps)`` (KL annealing, Bowman et al. 2016;
+            >= 0, default 0: no warm-up).
+        reduction: over the batch: "mean" (default), "sum", or "none" ((N,) per sample).
     """
 
     loss_name: str  # set by register_loss
@@ -234,24 +236,25 @@ def _sae_example(loss: nn.Module, g: torch.Generator) -> tuple[dict[str, torch.T
 )
 class SAELoss(nn.Module):
     """Sparse-autoencoder loss (Bricken et al. 2023; Anthropic's April 2024 update):
-    ``||x_n - x_hat_n||^2 + sparsity_weight * sum_i |f_i(x_n)| * ||W_dec[:, i]||_2`` per sample, averaged
-    over the batch.
+    ``||x_n - x_hat_n||^2 + sparsity_weight * sum_i |f_i(x_n)| * ||W_dec[:, i]||_2`` per sample.
 
-    Options: ``sparsity_weight`` (seed 003 uses 0.01); ``normalize``: "none", "input" (divide the squared
-    error by ``||x_n||^2``) or "batch_variance" (by the batch mean of ``||x_n - mean(x)||^2``, the normalised
-    MSE of Gao et al. 2024); ``feature_reduction``: "sum" over features (sae-lens, Anthropic) or "mean"
-    (``F.mse_loss(x_hat, x) + sparsity_weight * f.abs().mean()``); the decoder-norm scaling applies when a
-    ``decoder_weight`` (d_in, d_sae) (``nn.Linear`` layout; pass ``W_dec.T`` for sae-lens's (d_sae, d_in)) is
-    given in ``forward`` or under ``'decoder_weight'`` in the model output. ``reduction``: "mean" | "sum"
-    over the batch, "none" gives (N,).
-
-    Inputs: ``forward(input, target, latents=None, *, decoder_weight=None, return_terms=False)``: ``input``
-    the model-output dict (``'predictions'`` and ``'latents'`` (or ``'activations'``, ``'features'``,
-    ``'z'``)) or the reconstruction (N, d_in); ``target`` a dict (``'predictions'``, ...) or (N, d_in).
+    ``forward(input, target, latents=None, *, decoder_weight=None, return_terms=False)``: ``input`` the
+    model-output dict (``'predictions'`` and ``'latents'`` (or ``'activations'``, ``'features'``, ``'z'``)) or the
+    reconstruction (N, d_in); ``target`` a dict (``'predictions'``, ...) or (N, d_in). The decoder-norm scaling
+    applies when a ``decoder_weight`` (d_in, d_sae) (``nn.Linear`` layout; pass ``W_dec.T`` for sae-lens's
+    (d_sae, d_in)) is given in ``forward`` or under ``'decoder_weight'`` in the model output.
     ``return_terms=True`` gives ``(total, {"reconstruction": ..., "sparsity": ...})``.
-
     Parity: sae-lens standard SAE training loss (``mse_loss_normalization=None``, ``scale_sparsity_penalty_by
     _decoder_norm=True``, ``lp_norm=1``) ≡ ``feature_reduction="sum"`` with ``decoder_weight=W_dec.T``.
+
+    Args:
+        sparsity_weight: the weight of the L1 sparsity penalty on the latents (>= 0, default 0.01 as seed 003).
+        normalize: "none" (default): the plain squared error; "input": divided by ``||x_n||^2``;
+            "batch_variance": divided by the batch mean of ``||x_n - mean(x)||^2`` (the normalised MSE of Gao et
+            al. 2024). Normalised errors are summed over features whatever ``feature_reduction`` says.
+        feature_reduction: how both terms pool a sample's features: "sum" (default, sae-lens, Anthropic) or "mean"
+            (``F.mse_loss(x_hat, x) + sparsity_weight * f.abs().mean()``).
+        reduction: over the batch: "mean" (default), "sum", or "none" ((N,) per sample).
     """
 
     loss_name: str  # set by register_loss
@@ -319,11 +322,11 @@ class VQLoss(nn.Module):
     ``||sg[z_e] - e||^2 + commitment * ||z_e - sg[e]||^2`` (``sg`` stop-gradient, each a mean over elements).
 
     The codebook term moves only the codebook vectors ``e = z_q``, the commitment term only the encoder output
-    ``z_e``. The straight-through estimator ``z_e + (z_q - z_e).detach()`` is the model's business.
+    ``z_e``. Inputs: ``z_e``, ``z_q`` (N, *). ``return_terms=True``: ``(total, {"codebook": ..., "commitment": ...})``.
 
-    Inputs: ``z_e`` (N, *) and ``z_q`` (N, *) of the same shape. ``commitment`` = beta = 0.25.
-    ``reduction``: "mean" | "sum" over the batch of per-sample means, "none" gives (N,).
-    ``return_terms=True`` gives ``(total, {"codebook": ..., "commitment": ...})``.
+    Args:
+        commitment: beta, the weight of the commitment term (>= 0, default 0.25 as the paper).
+        reduction: over the batch of per-sample means: "mean" (default), "sum", or "none" ((N,)).
     """
 
     loss_name: str  # set by register_loss
@@ -362,20 +365,19 @@ class AdversarialLoss(nn.Module):
     """GAN loss on raw discriminator outputs, for the discriminator and the generator.
 
     ``forward(input, target_is_real=True, for_discriminator=True)``; ``input`` is a tensor (N, *) (e.g. a
-    PatchGAN map) or a list of them (multi-scale discriminators: the loss is the mean (sum) over them).
-    ``mode``:
+    PatchGAN map) or a list of them (multi-scale discriminators: the loss is the mean (sum) over them). For the
+    generator ``target_is_real`` must be True (a ``LossInputError`` otherwise; MONAI warns and flips it).
 
-    - "hinge" (default; Lim & Ye 2017, SN-GAN): D: ``[1 - x]_+`` (real), ``[1 + x]_+`` (fake); G: ``-x``.
-    - "least_squares" (LSGAN, Mao et al. 2017): D: ``(x - 1)^2`` / ``x^2``; G: ``(x - 1)^2``.
-    - "bce": D: ``-log sigmoid(x)`` / ``-log(1 - sigmoid(x))``; G: ``-log sigmoid(x)`` (non-saturating).
+    Parity with MONAI ``PatchAdversarialLoss(criterion=...)``, which applies an activation itself: "bce" ≡
+    ``criterion="bce"``; "least_squares" ≡ ``criterion="least_squares", no_activation_leastsq=True``; "hinge" for
+    D on ``tanh(x)`` ≡ ``criterion="hinge"`` on ``x`` (MONAI's generator hinge is ``[1 - tanh x]_+``, not ``-x``).
 
-    For the generator ``target_is_real`` must be True (a ``LossInputError`` otherwise; MONAI warns and flips
-    it). ``reduction``: "mean" over elements | "sum" | "none" (the elementwise tensor, or a list of them).
-
-    Parity with MONAI ``PatchAdversarialLoss(criterion=...)``, which applies an activation itself:
-    "bce" ≡ ``criterion="bce"`` (sigmoid + BCE); "least_squares" ≡ ``criterion="least_squares",
-    no_activation_leastsq=True``; "hinge" for the discriminator on ``tanh(x)`` ≡ ``criterion="hinge"`` on
-    ``x`` (MONAI's generator hinge is ``[1 - tanh x]_+``, not the standard ``-x``).
+    Args:
+        mode: the GAN objective. "hinge" (default; Lim & Ye 2017, SN-GAN): D: ``[1 - x]_+`` (real), ``[1 + x]_+``
+            (fake); G: ``-x``. "least_squares" (LSGAN, Mao et al. 2017): D: ``(x - 1)^2`` / ``x^2``; G:
+            ``(x - 1)^2``. "bce": D: ``-log sigmoid(x)`` / ``-log(1 - sigmoid(x))``; G: ``-log sigmoid(x)``
+            (non-saturating).
+        reduction: "mean" (default) over elements, "sum", or "none" (the elementwise tensor, or a list of them).
     """
 
     loss_name: str  # set by register_loss

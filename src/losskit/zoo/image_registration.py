@@ -88,25 +88,40 @@ class LNCCLoss(nn.Module):
         ncc   = (cross + smooth_nr) / sqrt(var_t var_p)                (squared=False)
 
     The *squared* form (the default, for MONAI parity) is symmetric in the sign: an anti-correlated image
-    (``input = -target``) scores a perfect -1, like a perfect match (MONAI#8350). ``squared=False`` gives the
-    signed NCC: -1 only for positive correlation, +1 for anti-correlation, range [-1, 1]. A flat window
-    (zero variance) has ``ncc = smooth_nr / smooth_dr`` (0 with the defaults), finite with finite gradients.
-    Windows are zero-padded at the border (MONAI): there the zeros count as intensities, so even a constant
-    image is not flat within ``kernel_size // 2`` voxels of the border, and only scaling (not shifting) the
-    intensities leaves the value unchanged.
+    (``input = -target``) scores a perfect -1, like a perfect match (MONAI#8350). A flat window (zero variance)
+    has ``ncc = smooth_nr / smooth_dr`` (0 with the defaults), finite with finite gradients. Windows are
+    zero-padded at the border (MONAI): there the zeros count as intensities, so even a constant image is not
+    flat within ``kernel_size // 2`` voxels of the border, and only scaling (not shifting) the intensities leaves
+    the value unchanged.
 
     Inputs: ``input`` (warped) and ``target`` (fixed), (B, C, *spatial) with 1-3 spatial dims, same shape.
-
-    Options: ``spatial_dims`` (None: inferred from the input; given: checked), ``kernel_size`` (odd),
-    ``kernel_type`` rectangular | triangular | gaussian (sigma = k/3), ``squared``, ``smooth_nr`` (0),
-    ``smooth_dr`` (1e-5, > 0), ``amp_safe`` (raise them to ``validate_smoothing_params``' floors 1e-4/1e-2),
-    ``reduction`` mean | sum | none ("none": (B, C, *spatial), float32 or float64).
 
     Parity: ``lncc(spatial_dims=d, kernel_size=k, kernel_type=kt)`` ≡ MONAI
     ``LocalNormalizedCrossCorrelationLoss(spatial_dims=d, kernel_size=k, kernel_type=kt)`` for all three kernels
     and reductions (rtol 1e-5 in float64), values and gradients. About 7-10x faster than MONAI forward+backward
     on CPU ((2, 1, 64³), k=9): the five maps are filtered as one stacked tensor by a custom autograd function
     (backward = the same filter), the box window from power-of-two partial sums (O(log k) per axis).
+
+    Args:
+        spatial_dims: the number of spatial dims, 1, 2 or 3 (None, default: inferred from the input; given: the
+            input is checked against it).
+        kernel_size: the window width in voxels along every spatial axis (a positive odd integer, default 3; the
+            window is centred on each voxel).
+        kernel_type: the window weights: "rectangular" (default, a box: all voxels equal), "triangular" (linearly
+            decaying from the centre) or "gaussian" (``exp(-x^2 / (2 sigma^2))``, ``sigma = kernel_size / 3``).
+        reduction: "mean" (default) over all voxels, "sum", or "none" (the per-voxel map (B, C, *spatial), float32
+            or float64).
+        smooth_nr: added to the numerator (the windowed covariance, squared or not; >= 0, default 0.0).
+        smooth_dr: the floor on each windowed variance (> 0, default 1e-5, in squared intensity units), so a flat
+            window gives ``smooth_nr / smooth_dr`` instead of 0/0.
+        squared: True (default, MONAI): the loss uses ``ncc^2``, in [-1, 0], blind to the sign of the correlation;
+            False: the signed ``ncc``, in [-1, 1], +1 for anti-correlated images.
+        amp_safe: raise ``smooth_nr`` and ``smooth_dr`` to the fp16-safe floors of ``validate_smoothing_params``
+            (1e-4 and 1e-2; default False: used as given).
+
+    Example:
+        >>> loss = LNCCLoss(spatial_dims=2, kernel_size=5)
+        >>> value = loss(torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16))
     """
 
     loss_name: str  # set by register_loss
@@ -162,10 +177,17 @@ class GlobalNCCLoss(nn.Module):
     spatial dims. A constant image gives ``ncc = 0`` (loss 0) with finite gradients, never NaN.
 
     Inputs: ``input`` and ``target`` (B, C, *spatial) (at least one spatial dim), same shape.
-    Options: ``eps`` (1e-8, >= 0; in squared intensity units), ``reduction`` mean | sum | none ("none": (B, C)).
 
     No MONAI/kornia equivalent (deepali has one); ``ncc`` equals ``torch.corrcoef`` of each (sample, channel)
     pair of flattened images when ``eps = 0``, which the tests check.
+
+    Args:
+        eps: added to each variance under the square root (>= 0, default 1e-8, in squared intensity units); keeps
+            a constant image finite.
+        reduction: "mean" (default) over samples and channels, "sum", or "none" ((B, C)).
+
+    Example:
+        >>> value = GlobalNCCLoss()(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8))
     """
 
     loss_name: str  # set by register_loss
@@ -208,14 +230,8 @@ class MutualInformationLoss(nn.Module):
         p_ab = wa^T wb / N,   p_a = mean(wa),   p_b = mean(wb)
         MI = sum_ab p_ab log((p_ab + smooth_nr) / (p_a p_b + smooth_dr) + smooth_dr)
 
-    ``kernel_type="gaussian"``: ``exp(-(x - c)^2 / (2 sigma^2))`` around ``num_bins`` centres spread evenly over
-    ``value_range``, ``sigma = sigma_ratio * bin spacing``; intensities outside ``value_range`` are clamped to
-    it (MONAI does this silently for [0, 1]; ``value_range=None`` rescales each sample by its own min/max
-    instead). ``"b-spline"`` (Mattes/ITK): cubic B-spline weights for the input, box (order 0) for the target,
-    over bins placed between each sample's min and max with 2 padding bins per side.
-
     Inputs: ``input`` and ``target`` (B, *) of the same shape; all voxels of a sample (every channel) form one
-    joint histogram. ``reduction`` mean | sum | none ("none": (B,)).
+    joint histogram.
 
     Parity: ``mutual_information(kernel_type=kt, num_bins=n, sigma_ratio=s)`` ≡ MONAI
     ``GlobalMutualInformationLoss(kernel_type=kt, num_bins=n, sigma_ratio=s)`` for gaussian mode (intensities
@@ -223,10 +239,33 @@ class MutualInformationLoss(nn.Module):
     the bin range comes from each *sample's* min/max (MONAI takes it over the whole batch, so one sample's
     value depends on the others); a constant sample maps to one bin instead of 0/0 = NaN (MONAI PR#9022).
 
-    Memory: the joint histogram is accumulated over chunks of ``chunk_size`` voxels (None: 2^19 weights per
-    chunk, i.e. 2^19 / (B (num_bins + 1)) voxels) whose weights a custom
-    backward recomputes chunk by chunk, so the peak is one (B, chunk, bins) weight tensor plus the
-    gradient buffers, not MONAI's (B, N, bins) tensors (at 96³ MONAI grows by 550-870 MiB).
+    Memory: the joint histogram is accumulated over chunks of voxels whose weights a custom backward recomputes
+    chunk by chunk, so the peak is one (B, chunk, bins) weight tensor plus the gradient buffers, not MONAI's
+    (B, N, bins) tensors (at 96³ MONAI grows by 550-870 MiB).
+
+    Args:
+        kernel_type: the Parzen window. "gaussian" (default): ``exp(-(x - c)^2 / (2 sigma^2))`` around
+            ``num_bins`` centres spread evenly over ``value_range``. "b-spline" (Mattes/ITK): cubic B-spline
+            weights for the input, box (order 0) for the target, over bins placed between each sample's min and
+            max with 2 padding bins per side (``value_range`` and ``sigma_ratio`` unused).
+        num_bins: the number of histogram bins per image (an integer, >= 2 for gaussian, >= 5 for b-spline;
+            default 23).
+        sigma_ratio: the gaussian width in bin spacings, ``sigma = sigma_ratio * spacing`` (> 0, default 0.5);
+            gaussian mode only.
+        reduction: "mean" (default) over samples, "sum", or "none" ((B,)).
+        smooth_nr: added to the joint probability inside the log (>= 0, default 1e-7).
+        smooth_dr: added to the product of the marginals and to the ratio inside the log (>= 0, default 1e-7).
+        value_range: the (low, high) intensity range the gaussian bin centres span (default (0.0, 1.0));
+            intensities outside it are clamped to it (MONAI does this silently for [0, 1]). None rescales each
+            sample by its own min/max instead.
+        chunk_size: voxels per chunk of the histogram accumulation (a positive integer; None, default: 2^19
+            weights per chunk, i.e. 2^19 / (B (num_bins + 1)) voxels). Smaller saves memory, larger is faster.
+        amp_safe: raise ``smooth_nr`` and ``smooth_dr`` to the fp16-safe floors of ``validate_smoothing_params``
+            (1e-4 and 1e-2; default False: used as given).
+
+    Example:
+        >>> fixed = torch.rand(2, 1, 8, 8, 8)
+        >>> value = MutualInformationLoss(num_bins=16)(0.7 * fixed + 0.3 * torch.rand(2, 1, 8, 8, 8), fixed)
     """
 
     loss_name: str  # set by register_loss

@@ -10,6 +10,7 @@ pair/triplet gives exactly 0 with a zero gradient. For multi-GPU training wrap a
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Literal
 
@@ -65,13 +66,26 @@ class ContrastiveLoss(nn.Module):
     ``L = avg_{pos (i,j)} [d_ij - pos_margin]_+ + avg_{neg (i,j)} [neg_margin - d_ij]_+`` with ``d`` the
     Euclidean distance of the (L2-normalised, with ``normalize``) embeddings.
 
-    Inputs: ``embeddings`` (N, D), ``labels`` (N,). Options: ``pos_margin``, ``neg_margin``, ``normalize``;
-    ``average_nonzero`` averages each term over its pairs with a non-zero loss (PML's ``AvgNonZeroReducer``),
-    else over all pairs of its kind. ``reduction``: "mean" (above), "sum" (all pairs), "none" (the (N, N)
-    per-pair matrix, 0 on the diagonal).
+    Inputs: ``embeddings`` (N, D), ``labels`` (N,).
 
     Parity: ≡ PML ``ContrastiveLoss(pos_margin, neg_margin)`` (``LpDistance(normalize_embeddings=True)``,
     ``AvgNonZeroReducer``).
+
+    Args:
+        pos_margin: distance below which a positive pair costs nothing (default 0.0: every positive pair is pulled
+            together); in embedding-distance units (in [0, 2] with ``normalize``).
+        neg_margin: distance beyond which a negative pair costs nothing (default 1.0): negatives closer than it are
+            pushed apart.
+        normalize: L2-normalise the embeddings before measuring distances (default True, PML's ``LpDistance``);
+            False uses the raw Euclidean distance.
+        average_nonzero: True (default, PML's ``AvgNonZeroReducer``): each term is averaged over its pairs with a
+            non-zero loss; False: over all pairs of its kind.
+        reduction: "mean" (default): the two averaged terms above, added; "sum": the sum over all pairs; "none":
+            the (N, N) per-pair matrix, 0 on the diagonal.
+
+    Example:
+        >>> loss = ContrastiveLoss(neg_margin=0.5)
+        >>> value = loss(torch.randn(8, 16), torch.arange(8) % 3)
     """
 
     loss_name: str  # set by register_loss
@@ -105,15 +119,29 @@ class ContrastiveLoss(nn.Module):
 class TripletLoss(nn.Module):
     """Triplet margin loss (Weinberger & Saul 2009; Schroff et al., FaceNet 2015) over a labelled batch:
     ``[d(a, p) - d(a, n) + margin]_+`` (``softplus`` with ``smooth``; Euclidean ``d`` of L2-normalised
-    embeddings with ``normalize``).
-
-    ``mining="all"``: every valid triplet; ``mining="batch_hard"`` (Hermans, Beyer & Leibe 2017): one triplet
-    per anchor, its farthest positive and nearest negative. "mean" averages over triplets with a non-zero loss
-    (``average_nonzero``) or over all valid ones. "none": (N, N, N) [a, p, n] for "all", (N,) for
-    "batch_hard", 0 where invalid. Memory is O(N^3) with "all".
+    embeddings with ``normalize``). Memory is O(N^3) with ``mining="all"``.
 
     Parity: "all" ≡ PML ``TripletMarginLoss(margin)``; "batch_hard" ≡ PML ``TripletMarginLoss(margin)`` fed
     by ``BatchHardMiner()`` (both ``LpDistance(normalize_embeddings=True)``, ``AvgNonZeroReducer``).
+
+    Args:
+        margin: the required gap between the anchor-negative and the anchor-positive distance (default 0.05, in
+            embedding-distance units: in [0, 2] with ``normalize``).
+        mining: which triplets count. "all" (default): every valid (anchor, positive, negative) triplet of the
+            batch; "batch_hard" (Hermans, Beyer & Leibe 2017): one triplet per anchor, its farthest positive and
+            its nearest negative.
+        normalize: L2-normalise the embeddings before measuring distances (default True); False uses the raw
+            Euclidean distance.
+        smooth: replace the hinge ``[x]_+`` by ``softplus(x)`` (soft-margin triplet, Hermans et al.; default
+            False). Every triplet then has a non-zero loss.
+        average_nonzero: True (default): "mean" averages over the triplets with a non-zero loss (PML's
+            ``AvgNonZeroReducer``); False: over all valid triplets.
+        reduction: "mean" (default, see ``average_nonzero``), "sum" over triplets, or "none": (N, N, N) indexed
+            [a, p, n] for "all", (N,) per anchor for "batch_hard", 0 where invalid.
+
+    Example:
+        >>> loss = TripletLoss(margin=0.2, mining="batch_hard")
+        >>> value = loss(torch.randn(8, 16), torch.arange(8) % 3)
     """
 
     loss_name: str  # set by register_loss
@@ -158,14 +186,23 @@ def _check_temperature(loss: str, temperature: float) -> float:
 class InfoNCELoss(nn.Module):
     """NT-Xent / InfoNCE (van den Oord et al. 2018; Chen et al., SimCLR 2020) on cosine similarities ``s``.
 
-    Per positive pair (i, j): ``-log(e^{s_ij/T} / (e^{s_ij/T} + sum_{k neg of i} e^{s_ik/T}))``, averaged over
-    positive pairs ("none": the (M, M) per-pair matrix, 0 off positive pairs).
+    Per positive pair (i, j): ``-log(e^{s_ij/T} / (e^{s_ij/T} + sum_{k neg of i} e^{s_ik/T}))``.
 
     Inputs: ``forward(embeddings, target)``: ``target`` is either a second view (N, D) float (SimCLR: the 2N
     rows are anchors, row i of each view is the positive, the 2N - 2 others negatives), or labels (N,).
 
     Parity: labels ≡ PML ``NTXentLoss(temperature)(embeddings, labels)``; two views ≡ PML
     ``NTXentLoss(temperature)(cat([v1, v2]), cat([arange(N), arange(N)]))``.
+
+    Args:
+        temperature: T (> 0, default 0.07) dividing the cosine similarities; lower values sharpen the softmax and
+            weight hard negatives more.
+        reduction: "mean" (default) over positive pairs, "sum", or "none": the (M, M) per-pair matrix (M = N
+            with labels, 2N with two views), 0 off positive pairs.
+
+    Example:
+        >>> view = torch.randn(6, 16)
+        >>> value = InfoNCELoss(temperature=0.1)(view, view + 0.1 * torch.randn(6, 16))
     """
 
     loss_name: str  # set by register_loss
@@ -185,10 +222,17 @@ class SupConLoss(nn.Module):
     ``l_i = -1/|P(i)| sum_{p in P(i)} [s_ip/T - log sum_{a != i} e^{s_ia/T}]``.
 
     Inputs: ``embeddings`` (N, D) and ``labels`` (N,) (or a second view (N, D): SimCLR's unsupervised case).
-    "mean" averages over anchors with at least one positive; "none" gives (M,) with 0 for the others.
 
     Parity: ≡ PML ``SupConLoss(temperature)`` when the batch has a negative pair (PML returns 0 for a batch
     with a single class; the paper's loss, kept here, is ``log(N - 1)`` per anchor there).
+
+    Args:
+        temperature: T (> 0, default 0.1) dividing the cosine similarities; lower values sharpen the softmax.
+        reduction: "mean" (default) over the anchors with at least one positive, "sum", or "none": (M,) per
+            anchor (M = N with labels, 2N with two views), 0 for anchors without a positive.
+
+    Example:
+        >>> value = SupConLoss()(torch.randn(8, 16), torch.arange(8) % 3)
     """
 
     loss_name: str  # set by register_loss
@@ -207,10 +251,21 @@ class MultiSimilarityLoss(nn.Module):
     """Multi-similarity loss (Wang et al., CVPR 2019) on cosine similarities, per anchor i:
     ``1/alpha log(1 + sum_P e^{-alpha (s_ip - base)}) + 1/beta log(1 + sum_N e^{beta (s_in - base)})``.
 
-    Inputs: ``embeddings`` (N, D), ``labels`` (N,). "mean" over all N anchors; "none": (N,). No mining
-    (compose with a miner upstream if wanted).
+    Inputs: ``embeddings`` (N, D), ``labels`` (N,). No mining (compose with a miner upstream if wanted).
 
     Parity: ≡ PML ``MultiSimilarityLoss(alpha, beta, base)`` without a miner.
+
+    Args:
+        alpha: the scale of the positive term (> 0, default 2.0); larger values focus on the least similar
+            positives.
+        beta: the scale of the negative term (> 0, default 50.0); larger values focus on the most similar
+            negatives.
+        base: the similarity offset lambda (default 0.5, a cosine similarity in [-1, 1]): positives are pushed
+            above it, negatives below it.
+        reduction: "mean" (default) over all N anchors, "sum", or "none": (N,) per anchor.
+
+    Example:
+        >>> value = MultiSimilarityLoss()(torch.randn(8, 16), torch.arange(8) % 3)
     """
 
     loss_name: str  # set by register_loss
@@ -236,14 +291,28 @@ class ArcFaceLoss(nn.Module):
     ``CE(s * [cos(theta_y + m) for the true class, cos(theta_c) otherwise], y)``, ``theta_c`` the angle
     between the embedding and the learnable class centre ``weight[c]``.
 
-    Holds ``weight`` (num_classes, embedding_size) as an ``nn.Parameter`` (train it with the model; give both
-    sizes for your problem, the defaults 10 and 128 only make the loss buildable by name).
-    ``margin`` is in radians by default (0.5); ``margin_unit="degrees"`` reads it in degrees (PML's 28.6 ≈ 0.5
-    rad). ``scale`` = 64. Past ``theta > pi - m`` the target logit is ``cos theta - m sin m`` (monotonic).
-    Inputs: ``embeddings`` (N, embedding_size), ``labels`` (N,) in [0, num_classes). "none": (N,).
+    Holds ``weight`` (num_classes, embedding_size) as an ``nn.Parameter`` (train it with the model: give it to the
+    optimizer via ``loss.parameters()``). Past ``theta > pi - m`` the target logit is ``cos theta - m sin m``
+    (monotonic). Inputs: ``embeddings`` (N, embedding_size), ``labels`` (N,) in [0, num_classes).
 
     Parity: ≡ PML ``ArcFaceLoss(num_classes, embedding_size, margin=degrees(m), scale)`` with
     ``pml.W = weight.T``.
+
+    Args:
+        num_classes: the number of classes C, rows of the class-centre matrix (>= 1). The default 10 only makes
+            the loss buildable by name: give your problem's value.
+        embedding_size: the embedding width D (>= 1; default 128, again only a placeholder); embeddings of
+            another width are a ``LossInputError``.
+        margin: the additive angular margin m added to the true class's angle (default 0.5), in the unit of
+            ``margin_unit``; must be in [0, pi) radians. The ``margin`` attribute holds it in radians.
+        scale: s, the factor on the cosine logits before the cross-entropy (default 64.0).
+        margin_unit: the unit of ``margin``: "radians" (default) or "degrees" (PML's convention: its 28.6 ≈ 0.5
+            rad).
+        reduction: "mean" (default) over samples, "sum", or "none": (N,) per sample.
+
+    Example:
+        >>> loss = ArcFaceLoss(num_classes=3, embedding_size=16, margin=28.6, margin_unit="degrees")
+        >>> value = loss(torch.randn(8, 16), torch.arange(8) % 3)
     """
 
     loss_name: str  # set by register_loss
@@ -265,6 +334,7 @@ class ArcFaceLoss(nn.Module):
         check_choice(self.loss_name, "margin_unit", margin_unit, ("radians", "degrees"))
         self.num_classes, self.embedding_size = num_classes, embedding_size
         self.margin_unit = margin_unit
+        self._margin_given = float(margin)  # for the repr, in margin_unit
         self.margin = math.radians(margin) if margin_unit == "degrees" else float(margin)
         if not 0 <= self.margin < math.pi:
             raise ValueError(f"{self.loss_name}: margin must be in [0, pi) radians, got {self.margin}")
@@ -272,6 +342,18 @@ class ArcFaceLoss(nn.Module):
         self.reduction = check_reduction(self.loss_name, reduction)
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_size))
         nn.init.normal_(self.weight)
+
+    def extra_repr(self) -> str:
+        # ``margin`` is held in radians (forward and callers read it so): the generic repr would pair that value
+        # with margin_unit='degrees', a wrong constructor call; show the margin in the unit it was given in
+        given: dict[str, object] = {"num_classes": self.num_classes, "embedding_size": self.embedding_size}
+        given |= {"margin": self._margin_given, "scale": self.scale, "margin_unit": self.margin_unit}
+        given["reduction"] = self.reduction
+        defaults = inspect.signature(ArcFaceLoss.__init__).parameters
+        unit_changed = self.margin_unit != defaults["margin_unit"].default
+        return ", ".join(
+            f"{k}={v!r}" for k, v in given.items() if v != defaults[k].default or (k == "margin" and unit_changed)
+        )
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_embeddings(self.loss_name, embeddings, labels)

@@ -49,14 +49,34 @@ _SEED002 = (
 class LNCCWithDVFSupervision(nn.Module):
     """Seed 002's LNCC with DVF supervision: ``lncc(warped, fixed) + dvf_weight * mse(pred_dvf, gt_dvf)``.
 
-    The LNCC term is :class:`~losskit.zoo.image_registration.LNCCLoss` (squared, mean, in [-1, 0]; same
-    options); the DVF term is the mean squared error of the displacement fields when ``gt_dvf`` is given,
-    else a 0 tensor on the inputs' device (and ``pred_dvf`` alone is ignored).
-    ``forward(..., return_terms=True)`` returns ``(total, {"lncc": ..., "dvf": ...})`` with detached terms for
-    logging.
+    The LNCC term is :class:`~losskit.zoo.image_registration.LNCCLoss` (mean-reduced; same options); the DVF term
+    is the mean squared error of the displacement fields when ``gt_dvf`` is given, else a 0 tensor on the inputs'
+    device (and ``pred_dvf`` alone is ignored). ``forward(..., return_terms=True)`` returns ``(total, {"lncc":
+    ..., "dvf": ...})`` with detached terms for logging.
 
     Inputs: ``warped``, ``fixed`` (B, C, *spatial); ``pred_dvf``, ``gt_dvf`` (B, S, *spatial) of the same
     shape (``gt_dvf`` without ``pred_dvf`` is a ``LossInputError``). Returns a scalar (float32/float64).
+
+    Args:
+        dvf_weight: the weight of the DVF mean squared error (>= 0, default 1.0; the DVF is in voxels).
+        spatial_dims: the number of spatial dims, 1, 2 or 3 (None, default: inferred from the input; given: the
+            input is checked against it).
+        kernel_size: the window width in voxels along every spatial axis (a positive odd integer, default 3; the
+            window is centred on each voxel).
+        kernel_type: the window weights: "rectangular" (default, a box: all voxels equal), "triangular" (linearly
+            decaying from the centre) or "gaussian" (``exp(-x^2 / (2 sigma^2))``, ``sigma = kernel_size / 3``).
+        smooth_nr: added to the numerator (the windowed covariance, squared or not; >= 0, default 0.0).
+        smooth_dr: the floor on each windowed variance (> 0, default 1e-5, in squared intensity units), so a flat
+            window gives ``smooth_nr / smooth_dr`` instead of 0/0.
+        squared: True (default, MONAI): the loss uses ``ncc^2``, in [-1, 0], blind to the sign of the correlation;
+            False: the signed ``ncc``, in [-1, 1], +1 for anti-correlated images.
+        amp_safe: raise ``smooth_nr`` and ``smooth_dr`` to the fp16-safe floors of ``validate_smoothing_params``
+            (1e-4 and 1e-2; default False: used as given).
+
+    Example:
+        >>> loss = LNCCWithDVFSupervision(dvf_weight=0.5, spatial_dims=2)
+        >>> ddf = torch.randn(2, 2, 8, 8)
+        >>> value = loss(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8), pred_dvf=ddf, gt_dvf=ddf + 0.1)
     """
 
     loss_name: str  # set by register_loss
@@ -130,12 +150,22 @@ class DiceSmoothLoss(nn.Module):
     The soft Dice pools the whole batch (seed 002's semantics), on warped/fixed values in [0, 1] (soft
     masks or probabilities). ``smooth(u) = sum_axes mean(diff(u, axis)^2)`` (forward differences over every
     spatial axis); it is added only when ``smooth_weight > 0`` and ``pred_dvf`` is given. ``gt_dvf`` is
-    accepted and ignored. Empty warped and fixed give Dice loss 0 (``eps / eps``). ``amp_safe=True`` raises
-    ``epsilon`` to ``validate_smoothing_params``' floors (1e-4 numerator, 1e-2 denominator).
+    accepted and ignored. Empty warped and fixed give Dice loss 0 (``eps / eps``).
     ``forward(..., return_terms=True)`` returns ``(total, {"dice": ..., "smooth": ...})`` (detached terms).
 
     Inputs: ``warped``, ``fixed`` (B, C, *spatial) of the same shape; ``pred_dvf`` (B, S, *spatial).
     Returns a scalar.
+
+    Args:
+        dice_weight: the weight of the soft-Dice term (>= 0, default 1.0).
+        smooth_weight: the weight of the DVF smoothness term (>= 0, default 0.01; 0 turns it off).
+        epsilon: eps, added to the Dice numerator and denominator (> 0, default 1e-5).
+        amp_safe: raise the Dice's numerator and denominator ``epsilon`` to the fp16-safe floors of
+            ``validate_smoothing_params`` (1e-4 and 1e-2; default False: ``epsilon`` as given).
+
+    Example:
+        >>> fixed = (torch.rand(2, 1, 8, 8) > 0.5).float()
+        >>> value = DiceSmoothLoss()(fixed.clamp(0.1, 0.9), fixed, pred_dvf=0.1 * torch.randn(2, 2, 8, 8))
     """
 
     loss_name: str  # set by register_loss

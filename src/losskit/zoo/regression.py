@@ -52,8 +52,10 @@ Reduction = Literal["mean", "sum", "none"]
 class MSELoss(nn.MSELoss):
     """Mean squared error: ``mean((input - target)^2)``.
 
-    Inputs: ``input`` (*) and ``target`` of the same shape (no broadcasting). ``reduction``: mean | sum | none
-    ("none" keeps the input's shape).
+    Inputs: ``input`` (*) and ``target`` of the same shape (no broadcasting: a mismatch is a ``LossInputError``).
+
+    Args:
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
     """
 
     def __init__(self, reduction: Reduction = "mean") -> None:
@@ -65,7 +67,11 @@ class MSELoss(nn.MSELoss):
 
 @register_loss("l1", aliases=["L1Loss", "mae"], tasks=["regression"], inputs=_PAIR)
 class L1Loss(nn.L1Loss):
-    """Mean absolute error: ``mean(|input - target|)``. Same layouts and reductions as ``mse``."""
+    """Mean absolute error: ``mean(|input - target|)``. Same layouts as ``mse``.
+
+    Args:
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
+    """
 
     def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=check_reduction("l1", reduction))
@@ -76,7 +82,14 @@ class L1Loss(nn.L1Loss):
 
 @register_loss("smooth_l1", aliases=["SmoothL1Loss"], tasks=["regression", "detection"], inputs=_PAIR)
 class SmoothL1Loss(nn.SmoothL1Loss):
-    """Smooth L1 (Girshick, Fast R-CNN 2015): ``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``."""
+    """Smooth L1 (Girshick, Fast R-CNN 2015): ``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``,
+    ``d = input - target``. Same layouts as ``mse``.
+
+    Args:
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
+        beta: the residual size (in the target's units, >= 0; default 1.0) where the loss switches from quadratic to
+            linear. ``beta=0`` is exactly the L1 loss.
+    """
 
     def __init__(self, reduction: Reduction = "mean", beta: float = 1.0) -> None:
         if beta < 0:
@@ -89,7 +102,14 @@ class SmoothL1Loss(nn.SmoothL1Loss):
 
 @register_loss("huber", aliases=["HuberLoss"], tasks=["regression", "detection"], inputs=_PAIR)
 class HuberLoss(nn.HuberLoss):
-    """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``."""
+    """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``, ``d = input - target``.
+    Same layouts as ``mse``; equals ``delta * smooth_l1(beta=delta)``.
+
+    Args:
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
+        delta: the residual size (in the target's units, > 0; default 1.0) where the loss switches from quadratic to
+            linear; the slope of the linear part.
+    """
 
     def __init__(self, reduction: Reduction = "mean", delta: float = 1.0) -> None:
         if delta <= 0:
@@ -119,7 +139,19 @@ def _gaussian_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor
 )
 class GaussianNLLLoss(nn.GaussianNLLLoss):
     """Gaussian negative log-likelihood: ``0.5 (log max(var, eps) + (input - target)^2 / max(var, eps))``
-    (+ ``0.5 log 2 pi`` with ``full=True``)."""
+    (+ ``0.5 log 2 pi`` with ``full=True``).
+
+    Inputs: ``forward(input, target, var)``: predicted mean and observations of the same shape (N, *), and the
+    predicted variance ``var`` (> 0), of the same shape or with one fewer trailing dim / a trailing 1 (one
+    variance shared over the last dim), as ``torch.nn.GaussianNLLLoss``.
+
+    Args:
+        full: add the constant ``0.5 log(2 pi)`` per element, giving the exact negative log-likelihood (default
+            False: it is left out, which does not change the gradients).
+        eps: lower clamp on ``var`` for stability (default 1e-6, in the target's squared units); the clamp does not
+            pass gradients to ``var`` where it applies.
+        reduction: "mean" (default) over all elements, "sum", or "none" (the per-element losses, torch's shape).
+    """
 
     def __init__(self, full: bool = False, eps: float = 1e-6, reduction: Reduction = "mean") -> None:
         super().__init__(full=full, eps=eps, reduction=check_reduction("gaussian_nll", reduction))
@@ -153,7 +185,19 @@ def _poisson_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor,
     ),
 )
 class PoissonNLLLoss(nn.PoissonNLLLoss):
-    """Poisson negative log-likelihood: ``exp(input) - target * input`` with ``log_input=True``."""
+    """Poisson negative log-likelihood of counts ``target`` under a rate ``lambda``:
+    ``exp(input) - target * input`` with ``log_input=True`` (``input = log lambda``), ``input - target *
+    log(input + eps)`` with ``log_input=False``. ``input`` and ``target`` (*) of the same shape.
+
+    Args:
+        log_input: True (default): ``input`` is the log-rate; False: ``input`` is the rate itself (>= 0).
+        full: add Stirling's approximation of ``log(target!)``, ``target log target - target + 0.5 log(2 pi
+            target)`` (for targets > 1), giving the full negative log-likelihood (default False: left out, a
+            constant for the model).
+        eps: added to the rate inside the log when ``log_input=False`` to avoid ``log 0`` (default 1e-8; unused
+            with ``log_input=True``).
+        reduction: "mean" (default) over all elements, "sum", or "none" (the input's shape).
+    """
 
     def __init__(
         self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: Reduction = "mean"
@@ -190,11 +234,14 @@ _WEIGHTED_PAIR = InputSpec(
 class WeightedMSELoss(nn.Module):
     """Weighted mean squared error: ``mean(weight * w * (input - target)^2)``.
 
-    Args: ``weight`` (float, 1.0) a global factor (seed 000's ``WeightedMSELoss(weight)``: ``weight * MSE``);
-    ``reduction`` mean | sum | none ("none": the input's shape). Forward: ``(input, target, weight=None)``
-    with an optional per-element weight tensor ``w`` broadcastable to the input (e.g. (N, 1) per sample);
-    ``mean`` divides by the number of elements, not by ``sum(w)``.
+    Forward: ``(input, target, weight=None)`` with an optional per-element weight tensor ``w`` broadcastable to
+    the input (e.g. (N, 1) per sample); ``mean`` divides by the number of elements, not by ``sum(w)``.
     Parity: ``weight * F.mse_loss(input, target)`` without ``w``.
+
+    Args:
+        weight: a global factor on the loss (finite float, default 1.0); seed 000's ``WeightedMSELoss(weight)``,
+            i.e. ``weight * MSE``. It multiplies the per-element weight ``w`` of ``forward`` when one is given.
+        reduction: "mean" (default) over all elements, "sum", or "none" (the input's shape).
     """
 
     def __init__(self, weight: float = 1.0, reduction: Reduction = "mean") -> None:
@@ -216,8 +263,11 @@ class WeightedMSELoss(nn.Module):
 class LogCoshLoss(nn.Module):
     """Log-cosh loss ``log(cosh(input - target))``: ``d^2 / 2`` for small residuals, ``|d| - log 2`` for
     large ones. Computed as ``|d| + softplus(-2 |d|) - log 2``, finite for any finite residual (``cosh``
-    overflows float32 past 89). Same layouts and reductions as ``mse``. Parity: pytorch-toolbelt
+    overflows float32 past 89). Same layouts as ``mse``. Parity: pytorch-toolbelt
     ``LogCoshLoss`` / ``torch.log(torch.cosh(d))`` where that does not overflow.
+
+    Args:
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
     """
 
     def __init__(self, reduction: Reduction = "mean") -> None:
@@ -233,10 +283,14 @@ class LogCoshLoss(nn.Module):
 )
 class CharbonnierLoss(nn.Module):
     """Charbonnier loss ``sqrt((input - target)^2 + eps^2)`` (Charbonnier et al., ICIP 1994; LapSRN, EDVR),
-    a differentiable L1; ``eps`` = 1e-3, minimum ``eps`` at a perfect prediction. Same layouts and reductions
-    as ``mse``. Parity: kornia ``charbonnier_loss`` is Barron's ``sqrt(d^2 + 1) - 1``, so
-    ``charbonnier(d, eps) = eps * (kornia.losses.charbonnier_loss(d / eps, 0) + 1)``; ``barron(alpha=1,
-    scale=eps) * eps + eps`` likewise.
+    a differentiable L1 with minimum ``eps`` at a perfect prediction. Same layouts as ``mse``. Parity: kornia
+    ``charbonnier_loss`` is Barron's ``sqrt(d^2 + 1) - 1``, so ``charbonnier(d, eps) =
+    eps * (kornia.losses.charbonnier_loss(d / eps, 0) + 1)``; ``barron(alpha=1, scale=eps) * eps + eps`` likewise.
+
+    Args:
+        eps: the smoothing constant (> 0, default 1e-3, in the target's units): the loss is quadratic for
+            ``|d| << eps`` and ``~|d|`` beyond; it is also the loss's value at ``d = 0``.
+        reduction: "mean" (default) over all elements, "sum", or "none" (the elementwise losses, input's shape).
     """
 
     def __init__(self, eps: float = 1e-3, reduction: Reduction = "mean") -> None:
@@ -273,11 +327,16 @@ def _quantile_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor
 class QuantileLoss(nn.Module):
     """Quantile (pinball) loss (Koenker & Bassett 1978): ``max(q u, (q - 1) u)``, ``u = target - input``.
 
-    Args: ``quantiles``: one level in (0, 1) (default 0.5, half the L1 loss), then ``input`` and ``target``
-    share one shape (*); or a list of Q levels, then ``input`` is (*, Q) (one prediction per level, the levels
-    kept as a buffer) and ``target`` (*) or (*, 1). ``reduction``: "mean" over all elements and levels, "sum",
-    "none" ((*) or (*, Q)). Parity: the pinball loss of pytorch-forecasting's ``QuantileLoss`` (which sums
-    over the levels instead of averaging).
+    Parity: the pinball loss of pytorch-forecasting's ``QuantileLoss`` (which sums over the levels instead of
+    averaging).
+
+    Args:
+        quantiles: the quantile level(s) q, each in (0, 1). One number (default 0.5, half the L1 loss): ``input``
+            and ``target`` share one shape (*). A list of Q levels: ``input`` is (*, Q), one prediction per level
+            (the levels are kept as a buffer), and ``target`` (*) or (*, 1). q > 0.5 penalises under-prediction
+            more.
+        reduction: "mean" (default) over all elements and levels, "sum", or "none" ((*) for one level, (*, Q)
+            for several).
     """
 
     def __init__(self, quantiles: float | Sequence[float] = 0.5, reduction: Reduction = "mean") -> None:
@@ -307,13 +366,19 @@ class BarronLoss(nn.Module):
     """Barron's general robust loss (Barron, "A General and Adaptive Robust Loss Function", CVPR 2019):
     ``rho(d, alpha, c) = |alpha - 2| / alpha * (((d / c)^2 / |alpha - 2| + 1)^(alpha / 2) - 1)``.
 
-    Args: ``alpha`` (fixed shape parameter, default 1: pseudo-Huber/Charbonnier; 2: L2 ``(d/c)^2 / 2``;
-    0: Cauchy; -2: Geman-McClure; ``float("-inf")``: Welsch; ``float("inf")``: ``exp((d/c)^2 / 2) - 1``; the
-    limits are evaluated in closed form, the rest with ``expm1``/``log1p``), ``scale`` c > 0 (1.0),
-    ``reduction`` ("none": the input's shape). For learnable, per-channel alpha or scale call
-    :func:`losskit.functional.regression.barron_loss` with tensors.
+    For learnable, per-channel alpha or scale call :func:`losskit.functional.regression.barron_loss` with tensors.
     Parity (scale=1): kornia ``charbonnier_loss`` (alpha=1), ``cauchy_loss`` (0), ``geman_mcclure_loss``
     (-2), ``welsch_loss`` (-inf); ``mse / 2`` at alpha=2.
+
+    Args:
+        alpha: the fixed shape parameter (any float but NaN, infinities allowed; default 1). 2: L2 ``(d/c)^2 / 2``;
+            1: pseudo-Huber/Charbonnier ``sqrt((d/c)^2 + 1) - 1``; 0: Cauchy ``log(0.5 (d/c)^2 + 1)``; -2:
+            Geman-McClure; ``float("-inf")``: Welsch ``1 - exp(-(d/c)^2 / 2)``; ``float("inf")``:
+            ``exp((d/c)^2 / 2) - 1``. Lower alpha is more robust to outliers. The limits are evaluated in closed
+            form, the rest with ``expm1``/``log1p``.
+        scale: c, the residual size (finite, > 0, default 1.0, in the target's units) below which the loss is
+            roughly quadratic.
+        reduction: "mean" (default) over all elements, "sum", or "none" (the input's shape).
     """
 
     def __init__(
