@@ -6,6 +6,7 @@ valid constructor call.
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import math
 import re
@@ -117,3 +118,11 @@ def test_arcface_margin_in_degrees_reprs_in_degrees() -> None:
     assert math.isclose(loss.margin, math.radians(28.6))  # still held in radians for forward
     # 0.5 rad given in degrees: the margin is the default value, but it must show with its unit
     assert "margin=" in repr(losskit.build_loss("arcface", margin=28.64788975654116, margin_unit="degrees"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run(module: str) -> None:
+    mod = importlib.import_module(f"losskit.zoo.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, module
+    assert result.attempted or module == "regression", module  # regression's examples would push it past 400 lines
