@@ -26,6 +26,7 @@ from ..functional.classification import (
 from ..functional.cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, nll_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
+from ._arg_docs import BCE_ARGS, CLASS_ARGS, LOGIT_ADJUSTED_ARGS, POLY_ARGS, document_args
 from ._examples import logits_and_binary, logits_and_labels, num_classes_of, probs_and_binary
 
 __all__ = [
@@ -55,6 +56,7 @@ _LOGITS_LABELS = InputSpec(
 @register_loss(
     "cross_entropy", aliases=["CrossEntropyLoss", "ce"], tasks=["classification", "segmentation"], inputs=_LOGITS_LABELS
 )
+@document_args(CLASS_ARGS)
 class CrossEntropyLoss(nn.CrossEntropyLoss):
     """Softmax cross-entropy: ``-sum_c y_c log softmax(x)_c``, with class weights, ``ignore_index``, label
     smoothing (Szegedy et al. 2016) and dense/soft targets (mixup, CutMix).
@@ -113,6 +115,7 @@ def _log_probs_and_labels(loss: nn.Module, g: torch.Generator) -> tuple[torch.Te
         example=_log_probs_and_labels,
     ),
 )
+@document_args(CLASS_ARGS)
 class NLLLoss(nn.NLLLoss):
     """Negative log-likelihood of log-probabilities: ``-input[n, target[n]]`` (weighted), mean over valid
     targets. A subclass of ``torch.nn.NLLLoss`` with input validation."""
@@ -156,6 +159,7 @@ _BINARY_TARGET = TensorSpec("target", "(*) same as input", "float", "targets in 
         example=probs_and_binary(),
     ),
 )
+@document_args(BCE_ARGS)
 class BCELoss(nn.BCELoss):
     """Binary cross-entropy of *probabilities*: ``-(y log p + (1 - y) log(1 - p))`` (log clamped at -100, as
     PyTorch). Prefer ``bce_with_logits``, which is numerically safe and autocast-friendly."""
@@ -177,6 +181,7 @@ class BCELoss(nn.BCELoss):
         tensors=(TensorSpec("input", "(*)", "float", "logits"), _BINARY_TARGET), example=logits_and_binary()
     ),
 )
+@document_args(BCE_ARGS)
 class BCEWithLogitsLoss(nn.BCEWithLogitsLoss):
     """Sigmoid binary cross-entropy from logits, for binary and multilabel targets:
     ``-(pw y log s(x) + (1 - y) log(1 - s(x)))`` with ``pos_weight`` ``pw`` per class (broadcast over the last
@@ -229,6 +234,9 @@ def _soft_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, to
         example=_soft_example,
     ),
 )
+@document_args(
+    CLASS_ARGS, reduction='"mean" (default): over N and the spatial positions; "sum"; "none": shape (N, *spatial).'
+)
 class SoftTargetCrossEntropy(nn.Module):
     """Cross-entropy against soft targets (timm ``SoftTargetCrossEntropy``): ``sum_c -y_c log_softmax(x)_c``.
 
@@ -254,16 +262,19 @@ class SoftTargetCrossEntropy(nn.Module):
     tasks=["classification", "segmentation"],
     inputs=_LOGITS_LABELS,
 )
+@document_args(CLASS_ARGS, POLY_ARGS)
 class PolyLoss(nn.Module):
     """Poly-1 cross-entropy (Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
     Functions", ICLR 2022): ``CE + epsilon (1 - p_t)``.
 
     Inputs: logits (N, C, *); class indices (N, *) or probabilities (N, C, *). ``p_t`` is the probability of
-    the (smoothed) target, ``(1 - ls) p_t + ls / C`` under ``label_smoothing`` (as the paper's code). Options:
-    ``epsilon`` (paper default 1; 0 gives exactly ``cross_entropy``), class ``weight`` (C,) buffer scaling both
-    terms, ``ignore_index`` (default -100 as PyTorch), ``label_smoothing``, ``num_classes``. ``reduction``:
-    "mean" divides by the summed weight of the valid targets (PyTorch's weighted CE mean; the count when
-    unweighted), "sum", "none" (N, *) with ignored entries 0. timm ``PolyCrossEntropy``-style usage maps 1:1.
+    the (smoothed) target, ``(1 - ls) p_t + ls / C`` under ``label_smoothing`` (as the paper's code). timm
+    ``PolyCrossEntropy``-style usage maps 1:1.
+
+    Example:
+        >>> import torch
+        >>> PolyLoss(epsilon=0.0)(torch.zeros(2, 4), torch.tensor([1, 3])).round(decimals=4)
+        tensor(1.3863)
     """
 
     loss_name: str  # set by register_loss
@@ -307,20 +318,27 @@ class PolyLoss(nn.Module):
     tags=["long_tail", "imbalanced"],
     inputs=_LOGITS_LABELS,
 )
+@document_args(CLASS_ARGS, LOGIT_ADJUSTED_ARGS)
 class LogitAdjustedCrossEntropy(nn.Module):
     """Logit-adjusted cross-entropy (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021):
     ``CE(x + tau log pi, y)``.
 
-    ``prior``: class counts or probabilities (C,) (normalised here; every entry must be > 0, give zero-count
-    classes a pseudo-count), kept as the buffer ``log_prior``; ``None`` means uniform (= plain CE). ``tau``
-    (paper default 1; 0 = CE). ``weight``, ``ignore_index`` (-100), ``label_smoothing``, ``reduction`` and
-    targets (indices (N, *) or probabilities (N, C, *)) exactly as ``cross_entropy``; "none" is (N, *).
-    Use the unadjusted logits at inference (the adjustment is a training-time loss only).
+    Targets (indices (N, *) or probabilities (N, C, *)) as ``cross_entropy``. Use the unadjusted logits at
+    inference (the adjustment is a training-time loss only).
+
+    Example:
+        >>> import torch
+        >>> loss = LogitAdjustedCrossEntropy(prior=[3, 1])
+        >>> loss
+        LogitAdjustedCrossEntropy(prior=tensor([0.75, 0.25], dtype=float32), num_classes=2)
+        >>> loss(torch.zeros(2, 2), torch.tensor([0, 1])).round(decimals=4)
+        tensor(0.8370)
     """
 
     loss_name: str  # set by register_loss
 
-    log_prior: torch.Tensor  # buffers
+    log_prior: torch.Tensor | None  # buffers
+    prior: torch.Tensor | None
     weight: torch.Tensor | None
 
     def __init__(
@@ -334,7 +352,7 @@ class LogitAdjustedCrossEntropy(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        log_prior = None
+        log_prior = probs = None
         if prior is not None:
             p = torch.as_tensor(prior, dtype=torch.float64).flatten()
             if p.numel() == 0 or not bool(torch.isfinite(p).all()) or bool((p <= 0).any()):
@@ -342,7 +360,8 @@ class LogitAdjustedCrossEntropy(nn.Module):
                     f"{self.loss_name}: prior must be finite, positive class counts or probabilities "
                     f"(give zero-count classes a pseudo-count), got {p.tolist()}"
                 )
-            log_prior = (p / p.sum()).log().float()
+            probs = (p / p.sum()).float()
+            log_prior = probs.log()
             if num_classes is not None and p.numel() != num_classes:
                 raise ValueError(f"{self.loss_name}: prior has {p.numel()} entries for num_classes={num_classes}")
             num_classes = p.numel()
@@ -352,6 +371,9 @@ class LogitAdjustedCrossEntropy(nn.Module):
         self.reduction = check_reduction(self.loss_name, reduction)
         self.num_classes = num_classes
         self.register_buffer("log_prior", log_prior)
+        # The normalised prior under the option's own name, so the repr shows it (the generic repr reads options
+        # by name); not persistent: log_prior alone is the state, as in checkpoints written before.
+        self.register_buffer("prior", probs, persistent=False)
         self.register_buffer("weight", as_class_weight(self.loss_name, weight))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

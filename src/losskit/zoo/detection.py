@@ -22,6 +22,7 @@ from ..functional import dense_detection as FD
 from ..functional._checks import check_reduction
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
+from ._arg_docs import FCOS_ARGS, QUALITY_ARGS, document_args
 from ._examples import num_classes_of
 
 Reduction = Literal["mean", "sum", "none"]
@@ -79,10 +80,13 @@ class _BoxLoss(nn.Module):
 _BOX_DOC = """
 
     Inputs: ``input`` predicted and ``target`` boxes (..., 4) xyxy, same shape; optional ``weight`` (...) per
-    box (AutoTimm spells it ``weights``). ``reduction``: "mean" (``sum(w l) / sum(w)`` with a weight, 0 when
-    all weights are 0), "sum" or "none" (shape (...)). ``eps`` (1e-7) pads every width and height.
-    Degenerate boxes: inverted boxes are clamped to zero size at (x1, y1), never an error (that check would
-    need a host sync); a zero box against itself gives loss 0; values and gradients stay finite.
+    box (AutoTimm spells it ``weights``). Degenerate boxes: inverted ones are clamped to zero size at (x1,
+    y1), no error (that check needs a host sync); a zero box against itself gives 0; gradients stay finite.
+
+    Args:
+        reduction: "mean" (default): the mean over the boxes, ``sum(w l) / sum(w)`` with a per-box weight (0 when
+            all weights are 0); "sum": the (weighted) sum; "none": the per-box losses, shape (...).
+        eps: padding added to every box width and height (default 1e-7), > 0; keeps degenerate boxes finite.
 """
 
 
@@ -171,9 +175,12 @@ class CenternessLoss(nn.Module):
 
     Inputs: ``input`` logits (*); ``target`` centerness values (*) in [0, 1], or the regression targets
     (l, t, r, b) as (*, 4), converted with :func:`losskit.functional.dense_detection.centerness_targets`
-    (all-zero distances give 0). ``weight`` (optional, broadcastable): with it, "mean" is
-    ``sum(w l) / sum(w)``, so a positive mask averages over the positives. "none" shape: (*).
-    Parity: AutoTimm ``CenternessLoss(reduction)``; ``F.binary_cross_entropy_with_logits`` on the targets.
+    (all-zero distances give 0). ``weight`` (optional, broadcastable): a positive mask averages over the
+    positives. Parity: AutoTimm ``CenternessLoss(reduction)``; ``F.binary_cross_entropy_with_logits`` on the targets.
+
+    Args:
+        reduction: "mean" (default): the mean over the locations, ``sum(w l) / sum(w)`` with a ``weight``
+            (0 when all weights are 0); "sum": the (weighted) sum; "none": the per-location losses, shape (*).
     """
 
     loss_name: str  # set by register_loss
@@ -208,14 +215,13 @@ _QUALITY_TENSORS = (
     tags=["focal", "imbalanced"],
     inputs=InputSpec(tensors=_QUALITY_TENSORS, example=_quality_example),
 )
+@document_args(QUALITY_ARGS)
 class VarifocalLoss(nn.Module):
     """Varifocal loss (Zhang et al., "VarifocalNet: An IoU-aware Dense Object Detector", CVPR 2021).
 
     ``-q (q log p + (1 - q) log(1 - p))`` where ``q > 0`` (IoU target at the ground-truth class),
     ``-alpha p^gamma log(1 - p)`` where ``q = 0``, ``p = sigmoid(input)``.
 
-    Args: ``alpha`` (0.75) weight of the negatives, ``gamma`` (2.0) their focusing exponent, ``iou_weighted``
-    (True) weights positives by q (else 1), ``reduction`` mean | sum | none ("none": the input's shape).
     Forward: ``(input, target, weight=None, avg_factor=None)``: ``avg_factor`` replaces the element count in
     the mean (the number of positives, as mmdet does). Parity: mmdet ``VarifocalLoss(use_sigmoid=True,
     alpha, gamma, iou_weighted)``.
@@ -254,13 +260,14 @@ class VarifocalLoss(nn.Module):
     tags=["focal", "imbalanced"],
     inputs=InputSpec(tensors=_QUALITY_TENSORS, example=_quality_example),
 )
+@document_args(QUALITY_ARGS)
 class QualityFocalLoss(nn.Module):
     """Quality focal loss (Li et al., "Generalized Focal Loss", NeurIPS 2020):
     ``-|y - s|^beta ((1 - y) log(1 - s) + y log s)``, ``s = sigmoid(input)``, ``y`` the soft IoU target.
 
     Inputs: ``input`` logits (N, C); ``target`` dense (N, C) soft targets, or the pair ``(labels, scores)``
     with labels (N,) in [0, C) for positives and any other value (-1, or C as in mmdet) for background.
-    Args: ``beta`` (2.0), ``reduction`` ("none": (N, C)). Forward ``avg_factor`` as in ``varifocal``.
+    Forward ``avg_factor`` as in ``varifocal``.
     Parity: mmdet ``QualityFocalLoss(use_sigmoid=True, beta)``.
     """
 
@@ -318,20 +325,16 @@ def fcos_example(
         example=fcos_example,
     ),
 )
+@document_args(FCOS_ARGS)
 class FCOSLoss(nn.Module):
     """FCOS loss (Tian et al., "FCOS: Fully Convolutional One-Stage Object Detection", ICCV 2019): sigmoid
     focal classification + GIoU box regression + centerness BCE, over feature levels.
 
     ``total = cls_weight * cls + reg_weight * reg + centerness_weight * centerness``, each normalised by the
-    number of positives P (clamped to >= 1, a tensor: no host sync); ``reg`` is weighted by the centerness
-    targets and divided by their sum, as in FCOS's official code (``centerness_weighted_reg=False``: plain
-    mean over positives). Layouts and formulas: :func:`losskit.functional.dense_detection.fcos_loss`.
-
-    Args: ``num_classes`` (checked against the logits when given), ``focal_alpha`` (0.25), ``focal_gamma``
-    (2.0), ``cls_weight``, ``reg_weight``, ``centerness_weight`` (1.0 each), ``centerness_weighted_reg``.
-    Forward: ``(cls_scores, bbox_preds, centernesses, labels, reg_targets, return_terms=False)``: a scalar
-    tensor (always; no "none" reduction), or ``(total, {"cls", "reg", "centerness"})`` with detached terms
-    (like ``CombinedLoss``).
+    number of positives P (clamped to >= 1, a tensor: no host sync). Layouts and formulas:
+    :func:`losskit.functional.dense_detection.fcos_loss`. Forward: ``(cls_scores, bbox_preds, centernesses,
+    labels, reg_targets, return_terms=False)``: a scalar tensor (no "none" reduction), or ``(total, {"cls",
+    "reg", "centerness"})`` with detached terms (like ``CombinedLoss``).
     Parity: AutoTimm ``FCOSLoss(num_classes, focal_alpha, focal_gamma, cls_weight, reg_weight,
     centerness_weight)``, except that the regression term really is GIoU (AutoTimm's is plain IoU).
     """

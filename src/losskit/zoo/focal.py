@@ -18,6 +18,7 @@ from ..functional.classification import check_unit_interval
 from ..functional.focal import sigmoid_focal_loss, softmax_focal_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
+from ..reprs import options_repr
 from ._examples import logits_and_binary, logits_and_labels
 
 __all__ = ["FocalLoss", "FocalLossPixelwise", "AsymmetricLoss"]
@@ -80,6 +81,21 @@ class FocalLoss(nn.Module):
     Parity: ``torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction)``;
     ``kornia.losses.binary_focal_loss_with_logits``; MONAI ``FocalLoss(alpha=alpha, gamma=gamma)`` (sigmoid).
     ``gamma=0, alpha=None`` is ``bce_with_logits``.
+
+    Args:
+        alpha: balance of positives against negatives in [0, 1] (default 0.25, RetinaNet's): positive elements
+            are weighted by ``alpha``, negative ones by ``1 - alpha``. None or a negative value: no weighting.
+        gamma: focusing exponent >= 0 (default 2.0): ``(1 - p_t)^gamma`` down-weights the easy elements; 0 with
+            ``alpha=None`` is plain ``bce_with_logits``.
+        reduction: "mean" (default): over the elements of the non-ignored rows (all N*C*spatial elements when
+            nothing is ignored); "sum": the sum; "none": the input's shape, ignored rows 0.
+        num_classes: expected number of classes C, checked against the input's dim 1 (a ``LossInputError`` on
+            a mismatch). None (default): taken from the input.
+
+    Example:
+        >>> import torch
+        >>> FocalLoss(alpha=None, gamma=0.0)(torch.zeros(2, 3), torch.ones(2, 3)).round(decimals=4)
+        tensor(0.6931)
     """
 
     loss_name: str  # set by register_loss
@@ -108,6 +124,9 @@ class FocalLoss(nn.Module):
             num_classes=self.num_classes,
             reduction=self.reduction,
         )
+
+
+_PIXEL_ALPHA = 0.25  # FocalLossPixelwise's default alpha (AutoTimm's), also read by its repr
 
 
 def _pixel_example(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,6 +167,28 @@ class FocalLossPixelwise(nn.Module):
     divides by C x pixels, ignored pixels included; its scalar ``alpha=a`` is ``alpha=[1 - a, a, ..., a]`` here);
     MONAI ``FocalLoss(use_softmax=True, to_onehot_y=True,
     gamma=gamma)`` "mean" = this "mean" / C, its "none" summed over C = this "none".
+
+    Args:
+        alpha: a number (default 0.25) multiplying every term; a (C,) per-class sequence or tensor (a buffer)
+            gathered at each pixel's target class; None: no alpha factor (1). Seed 000 used 1.0.
+        gamma: focusing exponent >= 0 (default 2.0): ``(1 - p_t)^gamma``; 0 with ``alpha=None`` is
+            cross-entropy.
+        ignore_index: target label whose pixels count nowhere (default 255, the usual 'void' label), replaced
+            before the gather so it needs no channel; None: nothing ignored.
+        reduction: "mean" (default): over the non-ignored pixels (0 with a zero gradient when there are none);
+            "sum": the sum; "none": the per-pixel losses, shape (N, *spatial), ignored pixels 0.
+        weight: (C,) per-class weight (tensor or sequence, finite and >= 0, a buffer) gathered at the target
+            class and multiplying like a per-class alpha. None (default): unweighted.
+        num_classes: expected number of classes C, checked against the input's dim 1 (a ``LossInputError`` on
+            a mismatch). None (default): taken from the input.
+
+    Example:
+        >>> import torch
+        >>> loss = FocalLossPixelwise(alpha=0.5)
+        >>> loss
+        FocalLossPixelwise(alpha=0.5)
+        >>> loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long)).round(decimals=4)
+        tensor(0.0866)
     """
 
     loss_name: str  # set by register_loss
@@ -157,7 +198,7 @@ class FocalLossPixelwise(nn.Module):
 
     def __init__(
         self,
-        alpha: float | Sequence[float] | torch.Tensor | None = 0.25,
+        alpha: float | Sequence[float] | torch.Tensor | None = _PIXEL_ALPHA,
         gamma: float = 2.0,
         ignore_index: int | None = 255,
         reduction: Reduction = "mean",
@@ -173,6 +214,14 @@ class FocalLossPixelwise(nn.Module):
         self.alpha_scalar: float | None = None if alpha_t is not None or alpha is None else float(alpha)  # type: ignore[arg-type]
         self.register_buffer("alpha", alpha_t)
         self.register_buffer("weight", as_class_weight(self.loss_name, weight))
+
+    def extra_repr(self) -> str:
+        # A per-class alpha is the buffer ``alpha`` and the generic repr shows it; a scalar one (or None) is held
+        # in ``alpha_scalar`` (the buffer is then None), so it is added here under the option's own name.
+        shown = options_repr(self)
+        if self.alpha is None and self.alpha_scalar != _PIXEL_ALPHA:
+            shown = ", ".join(part for part in (f"alpha={self.alpha_scalar!r}", shown) if part)
+        return shown
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return softmax_focal_loss(
@@ -223,6 +272,23 @@ class AsymmetricLoss(nn.Module):
     gamma_pos, gamma_neg, eps=ls)`` = ``label_smoothing=ls`` (timm's default ls is 0.1, losskit's 0).
 
     Computed in float32 from ``logsigmoid``/``log_softmax`` (no NaN in fp16, ASL#53); powers guarded at 0.
+
+    Args:
+        gamma_pos: focusing exponent >= 0 of the positive (target) terms (default 1.0).
+        gamma_neg: focusing exponent >= 0 of the negative terms (default 4.0); larger than ``gamma_pos`` to
+            down-weight the many easy negatives.
+        clip: probability margin ``m`` in [0, 1) shifted off the negatives, ``p_m = max(p - m, 0)`` (default
+            0.05), so very easy negatives cost exactly 0; 0 disables it. Multilabel mode only.
+        eps: floor of the probabilities inside the logs (default 1e-8), >= 0. Multilabel mode only.
+        mode: "multilabel" (default): a sigmoid per class and a same-shape {0, 1}/soft float target;
+            "multiclass": softmax over dim 1 and class-index targets (N, *) (timm's single-label ASL).
+        label_smoothing: in [0, 1] (default 0.0: none): smoothing of the one-hot target in multiclass mode.
+        ignore_index: target value that counts nowhere: a class index (multiclass) or, compared element by
+            element, a target value (multilabel). None (default): nothing ignored.
+        reduction: "mean" (default): over the valid elements; "sum": the sum (timm/ASL's multilabel loss is
+            the sum); "none": the input's shape (multilabel) or (N, *) (multiclass).
+        num_classes: expected number of classes C, checked against the input's dim 1 (a ``LossInputError`` on
+            a mismatch). None (default): taken from the input.
     """
 
     loss_name: str  # set by register_loss

@@ -29,6 +29,7 @@ from ..registration import register_loss
 from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
 from ._segmentation_base import TASKS as _TASKS
 from ._segmentation_base import SegBase as _SegBase
+from ._segmentation_base import seg_args
 
 __all__ = [
     "DiceLoss",
@@ -43,6 +44,7 @@ __all__ = [
 
 
 @register_loss("dice", aliases=["DiceLoss", "dice_loss"], tasks=_TASKS, tags=["region", "dice"], inputs=_SEG_INPUTS)
+@seg_args()
 class DiceLoss(_SegBase):
     """Soft Dice loss (Milletari et al., V-Net 2016): ``1 - (2 I + s_nr) / (P + T + s_dr)`` per (sample, class).
 
@@ -85,6 +87,7 @@ class DiceLoss(_SegBase):
 
 
 @register_loss("jaccard", aliases=["JaccardLoss", "iou"], tasks=_TASKS, tags=["region"], inputs=_SEG_INPUTS)
+@seg_args()
 class JaccardLoss(DiceLoss):
     """Soft Jaccard / IoU loss: ``1 - (I + s_nr) / (P + T - I + s_dr)`` per (sample, class); options, layouts,
     empty-class policy and "none" shape as ``dice``.
@@ -100,6 +103,11 @@ class JaccardLoss(DiceLoss):
 
 
 @register_loss("tversky", aliases=["TverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
+@seg_args(
+    alpha="weight of the false positives ``FP = P - I`` in the denominator (default 0.5), >= 0.",
+    beta="weight of the false negatives ``FN = T - I`` in the denominator (default 0.5), >= 0; "
+    "alpha = beta = 0.5 gives Dice, alpha = beta = 1 Jaccard.",
+)
 class TverskyLoss(DiceLoss):
     """Tversky loss (Salehi et al. 2017): ``1 - (I + s_nr) / (I + alpha FP + beta FN + s_dr)`` per (sample,
     class) with ``FP = P - I``, ``FN = T - I``: ``alpha`` weighs false positives, ``beta`` false negatives
@@ -157,6 +165,12 @@ class TverskyLoss(DiceLoss):
 
 @register_loss(
     "focal_tversky", aliases=["FocalTverskyLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS
+)
+@seg_args(
+    alpha="weight of the false positives in the Tversky index (default 0.3), >= 0.",
+    beta="weight of the false negatives in the Tversky index (default 0.7), >= 0.",
+    gamma="exponent applied to ``1 - TI`` per (sample, class) (default 0.75, the paper's 4/3 inverted), > 0; "
+    "1 gives ``tversky``, < 1 raises the loss of the well-segmented classes less than that of the poor ones.",
 )
 class FocalTverskyLoss(TverskyLoss):
     """Focal-Tversky loss (Abraham & Khan, ISBI 2019): ``(1 - TI)^gamma`` per (sample, class), ``TI`` the
@@ -223,6 +237,13 @@ class FocalTverskyLoss(TverskyLoss):
     tags=["region", "imbalanced"],
     inputs=_SEG_INPUTS,
 )
+@seg_args(
+    w_type='class weight from the target volume ``T_c``: "square" (default) ``1 / T_c^2``, "simple" '
+    '``1 / T_c``, "uniform" 1 (a plain micro-averaged Dice). An empty class takes the largest finite weight of '
+    "its sample.",
+    reduction='"mean" (default): the mean of the per-sample losses; "sum": their sum; "none": the per-sample '
+    "losses, shape (N,), or (1,) with ``batch=True``.",
+)
 class GeneralizedDiceLoss(_SegBase):
     """Generalized Dice (Sudre et al., DLMIA 2017): ``1 - (2 sum_c w_c I_c + s_nr) / (sum_c w_c (P_c + T_c) +
     s_dr)`` per sample (``batch=True``: once for the batch), ``w_c = 1/T_c^2`` ("square"), ``1/T_c``
@@ -259,6 +280,10 @@ class GeneralizedDiceLoss(_SegBase):
 
 
 @register_loss("mcc", aliases=["MCCLoss"], tasks=_TASKS, tags=["region", "imbalanced"], inputs=_SEG_INPUTS)
+@seg_args(
+    smooth_nr="added to the MCC numerator (default 0.0), finite and >= 0.",
+    smooth_dr="added under the square root of the denominator (default 1e-5), finite and >= 0.",
+)
 class MCCLoss(_SegBase):
     """Soft Matthews correlation loss (Abhishek & Hamarneh, ISBI 2021): ``1 - MCC`` per (sample, class),
     ``MCC = (TP TN - FP FN + s_nr) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN) + s_dr)`` from the soft confusion matrix
@@ -299,6 +324,19 @@ class MCCLoss(_SegBase):
     tasks=_TASKS,
     tags=["region", "iou"],
     inputs=_SEG_INPUTS,
+)
+@seg_args(
+    mode='"multiclass" (default): Lovász-softmax over softmax probabilities, target class indices (N, *spatial); '
+    '"binary": the Lovász hinge of the logits, target {0, 1} of the input\'s shape or (N, *spatial); '
+    '"multilabel": a Lovász-softmax problem per channel on sigmoid probabilities, target (N, C, *spatial).',
+    from_logits="True (default): ``input`` holds logits; False: probabilities, used as is (in binary mode the "
+    "errors are then ``|p - t|`` instead of the hinge).",
+    classes='which (sample, class) entries the mean counts: "present" (default) only those whose target is not '
+    'empty (Berman\'s default), "all" every entry. Binary mode always counts every entry.',
+    batch="False (default): one Lovász problem per (image, class) (kornia's per-image); True: one per class over "
+    "the whole batch (Berman's ``per_image=False``).",
+    reduction='"mean" (default): the (weighted) mean over the entries ``classes`` counts; "sum": their sum; '
+    '"none": shape (N, C), or (C,) with ``batch=True`` (C = 1 in binary mode), the entries not counted hold 0.',
 )
 class LovaszLoss(_SegBase):
     """Lovász loss (Berman et al., CVPR 2018): the Lovász extension of the Jaccard loss. Binary: the Lovász

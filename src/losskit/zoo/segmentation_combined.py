@@ -32,6 +32,7 @@ from ..registration import register_loss
 from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
 from ._segmentation_base import TASKS as _TASKS
 from ._segmentation_base import SegBase as _SegBase
+from ._segmentation_base import seg_args
 
 __all__ = [
     "DiceCELoss",
@@ -56,6 +57,21 @@ def _buffer(value: float | Tensor | None) -> Tensor | None:
 
 
 @register_loss("dice_ce", aliases=["DiceCELoss"], tasks=_TASKS, tags=["region", "combined"], inputs=_SEG_INPUTS)
+@seg_args(
+    lambda_dice="weight of the Dice term in the total (default 1.0), finite and >= 0.",
+    lambda_ce="weight of the cross-entropy term in the total (default 1.0), finite and >= 0.",
+    weight="(C,) per-class weight (tensor or sequence, finite and >= 0, a buffer), used by both terms: it "
+    "multiplies each class's Dice loss, and it is the CE class weight in multiclass mode (the CE mean then "
+    "divides by the summed weights of the valid pixels, as torch) or a per-channel BCE weight in multilabel "
+    "mode (binary mode's BCE is unweighted). None (default): every class weighs 1.",
+    label_smoothing="label smoothing of the multiclass CE with class-index targets, in [0, 1] (default 0.0: "
+    "none); not used for soft targets or the binary/multilabel BCE.",
+    pos_weight="weight of the positive (foreground) term of the binary/multilabel BCE, a number or a tensor "
+    "broadcastable to the input (e.g. (C, 1, 1) per channel of 2-D masks), a buffer; not used in multiclass "
+    "mode. None (default): 1.",
+    reduction='"mean" (default): ``lambda_dice * (mean of the Dice entries) + lambda_ce * (CE mean over the valid '
+    'pixels)``; "sum": the same with both terms summed. No "none" (the terms have different natural shapes).',
+)
 class DiceCELoss(_SegBase):
     """Dice + cross-entropy (nnU-Net's recipe): ``lambda_dice * dice + lambda_ce * CE``.
 
@@ -123,6 +139,23 @@ class DiceCELoss(_SegBase):
 @register_loss(
     "dice_focal", aliases=["DiceFocalLoss"], tasks=_TASKS, tags=["region", "combined", "imbalanced"], inputs=_SEG_INPUTS
 )
+@seg_args(
+    mode='"multiclass" (default): softmax Dice and softmax focal, target class indices (N, *spatial) (soft '
+    'targets are refused: the focal term needs indices); "binary": one foreground channel, sigmoid Dice and '
+    'sigmoid focal, target of the input\'s shape or (N, *spatial); "multilabel": a sigmoid per channel, target '
+    "(N, C, *spatial) in [0, 1]. The input is always logits.",
+    lambda_dice="weight of the Dice term in the total (default 1.0), finite and >= 0.",
+    lambda_focal="weight of the focal term in the total (default 1.0), finite and >= 0.",
+    gamma="focusing exponent of the focal term, ``(1 - p_t)^gamma`` (default 2.0), finite and >= 0; 0 turns "
+    "the focal term into (weighted) cross-entropy.",
+    alpha="focal balance: in multiclass mode a scalar multiplying every focal term; in binary/multilabel mode "
+    "``alpha`` on positives and ``1 - alpha`` on negatives (torchvision's, negative disables). None (default): "
+    "no alpha weighting.",
+    weight="(C,) per-class weight (tensor or sequence, finite and >= 0, a buffer): multiplies each class's Dice "
+    "loss and, in multiclass/multilabel mode, each class's focal term. None (default): every class weighs 1.",
+    reduction='"mean" (default): ``lambda_dice * (mean of the Dice entries) + lambda_focal * (focal mean over '
+    'the valid pixels)``; "sum": the same with both terms summed. No "none" (the terms have different natural shapes).',
+)
 class DiceFocalLoss(_SegBase):
     """Dice + focal: ``lambda_dice * dice + lambda_focal * focal`` (Zhu et al. 2019, AnatomyNet).
 
@@ -189,6 +222,18 @@ class DiceFocalLoss(_SegBase):
 @register_loss(
     "combined_segmentation", aliases=["CombinedSegmentationLoss"], tasks=_TASKS, tags=["combined"], inputs=_SEG_INPUTS
 )
+@seg_args(
+    num_classes="expected number of classes C (AutoTimm's first argument), checked against the input's "
+    "channels (a ``LossInputError`` on a mismatch); None (default): taken from the input.",
+    ce_weight="weight of the cross-entropy term in the total (default 1.0), finite and >= 0.",
+    dice_weight="weight of the Dice term in the total (default 1.0), finite and >= 0.",
+    ignore_index="label that counts nowhere, in both terms (default 255, the usual 'void' label of "
+    "segmentation masks); None: nothing is ignored.",
+    class_weights="(C,) per-class weight of the CE term only (tensor or sequence, finite and >= 0, a buffer; "
+    "the CE mean divides by the summed weights of the valid pixels, as torch). None (default): unweighted.",
+    smooth="smoothing added to both the numerator and the denominator of the per-sample Dice (default 1.0), "
+    "finite and >= 0.",
+)
 class CombinedSegmentationLoss(_SegBase):
     """AutoTimm's semantic-segmentation loss: ``ce_weight * CE + dice_weight * dice`` over ``num_classes``
     classes, ``ignore_index=255`` by default, ``class_weights`` (C,) weighting the CE term only. ``num_classes``
@@ -235,6 +280,23 @@ class CombinedSegmentationLoss(_SegBase):
 
 
 @register_loss("combined_dice_bce", aliases=["CombinedDiceBCE"], tasks=_TASKS, tags=["combined"], inputs=_SEG_INPUTS)
+@seg_args(
+    dice_weight="weight of the Dice term in the total (default 0.5), finite and >= 0.",
+    bce_weight="weight of the BCE term in the total (default 0.5), finite and >= 0; not both weights 0 (they "
+    "need not sum to 1).",
+    smooth="smoothing added to both the numerator and the denominator of the Dice ratio (default 1.0), finite "
+    "and >= 0.",
+    mode='"binary" (default): one foreground channel, input (N, *spatial) or (N, 1, *spatial), target of the '
+    'input\'s shape or (N, *spatial); "multilabel": a sigmoid per channel, target (N, C, *spatial) in [0, 1]. '
+    '"multiclass" is refused (use ``dice_ce``). The input is always logits.',
+    pos_weight="weight of the positive (foreground) term of the BCE, a number or a tensor broadcastable to the "
+    "input, a buffer. None (default): 1.",
+    ignore_index="target value whose elements count in neither term; None (default): nothing is ignored.",
+    batch="False (default): one Dice ratio per (sample, channel); True: the Dice sums are pooled over the batch "
+    "(the BCE is unaffected).",
+    reduction='"mean" (default): ``dice_weight * (mean of the Dice entries) + bce_weight * (BCE mean over the valid '
+    'pixels)``; "sum": the same with both terms summed. No "none" (the terms have different natural shapes).',
+)
 class CombinedDiceBCE(_SegBase):
     """Seed 000's ``dice_weight * dice + bce_weight * BCE`` for binary (default) or multilabel masks, both terms
     from the same logits (the seed fed logits to its Dice; here Dice sees sigmoid probabilities).
@@ -301,12 +363,21 @@ def _mask_example(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
 )
 class MaskLoss(nn.Module):
     """AutoTimm's per-instance mask loss: sigmoid BCE ``-(pw t log s(x) + (1 - t) log(1 - s(x)))`` over the
-    masks of N instances (N, H, W) (any trailing shape).
-
-    ``pos_weight`` (scalar or broadcastable tensor) weighs foreground pixels. "mean" averages over every pixel of
-    every instance and is 0 (with a zero gradient that still reaches the input) for an empty instance set
-    (N = 0), where ``torch``'s mean would be NaN; "sum"; "none" keeps the input's shape. Accumulates in float32.
+    masks of N instances (N, H, W) (any trailing shape). Accumulates in float32.
     Parity: ≡ ``torch.nn.BCEWithLogitsLoss(pos_weight=pw, reduction=r)`` for N > 0.
+
+    Args:
+        pos_weight: weight ``pw`` of the foreground pixels, a number or a tensor broadcastable to the input
+            (kept as a float32 buffer). None (default): 1.
+        reduction: "mean" (default): the mean over every pixel of every instance, 0 (with a zero gradient that
+            still reaches the input) for an empty instance set (N = 0), where torch's mean would be NaN; "sum":
+            the sum; "none": the per-pixel losses, the input's shape.
+
+    Example:
+        >>> import torch
+        >>> loss = MaskLoss(pos_weight=2.0)
+        >>> loss(torch.zeros(2, 4, 4), torch.ones(2, 4, 4)).round(decimals=4)
+        tensor(1.3863)
     """
 
     loss_name: str  # set by register_loss
