@@ -113,7 +113,8 @@ def test_finding_1_no_module_under_torch_is_imported_by_a_target(tmp_path: Path)
 def test_finding_4_a_string_inside_a_spec_is_no_file_existence_oracle(tmp_path: Path) -> None:
     # Was: a string with a '/' was read as a file, so the error told whether the file existed (and its content).
     (tmp_path / "present.yaml").write_text("name: mse\n")  # same length as "missing": messages truncate alike
-    here, missing = str(tmp_path / "present.yaml"), str(tmp_path / "missing.yaml")
+    # relative to the child's cwd: still a path (it has a '/'), and short enough never to be truncated
+    here, missing = "./present.yaml", "./missing.yaml"
     results = run_attacks(
         f"""
         def attack_existing():
