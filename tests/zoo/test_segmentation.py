@@ -80,8 +80,9 @@ def test_seed000_dice_translated() -> None:
         loss(torch.rand(2, 1, 4, 4), torch.rand(3, 4, 4))
 
 
-def test_combined_dice_bce_weights() -> None:
+def test_combined_dice_bce_weights(device: torch.device) -> None:
     x, t = torch.randn(2, 1, 5, 5, dtype=D), torch.randint(0, 2, (2, 1, 5, 5)).to(D)
+    x, t = x.to(device), t.to(device)
     got = build_loss("combined_dice_bce", dice_weight=0.7, bce_weight=0.7)(x, t)
     ref = 0.7 * build_loss("dice", mode="binary", smooth=1.0)(
         x, t
@@ -96,9 +97,10 @@ def test_combined_dice_bce_weights() -> None:
 
 @pytest.mark.parametrize("batch", [False, True])
 @pytest.mark.parametrize("spatial", [(6, 5), (3, 4, 2)])
-def test_monai_parity_region(batch: bool, spatial: tuple[int, ...]) -> None:
+def test_monai_parity_region(batch: bool, spatial: tuple[int, ...], device: torch.device) -> None:
     ml = pytest.importorskip("monai.losses")
     x, y = _data(spatial=spatial)
+    xd, yd = x.to(device), y.to(device)  # ours on the test device, MONAI's reference on CPU
     y1, w = y.unsqueeze(1), torch.tensor([0.5, 1.0, 2.0], dtype=D)
     kw = dict(softmax=True, to_onehot_y=True, batch=batch)
     pairs = [
@@ -116,65 +118,79 @@ def test_monai_parity_region(batch: bool, spatial: tuple[int, ...]) -> None:
     for wt in ("square", "simple", "uniform"):
         pairs.append((build_loss("generalized_dice", w_type=wt, batch=batch), ml.GeneralizedDiceLoss(w_type=wt, **kw)))
     for ours, theirs in pairs:
-        torch.testing.assert_close(ours(x, y), theirs(x, y1), rtol=1e-5, atol=1e-8)
-    none = build_loss("dice", batch=batch, reduction="none")(x, y)
+        torch.testing.assert_close(ours.to(device)(xd, yd).cpu(), theirs(x, y1), rtol=1e-5, atol=1e-8)
+    none = build_loss("dice", batch=batch, reduction="none").to(device)(xd, yd).cpu()
     ref = ml.DiceLoss(reduction="none", **kw)(x, y1)
     torch.testing.assert_close(none, ref.reshape(none.shape), rtol=1e-5, atol=1e-8)
 
 
-def test_monai_parity_sigmoid_soft_and_focal() -> None:
+def test_monai_parity_sigmoid_soft_and_focal(device: torch.device) -> None:
     ml = pytest.importorskip("monai.losses")
     x, y = _data(c=3, spatial=(5, 6))
     t = torch.rand(x.shape, dtype=D)
+    xd, yd = x.to(device), y.to(device)  # ours on the test device, MONAI's reference on CPU
     torch.testing.assert_close(
-        build_loss("dice", mode="multilabel")(x, t),
+        build_loss("dice", mode="multilabel")(xd, t.to(device)).cpu(),
         ml.DiceLoss(sigmoid=True, soft_label=True)(x, t),
         rtol=1e-5,
         atol=1e-8,
     )
     soft = torch.softmax(torch.randn(x.shape, dtype=D), 1)
     torch.testing.assert_close(
-        build_loss("dice")(x, soft), ml.DiceLoss(softmax=True, soft_label=True)(x, soft), rtol=1e-5, atol=1e-8
+        build_loss("dice")(xd, soft.to(device)).cpu(),
+        ml.DiceLoss(softmax=True, soft_label=True)(x, soft),
+        rtol=1e-5,
+        atol=1e-8,
     )
     hard = (t > 0.5).to(D)
     torch.testing.assert_close(
-        build_loss("mcc", mode="multilabel")(x, hard), ml.MCCLoss(sigmoid=True)(x, hard), rtol=1e-5, atol=1e-8
+        build_loss("mcc", mode="multilabel")(xd, hard.to(device)).cpu(),
+        ml.MCCLoss(sigmoid=True)(x, hard),
+        rtol=1e-5,
+        atol=1e-8,
     )
-    ours = build_loss("dice_focal", gamma=2.0, lambda_focal=1.0 / 3)(x, y)
+    ours = build_loss("dice_focal", gamma=2.0, lambda_focal=1.0 / 3)(xd, yd).cpu()
     y1 = y.unsqueeze(1)
     theirs = ml.DiceLoss(softmax=True, to_onehot_y=True)(x, y1) + ml.FocalLoss(
         use_softmax=True, to_onehot_y=True, gamma=2.0
     )(x, y1)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-8)
-    ours = build_loss("dice_focal", mode="multilabel", gamma=2.0)(x, hard)
+    ours = build_loss("dice_focal", mode="multilabel", gamma=2.0)(xd, hard.to(device)).cpu()
     torch.testing.assert_close(ours, ml.DiceFocalLoss(sigmoid=True, gamma=2.0)(x, hard), rtol=1e-5, atol=1e-8)
 
 
-def test_kornia_parity() -> None:
+def test_kornia_parity(device: torch.device) -> None:
     kl = pytest.importorskip("kornia.losses")
     x, y = _all_present(c=4)
+    xd, yd = x.to(device), y.to(device)  # ours on the test device, kornia's reference on CPU
     torch.testing.assert_close(
-        build_loss("dice", smooth_nr=0, smooth_dr=1e-8)(x, y), kl.dice_loss(x, y, average="macro"), rtol=1e-5, atol=1e-8
+        build_loss("dice", smooth_nr=0, smooth_dr=1e-8)(xd, yd).cpu(),
+        kl.dice_loss(x, y, average="macro"),
+        rtol=1e-5,
+        atol=1e-8,
     )
     gdl = build_loss("generalized_dice", w_type="uniform", smooth_nr=0, smooth_dr=1e-8)
-    torch.testing.assert_close(gdl(x, y), kl.dice_loss(x, y, average="micro"), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(gdl(xd, yd).cpu(), kl.dice_loss(x, y, average="micro"), rtol=1e-5, atol=1e-8)
     tv = build_loss("tversky", alpha=0.3, beta=0.7, smooth_nr=0, smooth_dr=1e-8)
-    torch.testing.assert_close(tv(x, y), kl.tversky_loss(x, y, 0.3, 0.7), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(tv(xd, yd).cpu(), kl.tversky_loss(x, y, 0.3, 0.7), rtol=1e-5, atol=1e-8)
     w = torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=D)
     x2, y2 = _data(c=4, seed=3)  # absent classes too: kornia scores all of them
     torch.testing.assert_close(
-        build_loss("lovasz", classes="all", weight=w)(x2, y2),
+        build_loss("lovasz", classes="all", weight=w).to(device)(x2.to(device), y2.to(device)).cpu(),
         kl.lovasz_softmax_loss(x2, y2, weight=w),
         rtol=1e-5,
         atol=1e-8,
     )
     xb, yb = torch.randn(3, 1, 6, 5, dtype=D), torch.randint(0, 2, (3, 6, 5))
     torch.testing.assert_close(
-        build_loss("lovasz", mode="binary")(xb, yb.to(D)), kl.lovasz_hinge_loss(xb, yb), rtol=1e-5, atol=1e-8
+        build_loss("lovasz", mode="binary")(xb.to(device), yb.to(device, D)).cpu(),
+        kl.lovasz_hinge_loss(xb, yb),
+        rtol=1e-5,
+        atol=1e-8,
     )
 
 
-def test_lovasz_matches_reference_loop() -> None:
+def test_lovasz_matches_reference_loop(device: torch.device) -> None:
     """Against a straightforward per-(image, class) implementation of Berman's algorithm with ignored pixels."""
     x, y = _data(n=2, c=3, spatial=(7,))
     y[0, :2] = 255
@@ -193,7 +209,7 @@ def test_lovasz_matches_reference_loop() -> None:
             j[1:] = j[1:] - j[:-1].clone()
             vals.append(((e * j).sum(), bool(fg.sum() > 0)))
     ref = torch.stack([v for v, present in vals if present]).mean()
-    torch.testing.assert_close(build_loss("lovasz", ignore_index=255)(x, y), ref)
+    torch.testing.assert_close(build_loss("lovasz", ignore_index=255)(x.to(device), y.to(device)).cpu(), ref)
 
 
 # ------------------------------------------------------------------------------------------------ gradients
@@ -216,7 +232,7 @@ def _grad_cases() -> list[tuple[str, dict, str]]:
 
 
 @pytest.mark.parametrize("name,kw,kind", _grad_cases())
-def test_gradcheck(name: str, kw: dict, kind: str) -> None:
+def test_gradcheck(name: str, kw: dict, kind: str, device: torch.device) -> None:
     g = torch.Generator().manual_seed(1)
     c = 1 if kind == "binary" else 3
     x = torch.randn(2, c, 3, 2, generator=g, dtype=D)
@@ -232,7 +248,8 @@ def test_gradcheck(name: str, kw: dict, kind: str) -> None:
         t = torch.randint(0, 2, x.shape, generator=g).to(D)
     if kind == "mask":
         x, t = x[:, 0], t[:, 0]
-    loss = build_loss(name, **kw)
+    x, t = x.to(device), t.to(device)
+    loss = build_loss(name, **kw).to(device)
     f = (lambda z: loss(torch.softmax(z, 1), t)) if kind == "probs" else (lambda z: loss(z, t))
     assert torch.autograd.gradcheck(f, (x.requires_grad_(),))
 
@@ -246,23 +263,26 @@ def test_gradcheck(name: str, kw: dict, kind: str) -> None:
     seed=st.integers(0, 10_000),
     batch=st.booleans(),
 )
-def test_minimum_at_soft_target(name: str, seed: int, batch: bool) -> None:
+def test_minimum_at_soft_target(name: str, seed: int, batch: bool, device: torch.device) -> None:
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(2, 3, 4, 3, generator=g, dtype=D) * 3
+    z = (torch.randn(2, 3, 4, 3, generator=g, dtype=D) * 3).to(device)
     soft = torch.softmax(z, 1)
     loss = build_loss(name, batch=batch)
     assert float(loss(z, soft)) < 1e-9
     zs = z.clone().requires_grad_()
     loss(zs, soft).backward()
     assert float(zs.grad.abs().max()) < 1e-6
-    assert float(build_loss(name, batch=batch)(z + 0.5 * torch.randn(z.shape, generator=g, dtype=D), soft)) > 0
+    assert (
+        float(build_loss(name, batch=batch)(z + 0.5 * torch.randn(z.shape, generator=g, dtype=D).to(device), soft)) > 0
+    )
 
 
 @settings(max_examples=20, deadline=None)
 @given(name=st.sampled_from(REGION + ["generalized_dice", "dice_ce"]), seed=st.integers(0, 10_000))
-def test_class_permutation_invariance(name: str, seed: int) -> None:
+def test_class_permutation_invariance(name: str, seed: int, device: torch.device) -> None:
     x, y = _data(seed=seed)
-    perm = torch.randperm(3, generator=torch.Generator().manual_seed(seed))
+    x, y = x.to(device), y.to(device)
+    perm = torch.randperm(3, generator=torch.Generator().manual_seed(seed)).to(device)
     inv = torch.argsort(perm)
     loss = build_loss(name, mode="multiclass")
     torch.testing.assert_close(loss(x[:, perm], inv[y]), loss(x, y))
@@ -274,15 +294,16 @@ def test_class_permutation_invariance(name: str, seed: int) -> None:
     seed=st.integers(0, 10_000),
     batch=st.booleans(),
 )
-def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool) -> None:
+def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool, device: torch.device) -> None:
     x, y = _data(spatial=(8,), seed=seed)
+    x, y = x.to(device), y.to(device)
     y[:, :3] = 255
     kw = {} if name == "combined_segmentation" else {"mode": "multiclass", "batch": batch}
     if name in ("dice_focal", "dice_ce"):
         kw.pop("batch")
     loss = build_loss(name, ignore_index=255, **kw)
     x2 = x.clone()
-    x2[:, :, :3] = torch.randn(2, 3, 3, dtype=D) * 10
+    x2[:, :, :3] = torch.randn(2, 3, 3, dtype=D).to(device) * 10
     a, b = x.clone().requires_grad_(), x2.clone().requires_grad_()
     la, lb = loss(a, y), loss(b, y)
     la.backward()
@@ -298,8 +319,9 @@ def test_ignored_pixels_change_nothing(name: str, seed: int, batch: bool) -> Non
     seed=st.integers(0, 10_000),
     mode=st.sampled_from(["multiclass", "binary"]),
 )
-def test_per_sample_is_mean_of_single_sample(name: str, seed: int, mode: str) -> None:
+def test_per_sample_is_mean_of_single_sample(name: str, seed: int, mode: str, device: torch.device) -> None:
     x, y = _data(n=3, c=1 if mode == "binary" else 3, seed=seed)
+    x, y = x.to(device), y.to(device)
     t = y.to(D).unsqueeze(1).clamp(max=1) if mode == "binary" else y
     loss = build_loss(name, mode=mode)
     single = torch.stack([loss(x[i : i + 1], t[i : i + 1]) for i in range(3)])
@@ -313,8 +335,9 @@ def test_per_sample_is_mean_of_single_sample(name: str, seed: int, mode: str) ->
 
 @pytest.mark.parametrize("name", REGION + ["generalized_dice"])
 @pytest.mark.parametrize("batch", [False, True])
-def test_sum_is_none_sum_and_shapes(name: str, batch: bool) -> None:
+def test_sum_is_none_sum_and_shapes(name: str, batch: bool, device: torch.device) -> None:
     x, y = _data()
+    x, y = x.to(device), y.to(device)
     none = build_loss(name, batch=batch, reduction="none", mode="multiclass")(x, y)
     expected = ((2,) if not batch else (1,)) if name == "generalized_dice" else ((2, 3) if not batch else (3,))
     assert tuple(none.shape) == expected
@@ -325,47 +348,51 @@ def test_sum_is_none_sum_and_shapes(name: str, batch: bool) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_all_ignored_and_empty(name: str) -> None:
-    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+def test_all_ignored_and_empty(name: str, device: torch.device) -> None:
+    x = torch.randn(2, 3, 4, 4, requires_grad=True, device=device)
     if name == "mask":
-        out = build_loss(name)(torch.randn(0, 4, 4, requires_grad=True), torch.zeros(0, 4, 4))
+        out = build_loss(name)(
+            torch.randn(0, 4, 4, requires_grad=True, device=device), torch.zeros(0, 4, 4, device=device)
+        )
         assert float(out.detach()) == 0.0
         return
     if name in ("mcc", "combined_dice_bce"):
-        xb = torch.randn(2, 1, 4, 4, requires_grad=True)
-        out = build_loss(name, mode="binary", ignore_index=255)(xb, torch.full((2, 1, 4, 4), 255.0))
+        xb = torch.randn(2, 1, 4, 4, requires_grad=True, device=device)
+        out = build_loss(name, mode="binary", ignore_index=255)(xb, torch.full((2, 1, 4, 4), 255.0, device=device))
         out.backward()
         assert torch.isfinite(out) and float(xb.grad.abs().max()) == 0.0
         return
-    y = torch.full((2, 4, 4), 255)
+    y = torch.full((2, 4, 4), 255, device=device)
     out = build_loss(name, ignore_index=255)(x, y)
     out.backward()
     assert torch.isfinite(out) and float(x.grad.abs().max()) == 0.0
 
 
 @pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "mcc", "lovasz"])
-def test_empty_masks_policy(name: str) -> None:
+def test_empty_masks_policy(name: str, device: torch.device) -> None:
     # Saturated logits: a confident, correct "all background" prediction on empty foreground masks.
-    x = torch.full((2, 1, 6, 6), -60.0, requires_grad=True)
-    value = build_loss(name, mode="binary")(x, torch.zeros(2, 1, 6, 6))
+    x = torch.full((2, 1, 6, 6), -60.0, requires_grad=True, device=device)
+    value = build_loss(name, mode="binary")(x, torch.zeros(2, 1, 6, 6, device=device))
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(x.grad).all()
     if name == "mcc":
         # MONAI's rule, kept for parity: MCC is 0/0 on an empty target; only an exactly empty prediction scores 0.
         assert float(value) == pytest.approx(1.0)
-        exact = build_loss(name, mode="binary", from_logits=False)(torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6))
+        exact = build_loss(name, mode="binary", from_logits=False)(
+            torch.zeros(2, 1, 6, 6, device=device), torch.zeros(2, 1, 6, 6, device=device)
+        )
         assert float(exact) == 0.0
     else:
         assert float(value) < 1e-6
     if name not in ("mcc", "lovasz"):
         # Without smoothing, exactly empty prediction and target still score 0 (no 0/0).
         exact = build_loss(name, mode="binary", from_logits=False, smooth=0.0)(
-            torch.zeros(2, 1, 6, 6), torch.zeros(2, 1, 6, 6)
+            torch.zeros(2, 1, 6, 6, device=device), torch.zeros(2, 1, 6, 6, device=device)
         )
         assert float(exact) == 0.0
     # multiclass with an absent class, prediction confidently right
-    y = torch.zeros(2, 6, 6, dtype=torch.long)
-    xm = torch.zeros(2, 3, 6, 6)
+    y = torch.zeros(2, 6, 6, dtype=torch.long, device=device)
+    xm = torch.zeros(2, 3, 6, 6, device=device)
     xm[:, 0] = 60.0
     expected = 2 / 3 if name == "mcc" else 0.0  # MCC: the two absent classes score 1 each (see above)
     assert float(build_loss(name, mode="multiclass")(xm, y)) == pytest.approx(expected, abs=1e-4)
@@ -373,11 +400,12 @@ def test_empty_masks_policy(name: str) -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", ["dice", "generalized_dice", "tversky", "lovasz", "dice_ce", "mcc"])
-def test_half_precision_large_map(name: str, dtype: torch.dtype) -> None:
+def test_half_precision_large_map(name: str, dtype: torch.dtype, device: torch.device) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, 512, 512, generator=g) * 8
     y = torch.randint(0, 3, (1, 512, 512), generator=g)
     y[0, :8] = 255
+    x, y = x.to(device), y.to(device)
     loss = build_loss(name, mode="multiclass", ignore_index=255)
     ref = loss(x, y)
     xh = x.to(dtype).requires_grad_()
@@ -391,37 +419,41 @@ def test_half_precision_large_map(name: str, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize(
     "name", ["dice", "jaccard", "tversky", "generalized_dice", "mcc", "lovasz", "dice_ce", "dice_focal"]
 )
-def test_1d_and_3d(name: str, spatial: tuple[int, ...]) -> None:
+def test_1d_and_3d(name: str, spatial: tuple[int, ...], device: torch.device) -> None:
     x, y = _data(spatial=spatial)
+    x, y = x.to(device), y.to(device)
     y.view(-1)[0] = 255
     out = build_loss(name, mode="multiclass", ignore_index=255)(x.requires_grad_(), y)
     out.backward()
     assert torch.isfinite(out) and torch.isfinite(x.grad).all()
 
 
-def test_weight_buffer_and_include_background() -> None:
+def test_weight_buffer_and_include_background(device: torch.device) -> None:
     w = torch.tensor([0.0, 1.0, 3.0])
-    loss = build_loss("dice", weight=w, reduction="none")
+    loss = build_loss("dice", weight=w, reduction="none").to(device)
     assert "weight" in dict(loss.named_buffers())
     x, y = _data()
+    x, y = x.to(device), y.to(device)
     none = loss(x.float(), y)
     assert float(none[:, 0].abs().max()) == 0.0
     nb = build_loss("dice", include_background=False, reduction="none")(x, y)
     assert nb.shape == (2, 2)
 
 
-def test_tversky_alpha_weighs_false_positives() -> None:
+def test_tversky_alpha_weighs_false_positives(device: torch.device) -> None:
     # Prediction covers everything, target half: only false positives.
-    p = torch.ones(1, 1, 4, 4)
-    t = torch.zeros(1, 1, 4, 4)
+    p = torch.ones(1, 1, 4, 4, device=device)
+    t = torch.zeros(1, 1, 4, 4, device=device)
+
     t[..., :2, :] = 1
     hi = build_loss("tversky", mode="binary", from_logits=False, alpha=0.9, beta=0.1)(p, t)
     lo = build_loss("tversky", mode="binary", from_logits=False, alpha=0.1, beta=0.9)(p, t)
     assert float(hi) > float(lo)
 
 
-def test_focal_tversky_exponent_per_class() -> None:
+def test_focal_tversky_exponent_per_class(device: torch.device) -> None:
     x, y = _data()
+    x, y = x.to(device), y.to(device)
     ft = build_loss("focal_tversky", gamma=2.0, reduction="none")(x, y)
     tv = build_loss("tversky", alpha=0.3, beta=0.7, reduction="none")(x, y)
     torch.testing.assert_close(ft, tv**2)
@@ -476,7 +508,9 @@ def _reference_stats(x: torch.Tensor, y: torch.Tensor, c: int, ignore: int | Non
 @pytest.mark.parametrize("c", [3, 21, 70])  # 70 > 64 takes the per-row path instead of the (N, C, C) product
 @pytest.mark.parametrize("ignore", [None, 255])
 @pytest.mark.parametrize("from_logits", [True, False])
-def test_label_stats_match_autograd_reference_float32(c: int, ignore: int | None, from_logits: bool) -> None:
+def test_label_stats_match_autograd_reference_float32(
+    c: int, ignore: int | None, from_logits: bool, device: torch.device
+) -> None:
     from losskit.functional.region import region_stats
 
     g = torch.Generator().manual_seed(c)
@@ -487,13 +521,14 @@ def test_label_stats_match_autograd_reference_float32(c: int, ignore: int | None
     y[:, :, 30:] = c - 1 if c > 3 else 0
     if ignore is not None:
         y[0, :5] = ignore
+    x, y = x.to(device), y.to(device)
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     s = region_stats(a, y, from_logits=from_logits, ignore_index=ignore)
     ref = _reference_stats(b, y, c, ignore, softmax=from_logits)
     for got, exp in zip(s[:3], ref, strict=True):
         torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-3)
     assert torch.equal(s.true, ref[2]) and torch.equal(s.count.squeeze(1), ref[2].sum(1))  # exact counts
-    w = torch.randn(2, 2, c, generator=g)
+    w = torch.randn(2, 2, c, generator=g).to(device)
     (s.inter * w[0] + s.pred * w[1]).sum().backward()
     (ref[0] * w[0] + ref[1] * w[1]).sum().backward()
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
@@ -501,9 +536,10 @@ def test_label_stats_match_autograd_reference_float32(c: int, ignore: int | None
         assert float(a.grad[0, :, :5].abs().max()) == 0.0
 
 
-def test_label_stats_retain_graph_and_empty_class_counts() -> None:
+def test_label_stats_retain_graph_and_empty_class_counts(device: torch.device) -> None:
     x, y = _data(c=4, spatial=(9, 8))
     y[y == 2] = 1  # class 2 absent: its count must be exactly 0 (generalized Dice weights read it)
+    x, y = x.to(device), y.to(device)
     z = x.clone().requires_grad_()
     out = build_loss("generalized_dice")(z, y)
     (g1,) = torch.autograd.grad(out, z, retain_graph=True)
@@ -579,12 +615,13 @@ def test_lovasz_radix_rows_retain_graph() -> None:
 
 
 @pytest.mark.parametrize("from_logits", [True, False])
-def test_gradcheck_many_classes_scatter_path(from_logits: bool) -> None:
+def test_gradcheck_many_classes_scatter_path(from_logits: bool, device: torch.device) -> None:
     """C > 8 takes the scatter-add statistics path: gradcheck it with ignored voxels, for each region loss."""
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 10, 3, 3, generator=g, dtype=D)
     y = torch.randint(0, 10, (2, 3, 3), generator=g)
     y[0, 0, :2] = 255
+    x, y = x.to(device), y.to(device)
     for name in ["dice", "generalized_dice", "tversky", "mcc"]:
         loss = build_loss(name, mode="multiclass", ignore_index=255, from_logits=from_logits)
         f = (lambda z: loss(z, y)) if from_logits else (lambda z: loss(torch.softmax(z, 1), y))
