@@ -1,4 +1,4 @@
-"""Helpers of the per-parameter docs and repr tests (``test_repr_and_param_docs_*``): which built-ins a set of zoo
+"""Helpers of the per-parameter docs and repr tests (``test_repr_and_param_docs.py``): which built-ins a set of zoo
 modules registers, and a non-default value for a parameter of a simple type."""
 
 from __future__ import annotations
