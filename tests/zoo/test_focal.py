@@ -81,9 +81,9 @@ def ref_asl_single(x: torch.Tensor, t: torch.Tensor, gamma_pos: float, gamma_neg
 
 @pytest.mark.parametrize("alpha", [0.25, 0.6, None, -1.0])
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
-def test_sigmoid_matches_torchvision_formula(alpha: float | None, gamma: float) -> None:
-    x = torch.randn(3, 4, 5, dtype=D, generator=_g()) * 3
-    y = torch.rand(3, 4, 5, dtype=D, generator=_g(1))  # soft targets too
+def test_sigmoid_matches_torchvision_formula(alpha: float | None, gamma: float, device: torch.device) -> None:
+    x = (torch.randn(3, 4, 5, dtype=D, generator=_g()) * 3).to(device)
+    y = torch.rand(3, 4, 5, dtype=D, generator=_g(1)).to(device)  # soft targets too
     ref = tv_sigmoid_focal(x, y, alpha, gamma)
     torch.testing.assert_close(
         sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="none"), ref, rtol=1e-5, atol=1e-12
@@ -94,70 +94,73 @@ def test_sigmoid_matches_torchvision_formula(alpha: float | None, gamma: float) 
     )
 
 
-def test_sigmoid_gamma0_no_alpha_is_bce() -> None:
-    x = torch.randn(4, 6, dtype=D, generator=_g())
-    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(D)
+def test_sigmoid_gamma0_no_alpha_is_bce(device: torch.device) -> None:
+    x = torch.randn(4, 6, dtype=D, generator=_g()).to(device)
+    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(device, D)
     torch.testing.assert_close(
         sigmoid_focal_loss(x, y, alpha=None, gamma=0.0), F.binary_cross_entropy_with_logits(x, y)
     )
 
 
-def test_sigmoid_parity_kornia() -> None:
+def test_sigmoid_parity_kornia(device: torch.device) -> None:
     kornia = pytest.importorskip("kornia")
     x = torch.randn(2, 3, 4, 4, dtype=D, generator=_g())
     y = torch.randint(0, 2, (2, 3, 4, 4), generator=_g(1)).to(D)
     ref = kornia.losses.binary_focal_loss_with_logits(x, y, alpha=0.25, gamma=2.0, reduction="none")
     torch.testing.assert_close(
-        sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none"), ref, rtol=1e-5, atol=1e-12
+        sigmoid_focal_loss(x.to(device), y.to(device), alpha=0.25, gamma=2.0, reduction="none").cpu(),
+        ref,
+        rtol=1e-5,
+        atol=1e-12,
     )
 
 
-def test_sigmoid_parity_monai() -> None:
+def test_sigmoid_parity_monai(device: torch.device) -> None:
     monai_losses = pytest.importorskip("monai.losses")
     x = torch.randn(2, 3, 4, 4, dtype=D, generator=_g())
     y = torch.randint(0, 2, (2, 3, 4, 4), generator=_g(1)).to(D)
     ref = monai_losses.FocalLoss(gamma=2.0, alpha=0.25, reduction="none")(x, y)
     # MONAI computes in float32 whatever the input dtype
-    out = sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none")
+    out = sigmoid_focal_loss(x.to(device), y.to(device), alpha=0.25, gamma=2.0, reduction="none").cpu()
     torch.testing.assert_close(out, ref.to(D), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("alpha", [0.25, None])
-def test_sigmoid_gradcheck(gamma: float, alpha: float | None) -> None:
-    x = (torch.randn(3, 5, dtype=D, generator=_g()) * 4).requires_grad_()
-    y = torch.rand(3, 5, dtype=D, generator=_g(1))
-    w = torch.rand(5, dtype=D, generator=_g(2))
+def test_sigmoid_gradcheck(gamma: float, alpha: float | None, device: torch.device) -> None:
+    x = (torch.randn(3, 5, dtype=D, generator=_g()) * 4).to(device).requires_grad_()
+    y = torch.rand(3, 5, dtype=D, generator=_g(1)).to(device)
+    w = torch.rand(5, dtype=D, generator=_g(2)).to(device)
     assert torch.autograd.gradcheck(
         lambda v: sigmoid_focal_loss(v, y, alpha=alpha, gamma=gamma, weight=w, reduction="sum"), (x,)
     )
 
 
-def test_sigmoid_target_grad_path() -> None:
-    x = torch.randn(3, 4, dtype=D, generator=_g()).requires_grad_()
-    y = torch.rand(3, 4, dtype=D, generator=_g(1)).requires_grad_()
+def test_sigmoid_target_grad_path(device: torch.device) -> None:
+    x = torch.randn(3, 4, dtype=D, generator=_g()).to(device).requires_grad_()
+    y = torch.rand(3, 4, dtype=D, generator=_g(1)).to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: sigmoid_focal_loss(a, b, gamma=1.5), (x, y))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_sigmoid_saturated_gamma_below_one_finite(dtype: torch.dtype) -> None:
-    x = torch.tensor([[1e4, -1e4, 60.0, -60.0, 800.0, -800.0]], dtype=dtype, requires_grad=True)
-    y = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]], dtype=dtype)
+def test_sigmoid_saturated_gamma_below_one_finite(dtype: torch.dtype, device: torch.device) -> None:
+    x = torch.tensor([[1e4, -1e4, 60.0, -60.0, 800.0, -800.0]], dtype=dtype, requires_grad=True, device=device)
+    y = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]], dtype=dtype, device=device)
     for gamma in (0.0, 0.3, 0.5):
         x.grad = None
         loss = sigmoid_focal_loss(x, y, gamma=gamma)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
     # gradcheck on moderately saturated logits, where the analytic (1-p_t)^(g-1) would be huge
-    xs = torch.tensor([[25.0, -25.0, 30.0]], dtype=D, requires_grad=True)
-    ys = torch.tensor([[1.0, 0.0, 0.0]], dtype=D)
+    xs = torch.tensor([[25.0, -25.0, 30.0]], dtype=D, requires_grad=True, device=device)
+    ys = torch.tensor([[1.0, 0.0, 0.0]], dtype=D, device=device)
     assert torch.autograd.gradcheck(lambda v: sigmoid_focal_loss(v, ys, gamma=0.5, reduction="sum"), (xs,))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_sigmoid_half_precision_finite(dtype: torch.dtype) -> None:
-    x = (torch.randn(4, 8, generator=_g()) * 20).to(dtype).requires_grad_()
-    y = torch.randint(0, 2, (4, 8), generator=_g(1)).to(dtype)
+def test_sigmoid_half_precision_finite(dtype: torch.dtype, device: torch.device) -> None:
+    x = (torch.randn(4, 8, generator=_g()) * 20).to(device, dtype).requires_grad_()
+    y = torch.randint(0, 2, (4, 8), generator=_g(1)).to(device, dtype)
     loss = sigmoid_focal_loss(x, y)
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss) and torch.isfinite(x.grad).all()
@@ -170,10 +173,10 @@ def test_sigmoid_half_precision_finite(dtype: torch.dtype) -> None:
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("spatial", [(), (5,), (3, 4), (2, 3, 2)])
-def test_softmax_matches_reference(gamma: float, spatial: tuple[int, ...]) -> None:
-    x = torch.randn(2, 4, *spatial, dtype=D, generator=_g()) * 3
-    t = torch.randint(0, 4, (2, *spatial), generator=_g(1))
-    alpha = torch.rand(4, dtype=D, generator=_g(2))
+def test_softmax_matches_reference(gamma: float, spatial: tuple[int, ...], device: torch.device) -> None:
+    x = (torch.randn(2, 4, *spatial, dtype=D, generator=_g()) * 3).to(device)
+    t = torch.randint(0, 4, (2, *spatial), generator=_g(1)).to(device)
+    alpha = torch.rand(4, dtype=D, generator=_g(2)).to(device)
     ref = ref_softmax_focal(x, t, gamma, alpha)
     out = softmax_focal_loss(x, t, gamma=gamma, alpha=alpha, reduction="none")
     assert out.shape == t.shape
@@ -183,11 +186,12 @@ def test_softmax_matches_reference(gamma: float, spatial: tuple[int, ...]) -> No
     )
 
 
-def test_softmax_gamma0_is_cross_entropy() -> None:
+def test_softmax_gamma0_is_cross_entropy(device: torch.device) -> None:
     x = torch.randn(3, 5, 4, 4, dtype=D, generator=_g())
     t = torch.randint(0, 5, (3, 4, 4), generator=_g(1))
     t[0, 0] = 255
     w = torch.rand(5, dtype=D, generator=_g(2)) + 0.5
+    x, t, w = x.to(device), t.to(device), w.to(device)
     torch.testing.assert_close(
         softmax_focal_loss(x, t, gamma=0.0, ignore_index=255),
         F.cross_entropy(x, t, ignore_index=255),
@@ -202,47 +206,60 @@ def test_softmax_gamma0_is_cross_entropy() -> None:
     )
 
 
-def test_softmax_parity_kornia() -> None:
+def test_softmax_parity_kornia(device: torch.device) -> None:
     kornia = pytest.importorskip("kornia")
     x = torch.randn(2, 4, 5, 6, dtype=D, generator=_g())
     t = torch.randint(0, 4, (2, 5, 6), generator=_g(1))
+    xd, td = x.to(device), t.to(device)  # ours on the test device, kornia's reference on CPU
     for gamma in (0.0, 2.0):
         ref = kornia.losses.focal_loss(x, t, alpha=None, gamma=gamma, reduction="mean")
         # kornia's mean runs over C x pixels: ours (mean over pixels) / C
-        torch.testing.assert_close(softmax_focal_loss(x, t, gamma=gamma, alpha=None) / 4, ref, rtol=1e-5, atol=0)
+        torch.testing.assert_close(
+            softmax_focal_loss(xd, td, gamma=gamma, alpha=None).cpu() / 4, ref, rtol=1e-5, atol=0
+        )
         ref_none = kornia.losses.focal_loss(x, t, alpha=None, gamma=gamma, reduction="none")
         torch.testing.assert_close(
-            softmax_focal_loss(x, t, gamma=gamma, reduction="none"), ref_none.sum(1), rtol=1e-5, atol=1e-12
+            softmax_focal_loss(xd, td, gamma=gamma, reduction="none").cpu(), ref_none.sum(1), rtol=1e-5, atol=1e-12
         )
         # kornia's scalar alpha weighs class 0 by 1 - alpha and every other class by alpha
         ref_a = kornia.losses.focal_loss(x, t, alpha=0.3, gamma=gamma, reduction="sum")
         per_class = torch.tensor([0.7, 0.3, 0.3, 0.3], dtype=D)
         torch.testing.assert_close(
-            softmax_focal_loss(x, t, gamma=gamma, alpha=per_class, reduction="sum"), ref_a, rtol=1e-5, atol=0
+            softmax_focal_loss(xd, td, gamma=gamma, alpha=per_class.to(device), reduction="sum").cpu(),
+            ref_a,
+            rtol=1e-5,
+            atol=0,
         )
 
 
-def test_softmax_parity_monai() -> None:
+def test_softmax_parity_monai(device: torch.device) -> None:
     monai_losses = pytest.importorskip("monai.losses")
     x = torch.randn(2, 3, 4, 5, 2, dtype=D, generator=_g())
     t = torch.randint(0, 3, (2, 4, 5, 2), generator=_g(1))
     m = monai_losses.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0, reduction="none")
     ref = m(x, t.unsqueeze(1))
     torch.testing.assert_close(
-        softmax_focal_loss(x, t, gamma=2.0, reduction="none"), ref.sum(1).to(D), rtol=1e-5, atol=1e-7
+        softmax_focal_loss(x.to(device), t.to(device), gamma=2.0, reduction="none").cpu(),
+        ref.sum(1).to(D),
+        rtol=1e-5,
+        atol=1e-7,
     )
     m_mean = monai_losses.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)
     torch.testing.assert_close(
-        softmax_focal_loss(x, t, gamma=2.0) / 3, m_mean(x, t.unsqueeze(1)).to(D), rtol=1e-5, atol=1e-7
+        softmax_focal_loss(x.to(device), t.to(device), gamma=2.0).cpu() / 3,
+        m_mean(x, t.unsqueeze(1)).to(D),
+        rtol=1e-5,
+        atol=1e-7,
     )
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
-def test_softmax_gradcheck(gamma: float) -> None:
-    x = (torch.randn(2, 3, 3, 2, dtype=D, generator=_g()) * 3).requires_grad_()
+def test_softmax_gradcheck(gamma: float, device: torch.device) -> None:
+    x = (torch.randn(2, 3, 3, 2, dtype=D, generator=_g()) * 3).to(device).requires_grad_()
     t = torch.randint(0, 3, (2, 3, 2), generator=_g(1))
     t[0, 0, 0] = 255
-    alpha = torch.rand(3, dtype=D, generator=_g(2))
+    t = t.to(device)
+    alpha = torch.rand(3, dtype=D, generator=_g(2)).to(device)
     assert torch.autograd.gradcheck(
         lambda v: softmax_focal_loss(v, t, gamma=gamma, alpha=alpha, ignore_index=255), (x,)
     )
@@ -251,30 +268,31 @@ def test_softmax_gradcheck(gamma: float) -> None:
     )
 
 
-def test_softmax_saturated_gamma_below_one() -> None:
-    x = torch.tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 1e4], [-1e4, 1e4, 0.0]], requires_grad=True)
-    t = torch.tensor([0, 2, 0])
+def test_softmax_saturated_gamma_below_one(device: torch.device) -> None:
+    x = torch.tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 1e4], [-1e4, 1e4, 0.0]], requires_grad=True, device=device)
+    t = torch.tensor([0, 2, 0], device=device)
     for gamma in (0.0, 0.2, 0.5):
         x.grad = None
         loss = softmax_focal_loss(x, t, gamma=gamma)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
-    xs = torch.tensor([[30.0, -20.0, 0.0], [0.0, 1.0, 28.0]], dtype=D, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v: softmax_focal_loss(v, torch.tensor([0, 2]), gamma=0.5), (xs,))
+    xs = torch.tensor([[30.0, -20.0, 0.0], [0.0, 1.0, 28.0]], dtype=D, requires_grad=True, device=device)
+    ts = torch.tensor([0, 2], device=device)
+    assert torch.autograd.gradcheck(lambda v: softmax_focal_loss(v, ts, gamma=0.5), (xs,))
 
 
-def test_softmax_all_ignored_is_zero_with_zero_grad() -> None:
-    x = torch.randn(2, 4, 3, 3, generator=_g(), requires_grad=True)
-    t = torch.full((2, 3, 3), 255)
+def test_softmax_all_ignored_is_zero_with_zero_grad(device: torch.device) -> None:
+    x = torch.randn(2, 4, 3, 3, generator=_g()).to(device).requires_grad_()
+    t = torch.full((2, 3, 3), 255, device=device)
     loss = softmax_focal_loss(x, t, ignore_index=255)
     loss.backward()
     assert loss.item() == 0.0 and torch.count_nonzero(x.grad) == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_softmax_half_precision(dtype: torch.dtype) -> None:
-    x = (torch.randn(2, 4, 8, 8, generator=_g()) * 30).to(dtype).requires_grad_()
-    t = torch.randint(0, 4, (2, 8, 8), generator=_g(1))
+def test_softmax_half_precision(dtype: torch.dtype, device: torch.device) -> None:
+    x = (torch.randn(2, 4, 8, 8, generator=_g()) * 30).to(device, dtype).requires_grad_()
+    t = torch.randint(0, 4, (2, 8, 8), generator=_g(1)).to(device)
     loss = softmax_focal_loss(x, t, gamma=0.5)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(x.grad).all() and x.grad.dtype == dtype
@@ -283,12 +301,13 @@ def test_softmax_half_precision(dtype: torch.dtype) -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), gamma=st.sampled_from([0.0, 0.5, 1.0, 2.0]), c=st.integers(2, 5))
-def test_softmax_class_permutation_invariance(seed: int, gamma: float, c: int) -> None:
+def test_softmax_class_permutation_invariance(seed: int, gamma: float, c: int, device: torch.device) -> None:
     g = _g(seed)
     x = torch.randn(2, c, 3, 3, dtype=D, generator=g) * 2
     t = torch.randint(0, c, (2, 3, 3), generator=g)
     alpha = torch.rand(c, dtype=D, generator=g)
     perm = torch.randperm(c, generator=g)
+    x, t, alpha, perm = x.to(device), t.to(device), alpha.to(device), perm.to(device)
     inv = torch.argsort(perm)
     # new class k is old class perm[k]
     a = softmax_focal_loss(x, t, gamma=gamma, alpha=alpha, reduction="none")
@@ -298,13 +317,14 @@ def test_softmax_class_permutation_invariance(seed: int, gamma: float, c: int) -
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), gamma=st.sampled_from([0.0, 0.5, 2.0]))
-def test_softmax_ignored_pixels_change_nothing(seed: int, gamma: float) -> None:
+def test_softmax_ignored_pixels_change_nothing(seed: int, gamma: float, device: torch.device) -> None:
     g = _g(seed)
     x = torch.randn(2, 3, 4, 4, generator=g)
     t = torch.randint(0, 3, (2, 4, 4), generator=g)
     ignored = torch.rand(2, 4, 4, generator=g) < 0.4
     t = torch.where(ignored, torch.full_like(t, 255), t)
     x2 = torch.where(ignored.unsqueeze(1), torch.randn(2, 3, 4, 4, generator=g) * 50, x)
+    x, x2, t, ignored = x.to(device), x2.to(device), t.to(device), ignored.to(device)
     grads = []
     values = []
     for xi in (x, x2):
@@ -320,13 +340,13 @@ def test_softmax_ignored_pixels_change_nothing(seed: int, gamma: float) -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), reduction_gamma=st.sampled_from([0.0, 0.7, 2.0]))
-def test_sum_equals_none_sum(seed: int, reduction_gamma: float) -> None:
+def test_sum_equals_none_sum(seed: int, reduction_gamma: float, device: torch.device) -> None:
     g = _g(seed)
-    x = torch.randn(3, 4, 5, generator=g)
-    t = torch.randint(0, 4, (3, 5), generator=g)
+    x = torch.randn(3, 4, 5, generator=g).to(device)
+    t = torch.randint(0, 4, (3, 5), generator=g).to(device)
     none = softmax_focal_loss(x, t, gamma=reduction_gamma, reduction="none")
     torch.testing.assert_close(softmax_focal_loss(x, t, gamma=reduction_gamma, reduction="sum"), none.sum())
-    y = torch.rand(3, 4, 5, generator=g)
+    y = torch.rand(3, 4, 5, generator=g).to(device)
     none_s = sigmoid_focal_loss(x, y, gamma=reduction_gamma, reduction="none")
     torch.testing.assert_close(sigmoid_focal_loss(x, y, gamma=reduction_gamma, reduction="sum"), none_s.sum())
 
@@ -350,11 +370,12 @@ def test_functional_input_errors() -> None:
 # ---------------------------------------------------------------------------------------------- modules
 
 
-def test_focal_module_index_targets_match_one_hot() -> None:
+def test_focal_module_index_targets_match_one_hot(device: torch.device) -> None:
     x = torch.randn(5, 4, 3, dtype=D, generator=_g())
     t = torch.randint(0, 4, (5, 3), generator=_g(1))
     t[1, 2] = -1
     t[3, 0] = -5
+    x, t = x.to(device), t.to(device)
     valid = t >= 0
     onehot = F.one_hot(t.clamp_min(0), 4).movedim(-1, 1).to(D)
     dense = tv_sigmoid_focal(x, onehot, 0.25, 2.0) * valid.unsqueeze(1)
@@ -365,8 +386,8 @@ def test_focal_module_index_targets_match_one_hot() -> None:
     xx = x.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: FocalLoss(gamma=0.5)(v, t), (xx,))
     # detection layout: (N, C) logits with (N,) labels
-    x2 = torch.randn(6, 3, dtype=D, generator=_g(2))
-    t2 = torch.tensor([0, 2, -1, 1, 1, 0])
+    x2 = torch.randn(6, 3, dtype=D, generator=_g(2)).to(device)
+    t2 = torch.tensor([0, 2, -1, 1, 1, 0], device=device)
     ref = tv_sigmoid_focal(x2, F.one_hot(t2.clamp_min(0), 3).to(D), 0.25, 2.0)[t2 >= 0]
     torch.testing.assert_close(FocalLoss()(x2, t2), ref.mean())
 
@@ -386,7 +407,7 @@ def test_focal_module_all_ignored_and_errors() -> None:
         FocalLoss(alpha=1.5)
 
 
-def test_autotimm_and_seed_names_build() -> None:
+def test_autotimm_and_seed_names_build(device: torch.device) -> None:
     f = build_loss("focal", alpha=0.3, gamma=2.5)
     assert isinstance(f, FocalLoss) and f.alpha == 0.3 and f.gamma == 2.5
     for name in ("focal_pixelwise", "FocalLossPixelwise", "focal_loss", "softmax_focal"):
@@ -397,18 +418,20 @@ def test_autotimm_and_seed_names_build() -> None:
     seed = build_loss({"name": "focal_loss", "alpha": 1.0, "gamma": 2.0})
     x = torch.randn(2, 3, 4, 4, generator=_g())
     t = torch.randint(0, 3, (2, 4, 4), generator=_g(1))
+    x, t, seed = x.to(device), t.to(device), seed.to(device)
     ce = F.cross_entropy(x, t, reduction="none")
     torch.testing.assert_close(seed(x, t), (1.0 * (1 - torch.exp(-ce)) ** 2.0 * ce).mean())
 
 
-def test_focal_pixelwise_module() -> None:
+def test_focal_pixelwise_module(device: torch.device) -> None:
     x = torch.randn(2, 3, 4, 4, dtype=D, generator=_g())
     t = torch.randint(0, 3, (2, 4, 4), generator=_g(1))
     t[0, :2] = 255
+    x, t = x.to(device), t.to(device)
     m = FocalLossPixelwise(alpha=[0.2, 0.3, 0.5])
     assert m.alpha is not None and "alpha" in m.state_dict()
-    ref = ref_softmax_focal(x, t.clamp_max(2), 2.0, torch.tensor([0.2, 0.3, 0.5], dtype=D))
-    torch.testing.assert_close(m.double()(x, t), ref[t != 255].mean())
+    ref = ref_softmax_focal(x, t.clamp_max(2), 2.0, torch.tensor([0.2, 0.3, 0.5], dtype=D, device=device))
+    torch.testing.assert_close(m.double().to(device)(x, t), ref[t != 255].mean())
     assert FocalLossPixelwise(reduction="none")(x, t).shape == (2, 4, 4)
     with pytest.raises(LossInputError):
         FocalLossPixelwise()(x, t.float())
@@ -421,9 +444,9 @@ def test_focal_pixelwise_module() -> None:
 
 
 @pytest.mark.parametrize("gp,gn,clip", [(0.0, 4.0, 0.05), (1.0, 4.0, 0.05), (0.5, 0.5, 0.0), (0.0, 0.0, 0.0)])
-def test_asymmetric_multilabel_reference(gp: float, gn: float, clip: float) -> None:
-    x = torch.randn(4, 6, dtype=D, generator=_g()) * 3
-    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(D)
+def test_asymmetric_multilabel_reference(gp: float, gn: float, clip: float, device: torch.device) -> None:
+    x = (torch.randn(4, 6, dtype=D, generator=_g()) * 3).to(device)
+    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(device, D)
     ref = ref_asl_multilabel(x, y, gp, gn, clip, 1e-8)
     torch.testing.assert_close(
         asymmetric_multilabel_loss(x, y, gamma_pos=gp, gamma_neg=gn, clip=clip, reduction="none"),
@@ -438,9 +461,9 @@ def test_asymmetric_multilabel_reference(gp: float, gn: float, clip: float) -> N
 
 
 @pytest.mark.parametrize("gp,gn,ls", [(1.0, 4.0, 0.1), (0.0, 4.0, 0.0), (0.5, 0.5, 0.2)])
-def test_asymmetric_single_label_reference(gp: float, gn: float, ls: float) -> None:
-    x = torch.randn(5, 4, dtype=D, generator=_g()) * 2
-    t = torch.randint(0, 4, (5,), generator=_g(1))
+def test_asymmetric_single_label_reference(gp: float, gn: float, ls: float, device: torch.device) -> None:
+    x = (torch.randn(5, 4, dtype=D, generator=_g()) * 2).to(device)
+    t = torch.randint(0, 4, (5,), generator=_g(1)).to(device)
     ref = ref_asl_single(x, t, gp, gn, ls)
     m = AsymmetricLoss(mode="multiclass", gamma_pos=gp, gamma_neg=gn, label_smoothing=ls, reduction="none")
     torch.testing.assert_close(m(x, t), ref, rtol=1e-5, atol=1e-12)
@@ -455,20 +478,21 @@ def test_asymmetric_single_label_reference(gp: float, gn: float, ls: float) -> N
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_asymmetric_half_no_nan(dtype: torch.dtype) -> None:
-    x = (torch.randn(4, 8, generator=_g()) * 30).to(dtype).requires_grad_()
-    y = torch.randint(0, 2, (4, 8), generator=_g(1)).to(dtype)
+def test_asymmetric_half_no_nan(dtype: torch.dtype, device: torch.device) -> None:
+    x = (torch.randn(4, 8, generator=_g()) * 30).to(device, dtype).requires_grad_()
+    y = torch.randint(0, 2, (4, 8), generator=_g(1)).to(device, dtype)
     loss = AsymmetricLoss()(x, y)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
 
 
-def test_asymmetric_multilabel_ignore_index_on_dense_target() -> None:
+def test_asymmetric_multilabel_ignore_index_on_dense_target(device: torch.device) -> None:
     # ignore_index=255 was accepted and then a 255 in the float target failed the [0, 1] check; now those
     # elements count nowhere: the mean is over the others, their "none" entries and gradients are 0
-    x = torch.randn(4, 6, generator=_g(), dtype=torch.float64).requires_grad_()
-    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(torch.float64)
-    keep = torch.rand(4, 6, generator=_g(2), dtype=torch.float64) > 0.3
+    x = torch.randn(4, 6, generator=_g(), dtype=torch.float64).to(device).requires_grad_()
+    y = torch.randint(0, 2, (4, 6), generator=_g(1)).to(device, torch.float64)
+    keep = (torch.rand(4, 6, generator=_g(2), dtype=torch.float64) > 0.3).to(device)
+
     y_ign = torch.where(keep, y, torch.full_like(y, 255.0))
     loss = AsymmetricLoss(ignore_index=255)
     full = asymmetric_multilabel_loss(x, y, reduction="none")
