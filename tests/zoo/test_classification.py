@@ -38,21 +38,23 @@ def _data(spatial: tuple[int, ...] = (), c: int = 4, n: int = 3, seed: int = 0) 
 
 @pytest.mark.parametrize("spatial", [(), (3, 2)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_parity(spatial: tuple[int, ...], reduction: str) -> None:
+def test_cross_entropy_parity(spatial: tuple[int, ...], reduction: str, device: torch.device) -> None:
     x, t = _data(spatial)
     t.view(-1)[0] = 255
     w = torch.rand(4, dtype=D, generator=_g(3)) + 0.5
-    m = CrossEntropyLoss(weight=w, ignore_index=255, label_smoothing=0.1, reduction=reduction)
+    x, t, w = x.to(device), t.to(device), w.to(device)
+    m = CrossEntropyLoss(weight=w, ignore_index=255, label_smoothing=0.1, reduction=reduction).to(device)
     ref = F.cross_entropy(x, t, weight=w, ignore_index=255, label_smoothing=0.1, reduction=reduction)
     torch.testing.assert_close(m(x, t), ref)
     # dense targets (mixup)
-    y = torch.softmax(torch.randn(x.shape, dtype=D, generator=_g(4)), 1)
+    y = torch.softmax(torch.randn(x.shape, dtype=D, generator=_g(4)), 1).to(device)
     torch.testing.assert_close(CrossEntropyLoss(reduction=reduction)(x, y), F.cross_entropy(x, y, reduction=reduction))
 
 
-def test_cross_entropy_gradcheck() -> None:
+def test_cross_entropy_gradcheck(device: torch.device) -> None:
     x, t = _data((2,))
     t[0, 0] = -100
+    x, t = x.to(device), t.to(device)
     xx = x.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: CrossEntropyLoss(label_smoothing=0.2)(v, t), (xx,))
 
@@ -77,18 +79,19 @@ def test_cross_entropy_errors() -> None:
         CrossEntropyLoss(reduction="avg")
 
 
-def test_nll_parity_and_errors() -> None:
+def test_nll_parity_and_errors(device: torch.device) -> None:
     x, t = _data((2,))
+    x, t = x.to(device), t.to(device)
     logp = torch.log_softmax(x, 1)
     torch.testing.assert_close(NLLLoss()(logp, t), F.nll_loss(logp, t))
     with pytest.raises(LossInputError):
         NLLLoss()(logp, torch.softmax(x, 1))
 
 
-def test_bce_parity_and_errors() -> None:
+def test_bce_parity_and_errors(device: torch.device) -> None:
     g = _g()
-    p = torch.rand(4, 5, dtype=D, generator=g) * 0.98 + 0.01
-    y = torch.randint(0, 2, (4, 5), generator=g).to(D)
+    p = (torch.rand(4, 5, dtype=D, generator=g) * 0.98 + 0.01).to(device)
+    y = torch.randint(0, 2, (4, 5), generator=g).to(device, D)
     torch.testing.assert_close(BCELoss()(p, y).double(), F.binary_cross_entropy(p, y))
     with pytest.raises(LossInputError, match="bce_with_logits"):
         BCELoss()(p * 4 - 2, y)
@@ -96,11 +99,12 @@ def test_bce_parity_and_errors() -> None:
         BCELoss()(p, y[:, :3])
 
 
-def test_bce_with_logits_parity() -> None:
+def test_bce_with_logits_parity(device: torch.device) -> None:
     g = _g()
     x = torch.randn(4, 5, dtype=D, generator=g)
     y = torch.randint(0, 2, (4, 5), generator=g).to(D)
     pw = torch.rand(5, dtype=D, generator=g) + 0.5
+    x, y, pw = x.to(device), y.to(device), pw.to(device)
     torch.testing.assert_close(
         BCEWithLogitsLoss(pos_weight=pw)(x, y), F.binary_cross_entropy_with_logits(x, y, pos_weight=pw)
     )
@@ -115,9 +119,10 @@ def test_bce_with_logits_parity() -> None:
 # ------------------------------------------------------------------------------- soft_target_cross_entropy
 
 
-def test_soft_target_cross_entropy() -> None:
+def test_soft_target_cross_entropy(device: torch.device) -> None:
     x, _ = _data((2, 2))
     y = torch.softmax(torch.randn(x.shape, dtype=D, generator=_g(5)), 1)
+    x, y = x.to(device), y.to(device)
     m = SoftTargetCrossEntropy()
     timm_ref = torch.sum(-y * F.log_softmax(x, dim=1), dim=1).mean()
     torch.testing.assert_close(m(x, y), timm_ref)
@@ -126,15 +131,15 @@ def test_soft_target_cross_entropy() -> None:
     xx = x.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: m(v, y), (xx,))
     with pytest.raises(LossInputError):
-        m(x, torch.randint(0, 4, (3, 2, 2)))
+        m(x, torch.randint(0, 4, (3, 2, 2), device=device))
     with pytest.raises(LossInputError):
         m(x, y[:, :3])
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_soft_target_half(dtype: torch.dtype) -> None:
-    x = (torch.randn(4, 6, generator=_g()) * 30).to(dtype)
-    y = torch.softmax(torch.randn(4, 6, generator=_g(1)), 1).to(dtype)
+def test_soft_target_half(dtype: torch.dtype, device: torch.device) -> None:
+    x = (torch.randn(4, 6, generator=_g()) * 30).to(device, dtype)
+    y = torch.softmax(torch.randn(4, 6, generator=_g(1)), 1).to(device, dtype)
     assert torch.isfinite(SoftTargetCrossEntropy()(x, y))
 
 
@@ -144,18 +149,22 @@ def test_soft_target_half(dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("spatial", [(), (2, 3)])
 @pytest.mark.parametrize("ls", [0.0, 0.1])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_poly_epsilon0_is_cross_entropy(spatial: tuple[int, ...], ls: float, reduction: str) -> None:
+def test_poly_epsilon0_is_cross_entropy(
+    spatial: tuple[int, ...], ls: float, reduction: str, device: torch.device
+) -> None:
     x, t = _data(spatial)
     t.view(-1)[1] = -100
     w = torch.rand(4, dtype=D, generator=_g(3)) + 0.5
-    m = PolyLoss(epsilon=0.0, weight=w, label_smoothing=ls, reduction=reduction)
+    x, t, w = x.to(device), t.to(device), w.to(device)
+    m = PolyLoss(epsilon=0.0, weight=w, label_smoothing=ls, reduction=reduction).to(device)
     ref = F.cross_entropy(x, t, weight=w, label_smoothing=ls, reduction=reduction)
     torch.testing.assert_close(m(x, t), ref, rtol=1e-5, atol=1e-12)
 
 
-def test_poly_formula() -> None:
+def test_poly_formula(device: torch.device) -> None:
     x, t = _data((3,))
     t[0, 0] = 255
+    x, t = x.to(device), t.to(device)
     valid = t != 255
     ts = t.clamp_max(3)
     ce = F.cross_entropy(x, ts, reduction="none")
@@ -167,32 +176,33 @@ def test_poly_formula() -> None:
     ref_s = (ce_s + (1 - (0.8 * pt + 0.2 / 4)))[valid].mean()
     torch.testing.assert_close(PolyLoss(label_smoothing=0.2, ignore_index=255)(x, t), ref_s)
     # dense targets
-    y = torch.softmax(torch.randn(x.shape, dtype=D, generator=_g(9)), 1)
+    y = torch.softmax(torch.randn(x.shape, dtype=D, generator=_g(9)), 1).to(device)
     ref_d = (F.cross_entropy(x, y, reduction="none") + (1 - (y * torch.softmax(x, 1)).sum(1))).mean()
     torch.testing.assert_close(PolyLoss()(x, y), ref_d)
     xx = x.clone().requires_grad_()
-    w = torch.rand(4, dtype=D, generator=_g(3)) + 0.5
+    w = (torch.rand(4, dtype=D, generator=_g(3)) + 0.5).to(device)
     assert torch.autograd.gradcheck(lambda v: PolyLoss(weight=w, ignore_index=255, label_smoothing=0.1)(v, t), (xx,))
     assert torch.autograd.gradcheck(lambda v: PolyLoss()(v, y), (xx,))
 
 
-def test_poly_all_ignored_and_errors() -> None:
-    x = torch.randn(2, 3, 4, requires_grad=True)
-    t = torch.full((2, 4), -100)
+def test_poly_all_ignored_and_errors(device: torch.device) -> None:
+    x = torch.randn(2, 3, 4, requires_grad=True, device=device)
+    t = torch.full((2, 4), -100, device=device)
     loss = PolyLoss()(x, t)
     loss.backward()
     assert loss.item() == 0.0 and torch.count_nonzero(x.grad) == 0
     with pytest.raises(LossInputError):
-        PolyLoss()(x, torch.full((2, 4), 3))
+        PolyLoss()(x, torch.full((2, 4), 3, device=device))
     with pytest.raises(ValueError):
         PolyLoss(label_smoothing=-0.1)
 
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), eps=st.floats(-1.0, 3.0))
-def test_poly_sum_equals_none_sum(seed: int, eps: float) -> None:
+def test_poly_sum_equals_none_sum(seed: int, eps: float, device: torch.device) -> None:
     x, t = _data((4,), seed=seed)
     t[0, 0] = -100
+    x, t = x.to(device), t.to(device)
     torch.testing.assert_close(
         PolyLoss(epsilon=eps, reduction="sum")(x, t), PolyLoss(epsilon=eps, reduction="none")(x, t).sum()
     )
@@ -201,29 +211,36 @@ def test_poly_sum_equals_none_sum(seed: int, eps: float) -> None:
 # ------------------------------------------------------------------------------- logit-adjusted CE
 
 
-def test_logit_adjusted_tau0_and_no_prior_are_ce() -> None:
+def test_logit_adjusted_tau0_and_no_prior_are_ce(device: torch.device) -> None:
     x, t = _data((2,))
-    torch.testing.assert_close(LogitAdjustedCrossEntropy(prior=[10, 5, 2, 1], tau=0.0)(x, t), F.cross_entropy(x, t))
+    x, t = x.to(device), t.to(device)
+    torch.testing.assert_close(
+        LogitAdjustedCrossEntropy(prior=[10, 5, 2, 1], tau=0.0).to(device)(x, t), F.cross_entropy(x, t)
+    )
     torch.testing.assert_close(LogitAdjustedCrossEntropy()(x, t), F.cross_entropy(x, t))
 
 
-def test_logit_adjusted_formula() -> None:
+def test_logit_adjusted_formula(device: torch.device) -> None:
     x, t = _data((2,))
     t[1, 1] = -100
     counts = torch.tensor([100.0, 30.0, 5.0, 1.0], dtype=D)
     prior = counts / counts.sum()
     w = torch.rand(4, dtype=D, generator=_g(3)) + 0.5
+    x, t, counts, prior, w = x.to(device), t.to(device), counts.to(device), prior.to(device), w.to(device)
     adjusted = x + 1.5 * prior.log().view(1, 4, 1)
     ref = F.cross_entropy(adjusted, t, weight=w, label_smoothing=0.1)
-    out_counts = LogitAdjustedCrossEntropy(prior=counts.tolist(), tau=1.5, weight=w, label_smoothing=0.1)(x, t)
-    out_probs = LogitAdjustedCrossEntropy(prior=prior, tau=1.5, weight=w, label_smoothing=0.1)(x, t)
+    out_counts = LogitAdjustedCrossEntropy(prior=counts.tolist(), tau=1.5, weight=w, label_smoothing=0.1).to(device)(
+        x, t
+    )
+    out_probs = LogitAdjustedCrossEntropy(prior=prior, tau=1.5, weight=w, label_smoothing=0.1).to(device)(x, t)
     torch.testing.assert_close(out_counts, ref, rtol=1e-5, atol=0)
     torch.testing.assert_close(out_probs, ref, rtol=1e-5, atol=0)
-    m = LogitAdjustedCrossEntropy(prior=counts, reduction="none")
+    m = LogitAdjustedCrossEntropy(prior=counts, reduction="none").to(device)
     assert m.num_classes == 4 and "log_prior" in m.state_dict()
     assert m(x, t).shape == t.shape
     xx = x.clone().requires_grad_()
-    assert torch.autograd.gradcheck(lambda v: LogitAdjustedCrossEntropy(prior=counts, weight=w)(v, t), (xx,))
+    la = LogitAdjustedCrossEntropy(prior=counts, weight=w).to(device)
+    assert torch.autograd.gradcheck(lambda v: la(v, t), (xx,))
 
 
 def test_logit_adjusted_errors() -> None:
