@@ -6,7 +6,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["python_blocks", "run_blocks"]
+import pytest
+
+__all__ = ["in_a_project", "python_blocks", "run_blocks"]
+
+#: The config file the README and the contract load as ``configs/loss.yaml``.
+LOSS_YAML = (
+    "loss:\n  losses:\n    dice:\n      _target_: dice\n      smooth: 1.0\n"
+    "    ce: cross_entropy\n  weights: [0.5, 0.5]\n"
+)
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -21,3 +29,10 @@ def run_blocks(blocks: list[str], namespace: dict[str, Any], label: str) -> None
             exec(compile(block, f"{label}-block-{i}", "exec"), namespace)
         except Exception as exc:  # the message says which block failed, and how
             raise AssertionError(f"{label} code block {i} failed:\n{block}\n{type(exc).__name__}: {exc}") from exc
+
+
+def in_a_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work in ``tmp_path`` with the ``configs/loss.yaml`` the pages' blocks load."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "loss.yaml").write_text(LOSS_YAML, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)

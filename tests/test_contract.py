@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,15 @@ from torch import nn
 
 import losskit
 
+from ._docblocks import in_a_project, python_blocks, run_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "docs" / "contract.md"
 SHARED = ROOT.parent / "shared" / "CONTRACT.md"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", CONTRACT.read_text(encoding="utf-8"), flags=re.S)
+    return python_blocks(CONTRACT)
 
 
 def test_contract_copy_is_current() -> None:
@@ -50,7 +51,8 @@ class ClassBalancedCE(nn.Module):
         self.ce = nn.CrossEntropyLoss(weight=None if class_weights is None else torch.tensor(class_weights))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.ce(input, target)
+        loss: torch.Tensor = self.ce(input, target)
+        return loss
 
 
 def test_there_are_code_blocks() -> None:
@@ -58,23 +60,14 @@ def test_there_are_code_blocks() -> None:
 
 
 def test_every_code_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "loss.yaml").write_text(
-        "loss:\n  losses:\n    dice:\n      _target_: dice\n      smooth: 1.0\n"
-        "    ce: cross_entropy\n  weights: [0.5, 0.5]\n"
-    )
-    monkeypatch.chdir(tmp_path)
+    in_a_project(tmp_path, monkeypatch)
     namespace: dict[str, object] = {"torch": torch, "nn": nn, "ClassBalancedCE": ClassBalancedCE}
     exec("from losskit import *", namespace)  # the blocks call build_loss(...) unqualified
     with losskit.LOSSES.scoped():
         for name in USER_NAMES_IN_CONTRACT:
             if losskit.has_loss(name):
                 losskit.unregister_loss(name)
-        for i, block in enumerate(_blocks()):
-            try:
-                exec(compile(block, f"contract-block-{i}", "exec"), namespace)
-            except Exception as exc:  # pragma: no cover - the message says which block failed
-                raise AssertionError(f"contract code block {i} failed:\n{block}\n{type(exc).__name__}: {exc}") from exc
+        run_blocks(_blocks(), namespace, "contract")
         assert losskit.has_loss("ft") and losskit.describe_loss("my_custom_loss").kind == "factory"
         assert losskit.describe_loss("VAELoss").kind == "function"
         assert losskit.describe_loss("MyDice").kind == "module"

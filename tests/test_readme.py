@@ -6,17 +6,21 @@ import re
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import losskit
 import losskit.discovery
+from losskit.registry import Entry
+
+from ._docblocks import in_a_project, python_blocks, run_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    return python_blocks(README)
 
 
 def test_there_are_code_blocks() -> None:
@@ -24,33 +28,24 @@ def test_there_are_code_blocks() -> None:
 
 
 def test_every_readme_code_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "loss.yaml").write_text(
-        "loss:\n  losses:\n    dice:\n      _target_: dice\n      smooth: 1.0\n"
-        "    ce: cross_entropy\n  weights: [0.5, 0.5]\n"
-    )
-    monkeypatch.chdir(tmp_path)
+    in_a_project(tmp_path, monkeypatch)
     # A real module, so that the classes the blocks define pickle (check_loss round-trips them).
     module = types.ModuleType("readme_examples")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__
     with losskit.LOSSES.scoped():  # the blocks register user losses: none survives the test
-        for i, block in enumerate(_blocks()):
-            try:
-                exec(compile(block, f"README-block-{i}", "exec"), namespace)
-            except Exception as exc:  # pragma: no cover - the message says which block failed
-                raise AssertionError(f"README code block {i} failed:\n{block}\n{type(exc).__name__}: {exc}") from exc
+        run_blocks(_blocks(), namespace, "README")
         assert losskit.has_loss("fdm") and losskit.describe_loss("my_vae_loss").kind == "function"
     assert not losskit.has_loss("my_vae_loss")
 
 
-def functional_form(entry: losskit.registry.Entry) -> str | None:  # type: ignore[name-defined]
+def functional_form(entry: Entry[Any]) -> str | None:
     """The README's rule, as the library applies it (``describe_loss(name).functional``)."""
     found = losskit.discovery.functional_form(entry.keys)
     return found.removeprefix("losskit.functional.") or None
 
 
-def _builtin_entries() -> list[losskit.registry.Entry]:  # type: ignore[name-defined]
+def _builtin_entries() -> list[Entry[Any]]:
     return [e for e in losskit.LOSSES.entries() if not e.is_lazy and e.source.startswith("losskit.")]
 
 
