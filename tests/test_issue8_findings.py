@@ -120,3 +120,39 @@ def test_info_of_a_builtin_shows_its_docstring_once_and_its_choices(capsys: pyte
     summary = losskit.describe_loss("dice").summary
     assert out.count(summary[:40]) == 1
     assert out.count("'binary' | 'multiclass' | 'multilabel'") == 1 and out.count("'mean' | 'sum' | 'none'") == 1
+
+
+# ------------------------------------------------------------------------ per-parameter descriptions and reprs
+# (from the audit's open tests, /work/notes/issue8_open_tests.py; tests/test_repr_and_param_docs.py sweeps the zoo)
+
+
+def test_info_of_a_builtin_describes_each_parameter(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 8: "`losskit info` ... shows no per-parameter description". Was: the tool read "Args:" sections, but
+    # the built-ins had none: every parameter of `losskit info dice` said "-".
+    assert main(["--plain", "info", "dice", "--no-source"]) == 0
+    params = {p.name: p.doc for p in losskit.describe_loss("dice").params}
+    undocumented = sorted(name for name, doc in params.items() if not doc)
+    assert undocumented == [], f"dice parameters without a description: {undocumented}"
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("focal_pixelwise", {"alpha": 0.5}),
+        ("focal_pixelwise", {"alpha": None}),
+        ("logit_adjusted_cross_entropy", {"prior": [0.7, 0.2, 0.1]}),
+    ],
+)
+def test_repr_shows_every_non_default_option(name: str, options: dict[str, Any]) -> None:
+    # Issue 8: "module reprs are empty (DiceLoss() with smooth=1.0 set)". Was: the generic repr read attributes
+    # stored under the parameter's own name; these options were stored under another name (alpha_scalar,
+    # log_prior), so the repr hid them, and two modules that computed different values printed the same.
+    loss = losskit.build_loss(name, **options)
+    (option,) = options
+    assert option in repr(loss), repr(loss)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    plain = (
+        losskit.build_loss(name, num_classes=3) if name == "logit_adjusted_cross_entropy" else losskit.build_loss(name)
+    )
+    if not torch.allclose(loss(x, y), plain(x, y)):
+        assert repr(loss) != repr(plain)
