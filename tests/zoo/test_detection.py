@@ -86,10 +86,11 @@ def test_check_loss(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BOX_NAMES)
-def test_box_parity_with_torchvision_formulas(name: str) -> None:
+def test_box_parity_with_torchvision_formulas(name: str, device: torch.device) -> None:
     g = torch.Generator().manual_seed(1)
     a, b = random_boxes(64, g), random_boxes(64, g)
     b[:8] = a[:8] + torch.rand(8, 4, generator=g, dtype=torch.float64)  # overlapping pairs too
+    a, b = a.to(device), b.to(device)
     loss = build_loss(name, reduction="none")
     torch.testing.assert_close(loss(a, b), REFS[name](a, b), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(build_loss(name)(a, b), REFS[name](a, b).mean(), rtol=1e-5, atol=1e-6)
@@ -101,8 +102,8 @@ def test_box_parity_with_torchvision_formulas(name: str) -> None:
     st.lists(st.floats(0, 50, allow_nan=False), min_size=8, max_size=8),
     st.sampled_from(BOX_NAMES),
 )
-def test_box_parity_property(coords: list[float], name: str) -> None:
-    t = torch.tensor(coords, dtype=torch.float64).view(2, 4)
+def test_box_parity_property(device: torch.device, coords: list[float], name: str) -> None:
+    t = torch.tensor(coords, dtype=torch.float64, device=device).view(2, 4)
     lo, size = t[:, :2], t[:, 2:] / 5 + 0.5  # boxes at least 0.5 wide: the padding is negligible
     boxes = torch.cat([lo, lo + size], dim=-1)
     a, b = boxes[:1], boxes[1:]
@@ -113,7 +114,7 @@ def test_box_parity_property(coords: list[float], name: str) -> None:
     )
 
 
-def test_giou_parity_with_monai() -> None:
+def test_giou_parity_with_monai(device: torch.device) -> None:
     monai_losses = pytest.importorskip("monai.losses")
     g = torch.Generator().manual_seed(2)
     a, b = random_boxes(50, g, torch.float32), random_boxes(50, g, torch.float32)
@@ -121,15 +122,17 @@ def test_giou_parity_with_monai() -> None:
     for reduction in ("mean", "sum", "none"):
         # MONAI's box_pair_giou(target, input); it computes in float32 without padding.
         expected = monai_losses.BoxGIoULoss(reduction=reduction)(a, b)
-        torch.testing.assert_close(build_loss("GIoULoss", reduction=reduction)(a, b), expected, rtol=1e-5, atol=1e-5)
+        ours = build_loss("GIoULoss", reduction=reduction)(a.to(device), b.to(device)).cpu()  # MONAI's on CPU
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", BOX_NAMES)
-def test_box_gradients(name: str) -> None:
+def test_box_gradients(name: str, device: torch.device) -> None:
     g = torch.Generator().manual_seed(3)
     b = random_boxes(6, g)
-    a = (b + torch.randn(6, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
-    w = torch.rand(6, generator=g, dtype=torch.float64)
+    a = (b + torch.randn(6, 4, generator=g, dtype=torch.float64)).to(device).requires_grad_(True)
+    w = torch.rand(6, generator=g, dtype=torch.float64).to(device)
+    b = b.to(device)
     # the autograd gradient equals that of torchvision's formula (CIoU's trade-off a held constant in both)
     ours = torch.autograd.grad(FNS[name](a, b, weight=w, reduction="sum"), a)[0]
     ref = torch.autograd.grad((REFS[name](a, b) * w).sum(), a)[0]
@@ -144,21 +147,26 @@ def test_box_gradients(name: str) -> None:
 
 @pytest.mark.parametrize("name", BOX_NAMES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_degenerate_boxes_are_finite_with_documented_values(name: str, dtype: torch.dtype) -> None:
+def test_degenerate_boxes_are_finite_with_documented_values(
+    name: str, dtype: torch.dtype, device: torch.device
+) -> None:
     fn = FNS[name]
-    zero = torch.zeros(1, 4, dtype=dtype, requires_grad=True)
+    zero = torch.zeros(1, 4, dtype=dtype, requires_grad=True, device=device)
     out = fn(zero, zero.detach(), reduction="none")
     out.sum().backward()
     assert out.item() == 0.0  # torchvision's GIoU gives 1 (vision#7746)
     assert torch.isfinite(zero.grad).all()
     # a far-away zero box, at coordinates where float32 would round an eps added to coordinates away
-    far = torch.full((1, 4), 1.0e4, dtype=dtype)
+    far = torch.full((1, 4), 1.0e4, dtype=dtype, device=device)
     assert fn(far, far).item() == 0.0
     # zero-height and zero-width predictions against a real box: CIoU's atan(w / h) stays finite
     flat = torch.tensor(
-        [[0.0, 1.0, 4.0, 1.0], [2.0, 0.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]], dtype=dtype, requires_grad=True
+        [[0.0, 1.0, 4.0, 1.0], [2.0, 0.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]],
+        dtype=dtype,
+        requires_grad=True,
+        device=device,
     )
-    target = torch.tensor([[0.0, 0.0, 4.0, 2.0]] * 3, dtype=dtype)
+    target = torch.tensor([[0.0, 0.0, 4.0, 2.0]] * 3, dtype=dtype, device=device)
     out = fn(flat, target, reduction="none")
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(flat.grad).all()
@@ -166,20 +174,20 @@ def test_degenerate_boxes_are_finite_with_documented_values(name: str, dtype: to
 
 
 @pytest.mark.parametrize("name", BOX_NAMES)
-def test_inverted_boxes_are_clamped(name: str) -> None:
-    inverted = torch.tensor([[5.0, 5.0, 3.0, 2.0]], dtype=torch.float64, requires_grad=True)
-    clamped = torch.tensor([[5.0, 5.0, 5.0, 5.0]], dtype=torch.float64)
-    target = torch.tensor([[0.0, 0.0, 6.0, 6.0]], dtype=torch.float64)
+def test_inverted_boxes_are_clamped(name: str, device: torch.device) -> None:
+    inverted = torch.tensor([[5.0, 5.0, 3.0, 2.0]], dtype=torch.float64, requires_grad=True, device=device)
+    clamped = torch.tensor([[5.0, 5.0, 5.0, 5.0]], dtype=torch.float64, device=device)
+    target = torch.tensor([[0.0, 0.0, 6.0, 6.0]], dtype=torch.float64, device=device)
     out = FNS[name](inverted, target)
     torch.testing.assert_close(out, FNS[name](clamped, target))
     out.backward()
     assert torch.isfinite(inverted.grad).all()
 
 
-def test_box_geometry_cases() -> None:
-    a = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=torch.float64)
-    disjoint = torch.tensor([[4.0, 0.0, 6.0, 2.0]], dtype=torch.float64)
-    nested = torch.tensor([[0.5, 0.5, 1.5, 1.5]], dtype=torch.float64)
+def test_box_geometry_cases(device: torch.device) -> None:
+    a = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=torch.float64, device=device)
+    disjoint = torch.tensor([[4.0, 0.0, 6.0, 2.0]], dtype=torch.float64, device=device)
+    nested = torch.tensor([[0.5, 0.5, 1.5, 1.5]], dtype=torch.float64, device=device)
     for name, fn in FNS.items():
         assert fn(a, a).item() == pytest.approx(0.0, abs=1e-12), name
     assert FB.box_iou_loss(a, disjoint).item() == pytest.approx(1.0, abs=1e-9)
@@ -191,32 +199,33 @@ def test_box_geometry_cases() -> None:
     for fn in (FB.box_iou_loss, FB.generalized_box_iou_loss, FB.distance_box_iou_loss, FB.complete_box_iou_loss):
         assert fn(a, nested).item() == pytest.approx(0.75, abs=1e-6)
     # CIoU's aspect term: same centre, same IoU, different aspect ratio than DIoU
-    wide = torch.tensor([[-1.0, 0.5, 3.0, 1.5]], dtype=torch.float64)
+    wide = torch.tensor([[-1.0, 0.5, 3.0, 1.5]], dtype=torch.float64, device=device)
     assert FB.complete_box_iou_loss(a, wide).item() > FB.distance_box_iou_loss(a, wide).item()
 
 
-def test_box_reductions_weights_and_layouts() -> None:
+def test_box_reductions_weights_and_layouts(device: torch.device) -> None:
     g = torch.Generator().manual_seed(4)
-    a, b = random_boxes(6, g).view(2, 3, 4), random_boxes(6, g).view(2, 3, 4)
+    a, b = random_boxes(6, g).view(2, 3, 4).to(device), random_boxes(6, g).view(2, 3, 4).to(device)
     loss = build_loss("giou", reduction="none")
     per_box = loss(a, b)
     assert per_box.shape == (2, 3)
-    w = torch.rand(2, 3, generator=g, dtype=torch.float64)
+    w = torch.rand(2, 3, generator=g, dtype=torch.float64).to(device)
     torch.testing.assert_close(build_loss("giou")(a, b, w), (per_box * w).sum() / w.sum())
     torch.testing.assert_close(build_loss("giou")(a, b, weights=w), (per_box * w).sum() / w.sum())
     torch.testing.assert_close(build_loss("giou", reduction="sum")(a, b, w), (per_box * w).sum())
     torch.testing.assert_close(loss(a, b, w), per_box * w)
     x = a.clone().requires_grad_(True)
-    zero = build_loss("giou")(x, b, torch.zeros(2, 3, dtype=torch.float64))
+    zero = build_loss("giou")(x, b, torch.zeros(2, 3, dtype=torch.float64, device=device))
     zero.backward()
     assert zero.item() == 0.0 and (x.grad == 0).all()
-    empty = build_loss("ciou")(torch.zeros(0, 4), torch.zeros(0, 4))
+    empty = build_loss("ciou")(torch.zeros(0, 4, device=device), torch.zeros(0, 4, device=device))
     assert empty.item() == 0.0
 
 
-def test_box_half_precision_is_computed_in_float32() -> None:
+def test_box_half_precision_is_computed_in_float32(device: torch.device) -> None:
     g = torch.Generator().manual_seed(5)
     a, b = random_boxes(16, g, torch.float32) * 100, random_boxes(16, g, torch.float32) * 100
+    a, b = a.to(device), b.to(device)
     for name, fn in FNS.items():
         out = fn(a.half(), b.half(), reduction="none")
         assert out.dtype == torch.float32, name
@@ -239,25 +248,27 @@ def test_box_input_errors() -> None:
 
 
 # ------------------------------------------------------------------ centerness
-def test_centerness_targets_and_loss() -> None:
-    ltrb = torch.tensor([[1.0, 2.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 3.0, 4.0], [-1.0, 2.0, 3.0, 2.0]])
-    expected = torch.tensor([1.0, 0.0, math.sqrt(1 / 3 * 1 / 4), 0.0])
+def test_centerness_targets_and_loss(device: torch.device) -> None:
+    ltrb = torch.tensor(
+        [[1.0, 2.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 3.0, 4.0], [-1.0, 2.0, 3.0, 2.0]], device=device
+    )
+    expected = torch.tensor([1.0, 0.0, math.sqrt(1 / 3 * 1 / 4), 0.0], device=device)
     torch.testing.assert_close(FD.centerness_targets(ltrb), expected)
     dense = FD.centerness_targets(ltrb.T.reshape(1, 4, 2, 2), dim=1)
     torch.testing.assert_close(dense, expected.view(1, 2, 2))
-    logits = torch.randn(4, dtype=torch.float64)
+    logits = torch.randn(4, dtype=torch.float64).to(device)
     loss = build_loss("CenternessLoss")
     ref = F.binary_cross_entropy_with_logits(logits, expected.double())
     torch.testing.assert_close(loss(logits, expected.double()), ref)
     torch.testing.assert_close(loss(logits, ltrb.double()), ref)  # (*, 4) targets are converted
-    mask = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    mask = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64, device=device)
     per = F.binary_cross_entropy_with_logits(logits, expected.double(), reduction="none")
     torch.testing.assert_close(loss(logits, expected.double(), mask), (per * mask).sum() / 2)
     assert build_loss("centerness", reduction="none")(logits, expected.double()).shape == (4,)
     x = logits.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda v: loss(v, expected.double(), mask), (x,))
     with pytest.raises(LossInputError):
-        loss(logits, torch.rand(5))
+        loss(logits, torch.rand(5, device=device))
 
 
 # ------------------------------------------------------------------ varifocal / quality focal
@@ -284,8 +295,8 @@ def _quality_pair(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch
     return x, labels, scores, dense
 
 
-def test_varifocal_matches_paper_formula() -> None:
-    x, _, _, q = _quality_pair(torch.Generator().manual_seed(7))
+def test_varifocal_matches_paper_formula(device: torch.device) -> None:
+    x, _, _, q = (t.to(device) for t in _quality_pair(torch.Generator().manual_seed(7)))
     loss = build_loss("varifocal", reduction="none")
     torch.testing.assert_close(loss(x, q), ref_varifocal(x, q))
     torch.testing.assert_close(build_loss("VarifocalLoss")(x, q), ref_varifocal(x, q).mean())
@@ -298,8 +309,8 @@ def test_varifocal_matches_paper_formula() -> None:
     assert torch.autograd.gradcheck(lambda t: build_loss("varifocal", gamma=0.5)(t, q), (v,))
 
 
-def test_quality_focal_matches_paper_formula_in_both_target_forms() -> None:
-    x, labels, scores, dense = _quality_pair(torch.Generator().manual_seed(8))
+def test_quality_focal_matches_paper_formula_in_both_target_forms(device: torch.device) -> None:
+    x, labels, scores, dense = (t.to(device) for t in _quality_pair(torch.Generator().manual_seed(8)))
     loss = build_loss("quality_focal", reduction="none")
     torch.testing.assert_close(loss(x, dense), ref_qfl(x, dense))
     torch.testing.assert_close(loss(x, (labels, scores)), ref_qfl(x, dense))
@@ -313,9 +324,9 @@ def test_quality_focal_matches_paper_formula_in_both_target_forms() -> None:
 
 
 @pytest.mark.parametrize("name", ["varifocal", "quality_focal"])
-def test_quality_losses_saturated_and_small_exponent_finite(name: str) -> None:
-    x = torch.tensor([[-200.0, 200.0, 0.0], [60.0, -60.0, 3.0]], requires_grad=True)
-    q = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.5, 1.0 / (1.0 + math.exp(-3.0))]])
+def test_quality_losses_saturated_and_small_exponent_finite(name: str, device: torch.device) -> None:
+    x = torch.tensor([[-200.0, 200.0, 0.0], [60.0, -60.0, 3.0]], requires_grad=True, device=device)
+    q = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.5, 1.0 / (1.0 + math.exp(-3.0))]], device=device)
     option = {"gamma": 0.5} if name == "varifocal" else {"beta": 0.5}
     out = build_loss(name, **option)(x, q)
     out.backward()
@@ -344,7 +355,7 @@ def ref_fcos(cls_l, box_l, ctr_l, lab_l, reg_l, alpha=0.25, gamma=2.0, weights=(
         lt, rb = reg[pos], boxes[pos]
         left, t, r, b = lt.unbind(-1)
         ctr_t = torch.sqrt(torch.min(left, r) / torch.max(left, r) * torch.min(t, b) / torch.max(t, b))
-        sign = torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=logits.dtype)
+        sign = torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=logits.dtype, device=logits.device)
         giou = ref_giou_loss(rb * sign, lt * sign)
         reg_term = (giou * ctr_t).sum() / ctr_t.sum()
         ctr_term = F.binary_cross_entropy_with_logits(ctr[pos], ctr_t, reduction="sum") / n
@@ -361,10 +372,11 @@ def _fcos_inputs(dtype: torch.dtype = torch.float64, c: int = 3, seed: int = 9):
     return loss, cast(cls), cast(box), cast(ctr), labels, cast(reg)
 
 
-def test_fcos_matches_reference_and_returns_terms() -> None:
+def test_fcos_matches_reference_and_returns_terms(device: torch.device) -> None:
     pytest.importorskip("losskit.functional.focal")
     _, cls, box, ctr, labels, reg = _fcos_inputs()
-    loss = build_loss("FCOSLoss", num_classes=3, cls_weight=0.5, reg_weight=2.0, centerness_weight=1.5)
+    cls, box, ctr, labels, reg = ([t.to(device) for t in ts] for ts in (cls, box, ctr, labels, reg))
+    loss = build_loss("FCOSLoss", num_classes=3, cls_weight=0.5, reg_weight=2.0, centerness_weight=1.5).to(device)
     total, terms = loss(cls, box, ctr, labels, reg, return_terms=True)
     ref_total, ref_cls, ref_reg, ref_ctr = ref_fcos(cls, box, ctr, labels, reg, weights=(0.5, 2.0, 1.5))
     torch.testing.assert_close(total, ref_total, rtol=1e-5, atol=1e-6)
@@ -375,8 +387,9 @@ def test_fcos_matches_reference_and_returns_terms() -> None:
     assert loss(cls, box, ctr, labels, reg).dim() == 0
 
 
-def test_fcos_gradcheck_and_no_positives() -> None:
+def test_fcos_gradcheck_and_no_positives(device: torch.device) -> None:
     _, cls, box, ctr, labels, reg = _fcos_inputs()
+    cls, box, ctr, labels, reg = ([t.to(device) for t in ts] for ts in (cls, box, ctr, labels, reg))
     g = torch.Generator().manual_seed(10)
     scls, sctr = (
         torch.randn(1, 2, 2, 2, generator=g, dtype=torch.float64),
@@ -384,8 +397,10 @@ def test_fcos_gradcheck_and_no_positives() -> None:
     )
     sbox = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
     sreg = torch.rand(1, 4, 2, 2, generator=g, dtype=torch.float64) * 4 + 0.5
-    slab = [torch.tensor([[[0, -1], [1, -1]]])]
-    loss = build_loss("fcos")
+    slab = [torch.tensor([[[0, -1], [1, -1]]], device=device)]
+    scls, sctr, sbox, sreg = scls.to(device), sctr.to(device), sbox.to(device), sreg.to(device)
+    loss = build_loss("fcos").to(device)
+
     inputs = [t.requires_grad_(True) for t in (scls, sbox, sctr)]
     assert torch.autograd.gradcheck(lambda a, b, c: loss([a], [b], [c], slab, [sreg]), inputs)
     # no positive anywhere: finite, regression and centerness terms are 0, cls is the background focal sum
