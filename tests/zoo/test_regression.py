@@ -42,10 +42,11 @@ def _pair(shape: tuple[int, ...] = (3, 5), seed: int = 0) -> tuple[torch.Tensor,
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_torch_wrappers_parity(reduction: str) -> None:
+def test_torch_wrappers_parity(reduction: str, device: torch.device) -> None:
     x, y = _pair()
     var = torch.rand(3, 5, dtype=torch.float64) + 0.1
     counts = torch.poisson(torch.full((3, 5), 2.0, dtype=torch.float64))
+    x, y, var, counts = x.to(device), y.to(device), var.to(device), counts.to(device)
     cases = [
         (build_loss("mse", reduction=reduction)(x, y), F.mse_loss(x, y, reduction=reduction)),
         (build_loss("l1", reduction=reduction)(x, y), F.l1_loss(x, y, reduction=reduction)),
@@ -81,69 +82,77 @@ def test_integer_input_is_an_error(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NEW_NAMES)
-def test_gradcheck(name: str) -> None:
+def test_gradcheck(name: str, device: torch.device) -> None:
     x, y = _pair((2, 3), seed=1)
+    x, y = x.to(device), y.to(device)
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: build_loss(name)(a, y), (x,))
 
 
 # ------------------------------------------------------------------ weighted_mse
-def test_weighted_mse() -> None:
+def test_weighted_mse(device: torch.device) -> None:
     x, y = _pair()
+    x, y = x.to(device), y.to(device)
     torch.testing.assert_close(build_loss("weighted_mse_loss", weight=2.0)(x, y), 2.0 * F.mse_loss(x, y))
-    w = torch.rand(3, 1, dtype=torch.float64)  # per-sample, broadcast over the last dimension
+    w = torch.rand(3, 1, dtype=torch.float64).to(device)  # per-sample, broadcast over the last dimension
     loss = build_loss("WeightedMSELoss", weight=3.0)
     torch.testing.assert_close(loss(x, y, w), (3.0 * w * (x - y) ** 2).mean())
     torch.testing.assert_close(build_loss("weighted_mse", reduction="none")(x, y, w), w * (x - y) ** 2)
     with pytest.raises(LossInputError, match="broadcast"):
-        loss(x, y, torch.rand(5, 3, dtype=torch.float64))
+        loss(x, y, torch.rand(5, 3, dtype=torch.float64, device=device))
     xg = x.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: loss(a, y, w), (xg,))
 
 
 # ------------------------------------------------------------------ log_cosh
-def test_log_cosh_values_and_huge_residuals() -> None:
+def test_log_cosh_values_and_huge_residuals(device: torch.device) -> None:
     x, y = _pair()
+    x, y = x.to(device), y.to(device)
     torch.testing.assert_close(build_loss("log_cosh", reduction="none")(x, y), torch.log(torch.cosh(x - y)))
-    huge = torch.tensor([1e4, -1e30, 200.0, 0.0], requires_grad=True)  # cosh overflows float32 past ~89
-    out = build_loss("LogCoshLoss", reduction="none")(huge, torch.zeros(4))
+    huge = torch.tensor([1e4, -1e30, 200.0, 0.0], requires_grad=True, device=device)  # cosh overflows float32 past ~89
+    out = build_loss("LogCoshLoss", reduction="none")(huge, torch.zeros(4, device=device))
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(huge.grad).all()
     torch.testing.assert_close(out[:3], huge.detach()[:3].abs() - math.log(2.0))
-    torch.testing.assert_close(huge.grad, torch.tensor([1.0, -1.0, 1.0, 0.0]))
-    small = torch.tensor([1e-3], dtype=torch.float64)
-    assert FR.log_cosh_loss(small, torch.zeros(1, dtype=torch.float64)).item() == pytest.approx(0.5e-6, rel=1e-5)
+    torch.testing.assert_close(huge.grad, torch.tensor([1.0, -1.0, 1.0, 0.0], device=device))
+    small = torch.tensor([1e-3], dtype=torch.float64, device=device)
+    assert FR.log_cosh_loss(small, torch.zeros(1, dtype=torch.float64, device=device)).item() == pytest.approx(
+        0.5e-6, rel=1e-5
+    )
 
 
 # ------------------------------------------------------------------ charbonnier
-def test_charbonnier_values_and_kornia_parity() -> None:
+def test_charbonnier_values_and_kornia_parity(device: torch.device) -> None:
     x, y = _pair()
+    xd, yd = x.to(device), y.to(device)  # ours on the test device, kornia's reference on CPU
     loss = build_loss("charbonnier", eps=1e-3, reduction="none")
-    torch.testing.assert_close(loss(x, y), torch.sqrt((x - y) ** 2 + 1e-6))
-    assert build_loss("CharbonnierLoss")(y, y).item() == pytest.approx(1e-3)
+    torch.testing.assert_close(loss(xd, yd), torch.sqrt((xd - yd) ** 2 + 1e-6))
+    assert build_loss("CharbonnierLoss")(yd, yd).item() == pytest.approx(1e-3)
     kornia = pytest.importorskip("kornia")
     eps = 0.5
     ref = eps * (kornia.losses.charbonnier_loss(x / eps, y / eps, reduction="none") + 1)
-    torch.testing.assert_close(build_loss("charbonnier", eps=eps, reduction="none")(x, y), ref, rtol=1e-5, atol=1e-10)
+    ours = build_loss("charbonnier", eps=eps, reduction="none")(xd, yd).cpu()
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-10)
 
 
 # ------------------------------------------------------------------ quantile
-def test_quantile_single_and_several() -> None:
+def test_quantile_single_and_several(device: torch.device) -> None:
     x, y = _pair()
+    x, y = x.to(device), y.to(device)
     u = y - x
     for q in (0.1, 0.5, 0.9):
         expected = torch.where(u >= 0, q * u, (q - 1) * u)
         torch.testing.assert_close(build_loss("quantile", quantiles=q, reduction="none")(x, y), expected)
     torch.testing.assert_close(build_loss("pinball")(x, y), 0.5 * F.l1_loss(x, y))
     qs = [0.1, 0.5, 0.9]
-    preds = torch.randn(3, 5, 3, dtype=torch.float64)
-    loss = build_loss("QuantileLoss", quantiles=qs, reduction="none")
+    preds = torch.randn(3, 5, 3, dtype=torch.float64).to(device)
+    loss = build_loss("QuantileLoss", quantiles=qs, reduction="none").to(device)
     out = loss(preds, y)
     assert out.shape == (3, 5, 3)
     for i, q in enumerate(qs):
         torch.testing.assert_close(out[..., i], FR.quantile_loss(preds[..., i], y, quantiles=q, reduction="none"))
     torch.testing.assert_close(loss(preds, y.unsqueeze(-1)), out)
-    torch.testing.assert_close(build_loss("quantile", quantiles=qs)(preds, y), out.mean())
+    torch.testing.assert_close(build_loss("quantile", quantiles=qs).to(device)(preds, y), out.mean())
     assert torch.equal(build_loss("quantile", quantiles=qs).state_dict()["quantiles"], torch.tensor(qs))
     with pytest.raises(LossInputError):
         loss(preds[..., :2], y)
@@ -152,15 +161,16 @@ def test_quantile_single_and_several() -> None:
     with pytest.raises(ValueError):
         build_loss("quantile", quantiles=[0.5, 1.5])
     p = preds.clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a: build_loss("quantile", quantiles=qs)(a, y), (p,))
+    several = build_loss("quantile", quantiles=qs).to(device)
+    assert torch.autograd.gradcheck(lambda a: several(a, y), (p,))
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.floats(0.01, 0.99), st.lists(st.floats(-5, 5), min_size=20, max_size=20))
-def test_quantile_minimiser_is_the_empirical_quantile(q: float, values: list[float]) -> None:
+def test_quantile_minimiser_is_the_empirical_quantile(device: torch.device, q: float, values: list[float]) -> None:
     """The pinball loss of a constant prediction is minimised at the q-quantile of the data."""
-    y = torch.tensor(values, dtype=torch.float64)
-    candidates = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+    y = torch.tensor(values, dtype=torch.float64, device=device)
+    candidates = torch.linspace(-6, 6, 1201, dtype=torch.float64, device=device)
     losses = torch.stack([FR.quantile_loss(c.expand(20), y, quantiles=q) for c in candidates])
     best = candidates[losses.argmin()]
     k = max(math.ceil(q * 20) - 1, 0)
@@ -175,15 +185,17 @@ def _barron_ref(d: torch.Tensor, alpha: float, c: float) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("alpha", [-3.0, -0.5, 0.5, 1.0, 1.5, 3.0])
-def test_barron_general_formula(alpha: float) -> None:
+def test_barron_general_formula(alpha: float, device: torch.device) -> None:
     x, y = _pair()
+    x, y = x.to(device), y.to(device)
     torch.testing.assert_close(
         build_loss("barron", alpha=alpha, scale=0.7, reduction="none")(x, y), _barron_ref(x - y, alpha, 0.7)
     )
 
 
-def test_barron_limits_are_continuous_and_finite() -> None:
+def test_barron_limits_are_continuous_and_finite(device: torch.device) -> None:
     x, y = _pair()
+    x, y = x.to(device), y.to(device)
     d = x - y
     for alpha, limit in [
         (2.0, 0.5 * d**2),
@@ -201,14 +213,14 @@ def test_barron_limits_are_continuous_and_finite() -> None:
     torch.testing.assert_close(
         FR.barron_loss(x, y, alpha=-1e6, reduction="none"), 1 - torch.exp(-0.5 * d**2), rtol=1e-4, atol=1e-5
     )
-    big = torch.tensor([1e3, 1e15], requires_grad=True)  # (d/c)^2 must fit float32
+    big = torch.tensor([1e3, 1e15], requires_grad=True, device=device)  # (d/c)^2 must fit float32
     for alpha in (2.0, 1.0, 0.0, -2.0, -math.inf):
-        out = FR.barron_loss(big, torch.zeros(2), alpha=alpha)
+        out = FR.barron_loss(big, torch.zeros(2, device=device), alpha=alpha)
         (g,) = torch.autograd.grad(out, big)
         assert torch.isfinite(out) and torch.isfinite(g).all(), alpha
 
 
-def test_barron_kornia_parity() -> None:
+def test_barron_kornia_parity(device: torch.device) -> None:
     kornia = pytest.importorskip("kornia")
     x, y = _pair()
     for alpha, fn in [
@@ -217,24 +229,27 @@ def test_barron_kornia_parity() -> None:
         (-2.0, kornia.losses.geman_mcclure_loss),
         (-math.inf, kornia.losses.welsch_loss),
     ]:
-        ours = BarronLoss(alpha=alpha, reduction="none")(x, y)
+        ours = BarronLoss(alpha=alpha, reduction="none")(x.to(device), y.to(device)).cpu()  # kornia's on CPU
         torch.testing.assert_close(ours, fn(x, y, reduction="none"), rtol=1e-5, atol=1e-12)
 
 
-def test_barron_tensor_alpha_and_scale_are_differentiable() -> None:
+def test_barron_tensor_alpha_and_scale_are_differentiable(device: torch.device) -> None:
     x, y = _pair((4, 3))
-    alpha = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)  # per channel, two of them limits
+    x, y = x.to(device), y.to(device)
+    alpha = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64, device=device)  # per channel, two of them limits
     expected = torch.stack(
         [FR.barron_loss(x[:, i], y[:, i], alpha=float(a), scale=0.5, reduction="none") for i, a in enumerate(alpha)],
         dim=1,
     )
     torch.testing.assert_close(FR.barron_loss(x, y, alpha=alpha, scale=0.5, reduction="none"), expected)
-    welsch = FR.barron_loss(x, y, alpha=torch.tensor([-math.inf, math.inf, 1.0], dtype=torch.float64), reduction="none")
+    welsch = FR.barron_loss(
+        x, y, alpha=torch.tensor([-math.inf, math.inf, 1.0], dtype=torch.float64, device=device), reduction="none"
+    )
     assert torch.isfinite(welsch).all()
-    a = torch.tensor([-1.0, 0.5, 3.0], dtype=torch.float64, requires_grad=True)
-    c = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    a = torch.tensor([-1.0, 0.5, 3.0], dtype=torch.float64, requires_grad=True, device=device)
+    c = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True, device=device)
     assert torch.autograd.gradcheck(lambda al, sc: FR.barron_loss(x, y, alpha=al, scale=sc), (a, c))
-    limits = torch.tensor([0.0, 2.0, -math.inf], dtype=torch.float64)
+    limits = torch.tensor([0.0, 2.0, -math.inf], dtype=torch.float64, device=device)
     xg = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(FR.barron_loss(xg, y, alpha=limits), xg)
     assert torch.isfinite(g).all()
@@ -249,8 +264,9 @@ def test_constructor_errors() -> None:
         build_loss("log_cosh", reduction="batchmean")
 
 
-def test_half_precision_is_accumulated_in_float32() -> None:
-    x, y = (t.to(torch.bfloat16) for t in _pair((64, 64)))
+def test_half_precision_is_accumulated_in_float32(device: torch.device) -> None:
+    x, y = (t.to(device, torch.bfloat16) for t in _pair((64, 64)))
+
     for name in NEW_NAMES:
         out = build_loss(name)(x, y)
         assert out.dtype == torch.float32, name
