@@ -30,8 +30,8 @@ NAMES = [
 D64 = torch.float64
 
 
-def _rand(*shape: int, seed: int = 0, dtype: torch.dtype = D64) -> torch.Tensor:
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+def _rand(*shape: int, seed: int = 0, dtype: torch.dtype = D64, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype).to(device)
 
 
 @pytest.fixture(autouse=True)
@@ -69,24 +69,25 @@ def test_registered_names_and_aliases() -> None:
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("kernel_type", ["rectangular", "triangular", "gaussian"])
 @pytest.mark.parametrize("kernel_size", [3, 7])
-def test_lncc_monai_parity(nd: int, kernel_type: str, kernel_size: int) -> None:
+def test_lncc_monai_parity(nd: int, kernel_type: str, kernel_size: int, device: torch.device) -> None:
     monai = pytest.importorskip("monai.losses")
     shape = (2, 2, *(7, 9, 6)[:nd]) if nd < 3 else (1, 2, 7, 5, 6)
     p, t = _rand(*shape, seed=1).requires_grad_(), _rand(*shape, seed=2)
+    pd, td = p.detach().to(device).requires_grad_(), t.to(device)  # ours on the test device, MONAI's on CPU
     for reduction in ("mean", "sum", "none"):
         ref_mod = monai.LocalNormalizedCrossCorrelationLoss(nd, kernel_size, kernel_type, reduction=reduction)
         ours_mod = build_loss(
             {"name": "lncc", "kernel_size": kernel_size, "kernel_type": kernel_type, "reduction": reduction}
         )
-        ref, ours = ref_mod(p, t), ours_mod(p, t)
+        ref, ours = ref_mod(p, t), ours_mod(pd, td).cpu()
         assert ours.shape == ref.shape
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-10)
     (g_ref,) = torch.autograd.grad(ref_mod(p, t).sum(), p)
-    (g_ours,) = torch.autograd.grad(ours_mod(p, t).sum(), p)
-    torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-10)
+    (g_ours,) = torch.autograd.grad(ours_mod(pd, td).sum(), pd)
+    torch.testing.assert_close(g_ours.cpu(), g_ref, rtol=1e-5, atol=1e-10)
 
 
-def test_window_sum_equals_monai_separable_filtering() -> None:
+def test_window_sum_equals_monai_separable_filtering(device: torch.device) -> None:
     layers = pytest.importorskip("monai.networks.layers")
     from losskit.functional.lncc import make_kernel_1d
 
@@ -95,11 +96,12 @@ def test_window_sum_equals_monai_separable_filtering() -> None:
         for k in (1, 3, 7, 15):
             kernel = torch.tensor(make_kernel_1d(kernel_type, k), dtype=D64)
             ref = layers.separable_filtering(x, [kernel] * 3)
-            torch.testing.assert_close(window_sum(x, k, kernel_type), ref, rtol=1e-12, atol=1e-12)
+            ours = window_sum(x.to(device), k, kernel_type).cpu()  # MONAI's reference on CPU
+            torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_lncc_squared_vs_signed() -> None:
-    a = _rand(2, 1, 10, 10, 10, seed=3)
+def test_lncc_squared_vs_signed(device: torch.device) -> None:
+    a = _rand(2, 1, 10, 10, 10, seed=3, device=device)
     sq = build_loss({"name": "lncc", "kernel_size": 5})
     signed = build_loss({"name": "lncc", "kernel_size": 5, "squared": False})
     # MONAI's squared NCC scores an anti-correlated image as a perfect match (MONAI#8350); the signed one does not.
@@ -111,11 +113,11 @@ def test_lncc_squared_vs_signed() -> None:
     )  # scale-invariant (zero padding breaks shift invariance at the border)
 
 
-def test_lncc_constant_images_finite() -> None:
+def test_lncc_constant_images_finite(device: torch.device) -> None:
     for squared in (True, False):
         loss = build_loss({"name": "lncc", "kernel_size": 3, "squared": squared, "reduction": "none"})
-        p = torch.full((1, 1, 6, 6, 6), 0.5, requires_grad=True)
-        v = loss(p, torch.full((1, 1, 6, 6, 6), 0.2))
+        p = torch.full((1, 1, 6, 6, 6), 0.5, requires_grad=True, device=device)
+        v = loss(p, torch.full((1, 1, 6, 6, 6), 0.2, device=device))
         v.sum().backward()
         # flat windows give smooth_nr / smooth_dr = 0; border windows see the zero padding (MONAI), so they are not flat
         assert bool((v[..., 1:-1, 1:-1, 1:-1] == 0).all())
@@ -173,8 +175,8 @@ def test_bad_options_raise_value_error() -> None:
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**16), k=st.sampled_from([3, 5]), kt=st.sampled_from(["rectangular", "gaussian"]))
-def test_lncc_range_property(seed: int, k: int, kt: str) -> None:
-    p, t = _rand(1, 1, 6, 7, seed=seed), _rand(1, 1, 6, 7, seed=seed + 1)
+def test_lncc_range_property(seed: int, k: int, kt: str, device: torch.device) -> None:
+    p, t = _rand(1, 1, 6, 7, seed=seed, device=device), _rand(1, 1, 6, 7, seed=seed + 1, device=device)
     sq = build_loss({"name": "lncc", "kernel_size": k, "kernel_type": kt, "reduction": "none"})(p, t)
     signed = build_loss({"name": "lncc", "kernel_size": k, "kernel_type": kt, "reduction": "none", "squared": False})(
         p, t
@@ -185,8 +187,8 @@ def test_lncc_range_property(seed: int, k: int, kt: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- global NCC
-def test_ncc_matches_corrcoef_and_constant_is_zero() -> None:
-    p, t = _rand(2, 3, 5, 6, seed=1), _rand(2, 3, 5, 6, seed=2)
+def test_ncc_matches_corrcoef_and_constant_is_zero(device: torch.device) -> None:
+    p, t = _rand(2, 3, 5, 6, seed=1, device=device), _rand(2, 3, 5, 6, seed=2, device=device)
     got = build_loss({"name": "ncc", "eps": 0.0, "reduction": "none"})(p, t)
     ref = torch.stack(
         [
@@ -196,21 +198,21 @@ def test_ncc_matches_corrcoef_and_constant_is_zero() -> None:
     )
     torch.testing.assert_close(got, -ref)
     assert float(build_loss("ncc")(p, -2 * p + 1)) == pytest.approx(1.0, abs=1e-6)
-    const = torch.full((1, 1, 4, 4), 3.0, requires_grad=True)
-    v = build_loss("ncc")(const, _rand(1, 1, 4, 4).float())
+    const = torch.full((1, 1, 4, 4), 3.0, requires_grad=True, device=device)
+    v = build_loss("ncc")(const, _rand(1, 1, 4, 4, device=device).float())
     v.backward()
     assert float(v.detach()) == 0.0 and torch.isfinite(const.grad).all()
 
 
 # ----------------------------------------------------------------------------------------------- mutual information
 @pytest.mark.parametrize("kernel_type", ["gaussian", "b-spline"])
-def test_mi_monai_parity(kernel_type: str) -> None:
+def test_mi_monai_parity(kernel_type: str, device: torch.device) -> None:
     monai = pytest.importorskip("monai.losses")
     p, t = _rand(3, 1, 6, 7, 5, seed=5), _rand(3, 1, 6, 7, 5, seed=6)
     t = 0.6 * p + 0.4 * t
     ours = build_loss({"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "reduction": "none"})(
-        p, t
-    )
+        p.to(device), t.to(device)
+    ).cpu()  # ours on the test device, MONAI's reference on CPU
     ref_mod = monai.GlobalMutualInformationLoss(kernel_type=kernel_type, num_bins=16, reduction="none")
     # MONAI's b-spline range spans the whole batch; ours is per sample, so compare sample by sample.
     ref = torch.cat([ref_mod(p[i : i + 1], t[i : i + 1]) for i in range(3)])
@@ -220,18 +222,20 @@ def test_mi_monai_parity(kernel_type: str) -> None:
     # gradients, on the custom chunked backward as well as the plain path
     one = p[:1].clone().requires_grad_()
     (g_ref,) = torch.autograd.grad(ref_mod(one, t[:1]).sum(), one)
+    one_d, t1_d = p[:1].clone().to(device).requires_grad_(), t[:1].to(device)
     for chunk in (None, 37):
         ours_mod = build_loss(
             {"name": "mutual_information", "kernel_type": kernel_type, "num_bins": 16, "chunk_size": chunk}
         )
-        (g_ours,) = torch.autograd.grad(ours_mod(one, t[:1]), one)
+        (g_ours,) = torch.autograd.grad(ours_mod(one_d, t1_d), one_d)
         # MONAI builds its bin centres and sigma in float32 even for float64 inputs: gradients agree to ~1e-5
-        torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(g_ours.cpu(), g_ref, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("kernel_type", ["gaussian", "b-spline"])
-def test_mi_chunked_equals_unchunked(kernel_type: str) -> None:
-    p, t = _rand(2, 1, 9, 9, seed=7).requires_grad_(), _rand(2, 1, 9, 9, seed=8).requires_grad_()
+def test_mi_chunked_equals_unchunked(kernel_type: str, device: torch.device) -> None:
+    p = _rand(2, 1, 9, 9, seed=7, device=device).requires_grad_()
+    t = _rand(2, 1, 9, 9, seed=8, device=device).requires_grad_()
     whole = mutual_information_loss(p, t, kernel_type=kernel_type, chunk_size=10_000)
     parts = mutual_information_loss(
         p, t, kernel_type=kernel_type, chunk_size=17
@@ -243,15 +247,15 @@ def test_mi_chunked_equals_unchunked(kernel_type: str) -> None:
         torch.testing.assert_close(a, torch.zeros_like(p) if b is None else b)
 
 
-def test_mi_deviations_from_monai_are_fixed() -> None:
-    const = torch.full((1, 1, 5, 5), 0.3, dtype=D64, requires_grad=True)
-    other = _rand(1, 1, 5, 5, seed=1)
+def test_mi_deviations_from_monai_are_fixed(device: torch.device) -> None:
+    const = torch.full((1, 1, 5, 5), 0.3, dtype=D64, requires_grad=True, device=device)
+    other = _rand(1, 1, 5, 5, seed=1, device=device)
     v = build_loss({"name": "mutual_information", "kernel_type": "b-spline"})(const, other)
     v.backward()
     assert torch.isfinite(v) and float(v.detach()) == pytest.approx(0.0, abs=1e-6)  # MONAI: NaN (0/0 bin size)
     assert torch.isfinite(const.grad).all()
     # per-sample range: a sample's value does not depend on the rest of the batch
-    p, t = _rand(2, 1, 6, 6, seed=2), _rand(2, 1, 6, 6, seed=3)
+    p, t = _rand(2, 1, 6, 6, seed=2, device=device), _rand(2, 1, 6, 6, seed=3, device=device)
     loss = build_loss({"name": "mutual_information", "kernel_type": "b-spline", "reduction": "none"})
     alone = loss(p[:1], t[:1])
     p2 = p.clone()
@@ -267,41 +271,43 @@ def test_mi_deviations_from_monai_are_fixed() -> None:
 # ----------------------------------------------------------------------------------------------- DDF regularisers
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("name", ["bending_energy", "diffusion"])
-def test_ddf_regularisers_monai_parity(nd: int, name: str) -> None:
+def test_ddf_regularisers_monai_parity(nd: int, name: str, device: torch.device) -> None:
     monai = pytest.importorskip("monai.losses")
     ref_cls = monai.BendingEnergyLoss if name == "bending_energy" else monai.DiffusionLoss
     u = torch.randn(2, nd, *(5, 6, 7)[:nd], dtype=D64, generator=torch.Generator().manual_seed(nd))
     for normalize in (False, True):
         for reduction in ("mean", "sum", "none"):
             ref = ref_cls(normalize=normalize, reduction=reduction)(u.clone())
-            ours = build_loss({"name": name, "normalize": normalize, "reduction": reduction})(u)
+            ours = build_loss({"name": name, "normalize": normalize, "reduction": reduction})(u.to(device)).cpu()
             assert ours.shape == ref.shape
             torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-10)
 
 
-def test_ddf_regularisers_zero_and_affine() -> None:
+def test_ddf_regularisers_zero_and_affine(device: torch.device) -> None:
     grid = torch.stack(torch.meshgrid(*[torch.arange(6.0)] * 3, indexing="ij"))[None]
     affine = (
         torch.einsum("ij,bjxyz->bixyz", torch.tensor([[0.1, 0.2, 0.0], [0.0, -0.1, 0.3], [0.2, 0.0, 0.1]]), grid) + 1.5
     )
-    assert float(build_loss("bending_energy")(affine)) == pytest.approx(0.0, abs=1e-10)
-    assert float(build_loss("diffusion")(torch.zeros(1, 3, 5, 5, 5))) == 0.0
-    assert float(build_loss("jacobian_folding")(torch.zeros(1, 3, 5, 5, 5))) == 0.0
+    assert float(build_loss("bending_energy")(affine.to(device))) == pytest.approx(0.0, abs=1e-10)
+    assert float(build_loss("diffusion")(torch.zeros(1, 3, 5, 5, 5, device=device))) == 0.0
+    assert float(build_loss("jacobian_folding")(torch.zeros(1, 3, 5, 5, 5, device=device))) == 0.0
 
 
-def test_jacobian_determinant_and_folding() -> None:
+def test_jacobian_determinant_and_folding(device: torch.device) -> None:
     grid2 = torch.stack(torch.meshgrid(torch.arange(5.0), torch.arange(6.0), indexing="ij"))[None]
     a = torch.tensor([[0.5, 0.2], [-0.3, 0.1]])
     u = torch.einsum("ij,bjxy->bixy", a, grid2)
-    det = jacobian_determinant(u)
+    det = jacobian_determinant(u.to(device))
     assert det.shape == (1, 3, 4)
     torch.testing.assert_close(det, torch.full_like(det, float(torch.det(torch.eye(2) + a))))
     flip = torch.zeros(2, 3, 5, 5, 5)
     flip[:, 0] = -2 * torch.arange(5.0).view(5, 1, 1)  # x -> -x along axis 0: det = -1 everywhere
+    flip = flip.to(device)
     assert float(build_loss("jacobian_folding")(flip)) == pytest.approx(1.0)
     assert build_loss({"name": "jacobian_folding", "reduction": "none"})(flip).shape == (2, 3, 3, 3)
-    assert float(build_loss({"name": "jacobian_folding", "eps": 0.5})(torch.zeros(1, 2, 4, 4))) == 0.0
-    assert float(build_loss({"name": "jacobian_folding", "eps": 1.5})(torch.zeros(1, 2, 4, 4))) == pytest.approx(0.5)
+    zeros = torch.zeros(1, 2, 4, 4, device=device)
+    assert float(build_loss({"name": "jacobian_folding", "eps": 0.5})(zeros)) == 0.0
+    assert float(build_loss({"name": "jacobian_folding", "eps": 1.5})(zeros)) == pytest.approx(0.5)
 
 
 # ----------------------------------------------------------------------------------------------- gradcheck
@@ -334,24 +340,24 @@ def _gradcheck_cases() -> list[tuple[str, dict, tuple]]:  # type: ignore[type-ar
 
 
 @pytest.mark.parametrize("name, options, inputs", _gradcheck_cases())
-def test_gradcheck(name: str, options: dict, inputs: tuple) -> None:  # type: ignore[type-arg]
-    loss = build_loss({"name": name, **options})
-    leaves = tuple(x.detach().clone().requires_grad_() for x in inputs)
+def test_gradcheck(name: str, options: dict, inputs: tuple, device: torch.device) -> None:  # type: ignore[type-arg]
+    loss = build_loss({"name": name, **options}).to(device)
+    leaves = tuple(x.detach().clone().to(device).requires_grad_() for x in inputs)
     assert torch.autograd.gradcheck(lambda *xs: loss(*xs), leaves, eps=1e-6, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------- precision
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_inputs_are_finite(name: str, dtype: torch.dtype) -> None:
+def test_half_precision_inputs_are_finite(name: str, dtype: torch.dtype, device: torch.device) -> None:
     from losskit.testing.examples import example_for
 
-    loss = build_loss(name)
+    loss = build_loss(name).to(device)
     ex = example_for(loss, torch.Generator().manual_seed(0))
-    args = tuple(a.to(dtype) for a in ex.args)
-    kwargs = {k: v.to(dtype) for k, v in ex.kwargs.items()}
-    ref = loss(*ex.args, **ex.kwargs)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    args = tuple(a.to(device, dtype) for a in ex.args)
+    kwargs = {k: v.to(device, dtype) for k, v in ex.kwargs.items()}
+    ref = loss(*(a.to(device) for a in ex.args), **{k: v.to(device) for k, v in ex.kwargs.items()})
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         out = loss(*args, **kwargs)
     assert out.dtype == torch.float32 and torch.isfinite(out)
     assert float(out) == pytest.approx(float(ref), rel=0.05, abs=0.05)
@@ -371,13 +377,13 @@ class _SeedDiceSmooth(torch.nn.Module):
         return total
 
 
-def _batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
+def _batch(seed: int = 0, device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
     fixed = torch.rand(2, 1, 8, 8, 8, generator=g)
-    warped = (fixed + 0.2 * torch.rand(2, 1, 8, 8, 8, generator=g)).clamp(0, 1).requires_grad_()
-    ddf = (0.3 * torch.randn(2, 3, 8, 8, 8, generator=g)).requires_grad_()
-    gt = 0.3 * torch.randn(2, 3, 8, 8, 8, generator=g)
-    return warped, fixed, ddf, gt
+    warped = (fixed + 0.2 * torch.rand(2, 1, 8, 8, 8, generator=g)).clamp(0, 1).to(device).requires_grad_()
+    ddf = (0.3 * torch.randn(2, 3, 8, 8, 8, generator=g)).to(device).requires_grad_()
+    gt = (0.3 * torch.randn(2, 3, 8, 8, 8, generator=g)).to(device)
+    return warped, fixed.to(device), ddf, gt
 
 
 @pytest.mark.parametrize(
@@ -392,9 +398,9 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
     ],
 )
 @pytest.mark.parametrize("with_gt", [True, False])
-def test_seed002_training_loop_call(config: dict, with_gt: bool) -> None:  # type: ignore[type-arg]
-    loss_fn = build_loss(dict(config))
-    warped, fixed, ddf, gt = _batch()
+def test_seed002_training_loop_call(config: dict, with_gt: bool, device: torch.device) -> None:  # type: ignore[type-arg]
+    loss_fn = build_loss(dict(config)).to(device)
+    warped, fixed, ddf, gt = _batch(device=device)
     out = call_loss(loss_fn, warped, fixed, pred_dvf=ddf, gt_dvf=gt if with_gt else None)
     assert out.dim() == 0 and torch.isfinite(out)
     out.backward()
@@ -410,13 +416,13 @@ def test_seed002_training_loop_call(config: dict, with_gt: bool) -> None:  # typ
         assert ddf.grad is not None and torch.isfinite(ddf.grad).all()
 
 
-def test_seed002_yaml_config_and_terms() -> None:
+def test_seed002_yaml_config_and_terms(device: torch.device) -> None:
     pytest.importorskip("omegaconf")
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.create("loss:\n  name: dice_smooth\n  dice_weight: 1.0\n  smooth_weight: 0.01\n")
     loss_fn = build_loss(OmegaConf.to_container(cfg.loss))
-    warped, fixed, ddf, gt = _batch(1)
+    warped, fixed, ddf, gt = _batch(1, device=device)
     torch.testing.assert_close(
         call_loss(loss_fn, warped, fixed, pred_dvf=ddf, gt_dvf=gt), _SeedDiceSmooth()(warped, fixed, ddf)
     )
@@ -438,8 +444,9 @@ def test_amp_safe_raises_smoothing_floors() -> None:
     assert float(build_loss("dice_smooth")(empty, empty)) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_lncc_double_backward() -> None:
-    p, t = _rand(1, 1, 5, 4, seed=1).requires_grad_(), _rand(1, 1, 5, 4, seed=2)
+def test_lncc_double_backward(device: torch.device) -> None:
+    p, t = _rand(1, 1, 5, 4, seed=1, device=device).requires_grad_(), _rand(1, 1, 5, 4, seed=2, device=device)
+
     for kernel_type in ("rectangular", "gaussian"):
         loss = build_loss({"name": "lncc", "kernel_size": 3, "kernel_type": kernel_type})
         assert torch.autograd.gradgradcheck(lambda x: loss(x, t), (p,), eps=1e-6, atol=1e-5)
