@@ -76,6 +76,7 @@ def test_pml_parity(ours, theirs, seed: int, device: torch.device) -> None:
     torch.testing.assert_close(got.cpu(), want, rtol=1e-5, atol=1e-9)
     got.backward()
     want.backward()
+    assert a.grad is not None
     torch.testing.assert_close(a.grad.cpu(), b.grad, rtol=1e-5, atol=1e-9)
 
 
