@@ -51,6 +51,8 @@ def device() -> torch.device:
             pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but CUDA is not available here")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "meta":
+        pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}: meta tensors hold no values to compare")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         pytest.skip(f"LOSSKIT_TEST_DEVICE={name!r}, but MPS is not available here")
     elif dev.type not in ("cpu", "cuda", "mps"):
