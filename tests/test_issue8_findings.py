@@ -156,3 +156,17 @@ def test_repr_shows_every_non_default_option(name: str, options: dict[str, Any])
     )
     if not torch.allclose(loss(x, y), plain(x, y)):
         assert repr(loss) != repr(plain)
+
+
+def test_check_loss_fails_a_loss_detached_from_its_input() -> None:
+    # Found by the issue-8 audit: a loss whose output is cut off from the prediction passed "finite gradients".
+    from torch import nn
+
+    from losskit.testing import check_loss
+
+    class Detached(nn.Module):
+        def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return (input.detach() - target).pow(2).mean()
+
+    with pytest.raises(AssertionError, match="does not depend on the inputs"):
+        check_loss(Detached(), inputs=(torch.randn(4, 3), torch.randn(4, 3)))

@@ -172,6 +172,9 @@ def check_loss(
             if not bool(torch.isfinite(g).all()):
                 raise _fail(label, "finite gradients", "an input gradient has NaN or inf")
         report.passed.append(f"finite gradients ({len(reached)} input tensor(s))")
+    elif leaves:
+        # the prediction required grad and the loss does not: a detached loss trains nothing
+        raise _fail(label, "gradients", "the output does not depend on the inputs (no gradient can reach them)")
     else:
         report.skipped["gradients"] = "the output does not require grad"
     # 4. determinism
