@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registration)
     distillation,
     focal,
     generative,
+    image_quality,
     image_registration,
     metric_learning,
     registration_combined,
