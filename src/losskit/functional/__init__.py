@@ -47,6 +47,7 @@ from .regression import (
     smooth_l1_loss,
     weighted_mse_loss,
 )
+from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
 
 __all__ = [
@@ -101,6 +102,11 @@ __all__ = [
     "charbonnier_loss",
     "quantile_loss",
     "barron_loss",
+    "cauchy_loss",
+    "geman_mcclure_loss",
+    "welsch_loss",
+    "wing_loss",
+    "total_variation_loss",
     # image quality
     "ssim_loss",
     "psnr_loss",

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registration)
     metric_learning,
     registration_combined,
     regression,
+    robust,
     segmentation,
     segmentation_combined,
 )
