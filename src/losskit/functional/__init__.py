@@ -11,6 +11,7 @@ and call these functions. Every function takes tensors plus keyword options and 
 from ._checks import label_checks, set_label_checks
 from ._numerics import validate_smoothing_params
 from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss
+from .bce_variants import balanced_bce_loss, soft_bce_loss, soft_f1_loss
 from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
 from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, mask_loss, nll_loss
@@ -80,6 +81,9 @@ __all__ = [
     "dice_focal_loss",
     "combined_segmentation_loss",
     "combined_dice_bce_loss",
+    "soft_bce_loss",
+    "balanced_bce_loss",
+    "soft_f1_loss",
     # detection
     "box_iou_loss",
     "generalized_box_iou_loss",

@@ -1,6 +1,7 @@
 """The built-in loss zoo, by task. Importing this package registers every built-in (and does nothing else)."""
 
 from . import (  # noqa: F401  (registration)
+    bce_variants,
     classification,
     composition,
     deformation,
