@@ -50,6 +50,7 @@ from .regression import (
 )
 from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
+from .topology import cldice_loss, dice_cldice_loss
 
 __all__ = [
     "label_checks",
@@ -81,6 +82,8 @@ __all__ = [
     "dice_focal_loss",
     "combined_segmentation_loss",
     "combined_dice_bce_loss",
+    "cldice_loss",
+    "dice_cldice_loss",
     "soft_bce_loss",
     "balanced_bce_loss",
     "soft_f1_loss",

@@ -17,4 +17,5 @@ from . import (  # noqa: F401  (registration)
     robust,
     segmentation,
     segmentation_combined,
+    topology,
 )
