@@ -6,11 +6,13 @@ import kornia
 import pytest
 import torch
 from monai.losses import SSIMLoss as MonaiSSIMLoss  # type: ignore[attr-defined]
+from monai.metrics import MultiScaleSSIMMetric  # type: ignore[attr-defined]
 
 from losskit import LossInputError, build_loss
-from losskit.functional import psnr_loss, ssim_loss
+from losskit.functional import ms_ssim_loss, psnr_loss, ssim_loss
+from losskit.functional.image_quality import MS_SSIM_WEIGHTS
 from losskit.testing import check_loss
-from losskit.zoo.image_quality import PSNRLoss, SSIMLoss
+from losskit.zoo.image_quality import MSSSIMLoss, PSNRLoss, SSIMLoss
 
 
 def _images(shape: tuple[int, ...], seed: int = 0, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
@@ -19,7 +21,7 @@ def _images(shape: tuple[int, ...], seed: int = 0, dtype: torch.dtype = torch.fl
     return (0.7 * target + 0.3 * torch.rand(shape, generator=g, dtype=dtype)).clamp(0, 1), target
 
 
-@pytest.mark.parametrize("name", ["ssim", "psnr"])
+@pytest.mark.parametrize("name", ["ssim", "ms_ssim", "psnr"])
 def test_check_loss(name: str) -> None:
     check_loss(name, compile=None)
 
@@ -183,3 +185,52 @@ def test_psnr_bad_input() -> None:
         PSNRLoss(max_val=-1.0)
     with pytest.raises(ValueError, match="did you mean"):
         psnr_loss(torch.rand(2, 4), torch.rand(2, 4), reduction="meen")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shape", "window", "size", "weights"),
+    [
+        ((2, 2, 180, 176), "gaussian", 11, None),
+        ((2, 1, 96, 100), "uniform", 5, None),
+        ((2, 1, 48, 64, 56), "gaussian", 3, None),
+        ((2, 1, 40, 44), "gaussian", 5, (0.2, 0.3, 0.5)),
+    ],
+)
+def test_ms_ssim_monai_parity(
+    shape: tuple[int, ...], window: str, size: int, weights: tuple[float, ...] | None, device: torch.device
+) -> None:
+    x, y = _images(shape)
+    metric = MultiScaleSSIMMetric(
+        spatial_dims=len(shape) - 2, kernel_type=window, kernel_size=size, weights=weights or MS_SSIM_WEIGHTS
+    )
+    # MONAI computes in float32 with full (non-separable) kernels: compare the MS-SSIM itself at rtol 1e-5
+    ms = metric._compute_tensor(x, y).reshape(-1)
+    got = ms_ssim_loss(x.to(device), y.to(device), window=window, window_size=size, weights=weights, reduction="none")  # type: ignore[arg-type]
+    torch.testing.assert_close(1 - got.cpu(), ms, rtol=1e-5, atol=1e-6)
+    module = MSSSIMLoss(window=window, window_size=size, weights=weights)(x, y)  # type: ignore[arg-type]
+    torch.testing.assert_close(1 - module, ms.mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_ms_ssim_small_volume_cuts_window_and_edges(device: torch.device) -> None:
+    x, y = _images((1, 1, 24, 24, 24))  # 24 // 16 = 1 pixel at the coarsest scale: the window is cut to 1
+    value = ms_ssim_loss(x.to(device), y.to(device))
+    assert torch.isfinite(value) and 0 < value.item() < 1
+    assert ms_ssim_loss(y.to(device), y.to(device)).abs().item() < 1e-5
+    e = torch.rand(0, 1, 32, 32, device=device, requires_grad=True)
+    loss = ms_ssim_loss(e, e.detach())
+    (grad,) = torch.autograd.grad(loss, e)
+    assert loss.item() == 0 and not grad.any()
+    x[0, 0, 3, 3, 3] = float("nan")
+    assert ms_ssim_loss(x.to(device), y.to(device)).isnan()
+    with pytest.raises(LossInputError, match="too small for 5 scales"):
+        ms_ssim_loss(torch.rand(1, 1, 8, 32), torch.rand(1, 1, 8, 32))
+    with pytest.raises(ValueError, match="weights must be"):
+        MSSSIMLoss(weights=[])
+
+
+def test_ms_ssim_gradcheck(device: torch.device) -> None:
+    x, y = _images((1, 2, 12, 10), dtype=torch.float64)
+    x = x.to(device).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a: ms_ssim_loss(a, y.to(device), window_size=3, weights=(0.4, 0.6), reduction="none"), (x,)
+    )

@@ -20,7 +20,7 @@ from .dense_detection import centerness_loss, centerness_targets, fcos_loss, qua
 from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
-from .image_quality import psnr_loss, ssim_loss
+from .image_quality import ms_ssim_loss, psnr_loss, ssim_loss
 from .image_registration import dice_smooth_loss, lncc_dvf_loss
 from .lncc import global_ncc_loss, lncc_loss
 from .lovasz import lovasz_loss
@@ -116,6 +116,7 @@ __all__ = [
     "total_variation_loss",
     # image quality
     "ssim_loss",
+    "ms_ssim_loss",
     "psnr_loss",
     # registration
     "lncc_loss",

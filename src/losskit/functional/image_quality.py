@@ -1,4 +1,4 @@
-"""Image-quality losses: SSIM (Wang et al. 2004) and PSNR, on (B, C, *spatial) images.
+"""Image-quality losses: SSIM (Wang et al. 2004), MS-SSIM (Wang et al. 2003) and PSNR, on (B, C, *spatial) images.
 
 The windowed statistics are computed with one grouped, separable convolution per spatial axis over the five
 maps ``x, y, x^2, y^2, xy`` stacked along the channels, so a Gaussian or box window of width ``k`` costs ``O(k)``
@@ -7,6 +7,7 @@ per voxel and axis instead of ``O(k^d)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -18,7 +19,7 @@ from ._checks import check_choice, check_float, check_reduction, check_same_shap
 from ._precision import float32_loss
 from ._reduce import reduce
 
-__all__ = ["ssim_loss", "psnr_loss", "WINDOWS", "PADDINGS"]
+__all__ = ["ssim_loss", "ms_ssim_loss", "psnr_loss", "WINDOWS", "PADDINGS", "MS_SSIM_WEIGHTS"]
 
 Reduction = Literal["mean", "sum", "none"]
 Window = Literal["gaussian", "uniform"]
@@ -141,11 +142,11 @@ def ssim_loss(
     check_ssim_options(name, window, window_size, sigma, data_range, k1, k2, padding)
     check_reduction(name, reduction)
     _check_images(name, input, target, window_size, padding)
-    ssim_map = _ssim_map(input, target, window, window_size, sigma, data_range, k1, k2, padding)
+    ssim_map, _ = _ssim_maps(input, target, window, window_size, sigma, data_range, k1, k2, padding)
     return reduce(1 - ssim_map.flatten(1).mean(dim=1), reduction)
 
 
-def _ssim_map(
+def _ssim_maps(
     input: Tensor,
     target: Tensor,
     window: str,
@@ -155,7 +156,8 @@ def _ssim_map(
     k1: float,
     k2: float,
     padding: str,
-) -> Tensor:
+) -> tuple[Tensor, Tensor]:
+    """The SSIM map and the contrast-structure map ``cs`` (the SSIM without its luminance factor)."""
     nd = input.dim() - 2
     maps = torch.cat([input, target, input * input, target * target, input * target], dim=1)
     if padding == "same":
@@ -168,7 +170,88 @@ def _ssim_map(
     cov = e_xy - mu_x * mu_y
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    cs = (2 * cov + c2) / (var_x + var_y + c2)
+    return (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs, cs
+
+
+#: Wang, Simoncelli, Bovik 2003, Table 1 (the five scales' exponents, finest first), as MONAI.
+MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+@float32_loss
+def ms_ssim_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    window: Window = "gaussian",
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    weights: Sequence[float] | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Multi-scale SSIM loss: one minus the MS-SSIM of each sample (2D or 3D from the input's dims).
+
+    .. math::
+
+        \mathrm{MS\text{-}SSIM} = \prod_{j=1}^{M-1} \operatorname{relu}(\overline{cs}_j)^{w_j}
+        \cdot \operatorname{relu}(\overline{\mathrm{SSIM}}_M)^{w_M},\qquad \ell_b = 1 - \mathrm{MS\text{-}SSIM}_b
+
+    where scale ``j`` is the image average-pooled by 2 ``j - 1`` times, ``cs`` is SSIM without its luminance
+    factor and the bars are means over channels and pixels ("valid" windows). Paper: Wang, Simoncelli, Bovik,
+    "Multiscale structural similarity for image quality assessment", Asilomar 2003 (5 scales, the weights
+    ``MS_SSIM_WEIGHTS``). Where a coarse scale is smaller than the window, the window is cut to the largest odd
+    width that fits (MONAI raises there instead), so a 64^3 volume works. A NaN pixel gives a NaN loss.
+
+    Args:
+        input: the predicted image, (B, C, H, W) or (B, C, D, H, W).
+        target: the reference image, the input's shape.
+        window, window_size, sigma, data_range, k1, k2: as :func:`ssim_loss`.
+        weights: one exponent per scale, finest first (default the paper's 5; their number sets the scales).
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"`` over the batch.
+
+    Returns:
+        a scalar for ``"mean"`` and ``"sum"`` (0 for an empty batch), shape (B,) for ``"none"``.
+
+    Example:
+        >>> x = torch.rand(1, 1, 64, 64)
+        >>> ms_ssim_loss(x, x, window_size=3).abs() < 1e-6
+        tensor(True)
+
+    Parity: ``1 - MONAI MultiScaleSSIMMetric(spatial_dims=d, data_range=L, kernel_type=window, kernel_size=k,
+    kernel_sigma=s, k1, k2, weights=w)`` ≡ ``ms_ssim_loss(...)`` with the same options (rtol 1e-5), wherever MONAI
+    accepts the size (every spatial size // 2^(M-1) >= window_size).
+    """
+    name = "ms_ssim"
+    check_ssim_options(name, window, window_size, sigma, data_range, k1, k2, "valid")
+    check_reduction(name, reduction)
+    w = check_ms_weights(name, weights)
+    _check_images(name, input, target, 1, "valid")
+    levels = []
+    x, y = input, target
+    for j in range(len(w)):
+        if j:
+            if min(x.shape[2:]) < 2:
+                raise LossInputError(f"{name}: the input {shape_str(input)} is too small for {len(w)} scales")
+            x, y = _avg_pool2(x), _avg_pool2(y)
+        k = min(window_size, (min(x.shape[2:]) - 1) // 2 * 2 + 1)
+        ssim_map, cs = _ssim_maps(x, y, window, k, sigma, data_range, k1, k2, "valid")
+        levels.append(torch.relu((ssim_map if j == len(w) - 1 else cs).flatten(1).mean(dim=1)))
+    exps = torch.tensor(w, dtype=input.dtype, device=input.device).unsqueeze(1)
+    return reduce(1 - torch.prod(torch.stack(levels) ** exps, dim=0), reduction)
+
+
+def check_ms_weights(name: str, weights: Sequence[float] | None) -> tuple[float, ...]:
+    w = MS_SSIM_WEIGHTS if weights is None else tuple(float(v) for v in weights)
+    if not w or not all(v >= 0 for v in w):
+        raise ValueError(f"{name}: weights must be a non-empty sequence of numbers >= 0, got {weights!r}")
+    return w
+
+
+def _avg_pool2(x: Tensor) -> Tensor:
+    return F.avg_pool2d(x, 2) if x.dim() == 4 else F.avg_pool3d(x, 2)
 
 
 @float32_loss

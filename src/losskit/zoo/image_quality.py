@@ -1,4 +1,4 @@
-"""Image-quality and restoration losses: SSIM and PSNR on (B, C, *spatial) images.
+"""Image-quality and restoration losses: SSIM, MS-SSIM and PSNR on (B, C, *spatial) images.
 
 Registered under the task "regression" (a dense prediction of intensities) and the task "restoration" (the
 family's own name, e.g. denoising, super-resolution); everything is computed in float32 with autocast off.
@@ -6,15 +6,26 @@ family's own name, e.g. denoising, super-resolution); everything is computed in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from ..functional._checks import check_reduction
-from ..functional.image_quality import Padding, Reduction, Window, check_ssim_options, psnr_loss, ssim_loss
+from ..functional.image_quality import (
+    Padding,
+    Reduction,
+    Window,
+    check_ms_weights,
+    check_ssim_options,
+    ms_ssim_loss,
+    psnr_loss,
+    ssim_loss,
+)
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
-__all__ = ["SSIMLoss", "PSNRLoss"]
+__all__ = ["SSIMLoss", "MSSSIMLoss", "PSNRLoss"]
 
 _TASKS = ["regression", "restoration"]
 
@@ -95,6 +106,80 @@ class SSIMLoss(nn.Module):
             k1=self.k1,
             k2=self.k2,
             padding=self.padding,
+            reduction=self.reduction,
+        )
+
+
+def _large_images(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    target = torch.rand((2, 1, 48, 48), generator=g)
+    return (0.7 * target + 0.3 * torch.rand((2, 1, 48, 48), generator=g)).clamp(0, 1), target
+
+
+@register_loss(
+    "ms_ssim",
+    aliases=["MSSSIMLoss", "MultiScaleSSIMLoss"],
+    tasks=_TASKS,
+    tags=["image_quality", "similarity", "monai"],
+    inputs=InputSpec(tensors=_IMAGE_PAIR, example=_large_images),
+)
+class MSSSIMLoss(nn.Module):
+    """Multi-scale SSIM loss ``1 - MS-SSIM`` per sample (Wang, Simoncelli, Bovik, Asilomar 2003), 2D or 3D
+    from the input's dims (:func:`losskit.functional.ms_ssim_loss`, which has the formula and the parity).
+
+    Parity: ``1 - MONAI MultiScaleSSIMMetric`` under the same options, where MONAI accepts the image size.
+
+    Args:
+        window: the window's weights, "gaussian" (default) or "uniform" (a box).
+        window_size: taps per spatial axis, a positive odd integer (default 11; cut to the largest odd width
+            that fits at a coarse scale smaller than it).
+        sigma: the Gaussian's standard deviation in pixels (default 1.5; unused by "uniform").
+        data_range: the dynamic range of the pixel values (> 0, default 1.0; 255 for 8-bit images).
+        k1: the luminance stability constant, ``c1 = (k1 data_range)^2`` (>= 0, default 0.01).
+        k2: the contrast stability constant, ``c2 = (k2 data_range)^2`` (>= 0, default 0.03).
+        weights: one exponent per scale, finest first (None, default: the paper's 5,
+            ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)``; their number sets the number of scales).
+        reduction: "mean" (default) over the batch, "sum", or "none" (shape (B,)).
+
+    Example:
+        >>> loss = MSSSIMLoss(window_size=7)
+        >>> value = loss(torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64))
+    """
+
+    loss_name: str  # set by register_loss
+
+    def __init__(
+        self,
+        window: Window = "gaussian",
+        window_size: int = 11,
+        sigma: float = 1.5,
+        data_range: float = 1.0,
+        k1: float = 0.01,
+        k2: float = 0.03,
+        weights: Sequence[float] | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__()
+        check_ssim_options(self.loss_name, window, window_size, sigma, data_range, k1, k2, "valid")
+        self.weights = check_ms_weights(self.loss_name, weights)
+        self.reduction: Reduction = check_reduction(self.loss_name, reduction)
+        self.window: Window = window
+        self.window_size = window_size
+        self.sigma = float(sigma)
+        self.data_range = float(data_range)
+        self.k1 = float(k1)
+        self.k2 = float(k2)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return ms_ssim_loss(
+            input,
+            target,
+            window=self.window,
+            window_size=self.window_size,
+            sigma=self.sigma,
+            data_range=self.data_range,
+            k1=self.k1,
+            k2=self.k2,
+            weights=self.weights,
             reduction=self.reduction,
         )
 
