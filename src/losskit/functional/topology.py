@@ -27,7 +27,7 @@ from .region import dice_from_stats, region_terms
 from .region_stats import safe_ratio
 from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, Reduction, prepare_segmentation
 
-__all__ = ["soft_skeleton", "cldice_loss", "dice_cldice_loss"]
+__all__ = ["soft_skeleton", "check_topology_options", "cldice_loss", "dice_cldice_loss"]
 
 Result = Tensor | tuple[Tensor, dict[str, Tensor]]
 
@@ -136,11 +136,13 @@ def _cldice(
     return loss * has_valid.to(loss.dtype), has_valid
 
 
-def _check_options(loss: str, iterations: int, smooth_nr: float, smooth_dr: float, eps: float) -> None:
+def check_topology_options(loss: str, iterations: int, smooth_nr: float, smooth_dr: float, eps: float) -> None:
+    """The option checks of the clDice losses (functional forms and module constructors): ValueError naming
+    the loss."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"{loss}: iterations must be an int >= 0, got {iterations!r}")
     check_smoothing(loss, smooth_nr, smooth_dr)
-    if not (isinstance(eps, (int, float)) and eps > 0 and eps < float("inf")):
+    if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and 0 < eps < float("inf")):
         raise ValueError(f"{loss}: eps must be a finite number > 0, got {eps!r}")
 
 
@@ -198,7 +200,7 @@ def cldice_loss(
     target, _ = prepare_segmentation(
         "cldice_loss", input, target, mode=mode, reduction=reduction, ignore_index=ignore_index, num_classes=num_classes
     )
-    _check_options("cldice_loss", iterations, smooth_nr, smooth_dr, eps)
+    check_topology_options("cldice_loss", iterations, smooth_nr, smooth_dr, eps)
     p, t, valid = _maps("cldice_loss", input, target, mode, from_logits, ignore_index, include_background)
     loss, has_valid = _cldice(p, t, valid, iterations, smooth_nr, smooth_dr, eps)
     return reduce(loss, reduction, has_valid)
@@ -255,7 +257,7 @@ def dice_cldice_loss(
         num_classes=num_classes,
         reductions=("mean", "sum"),
     )
-    _check_options("dice_cldice_loss", iterations, smooth_nr, smooth_dr, eps)
+    check_topology_options("dice_cldice_loss", iterations, smooth_nr, smooth_dr, eps)
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
         raise ValueError(f"dice_cldice_loss: alpha must be in [0, 1], got {alpha!r}")
     s = region_terms(input, target, mode, from_logits, ignore_index, False, include_background)

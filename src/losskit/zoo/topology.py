@@ -6,7 +6,6 @@ Layouts and ``mode`` as the region family (:mod:`losskit.zoo.segmentation`), 2-D
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from torch import Tensor, nn
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 from ..functional._checks import check_choice, check_reduction
 from ..functional._numerics import check_smoothing
 from ..functional.segmentation_input import DEFAULT_MODE, MODES, Mode, Reduction
-from ..functional.topology import cldice_loss, dice_cldice_loss
+from ..functional.topology import check_topology_options, cldice_loss, dice_cldice_loss
 from ..registration import register_loss
 from ._segmentation_base import SEG_INPUTS as _SEG_INPUTS
 from ._segmentation_base import TASKS as _TASKS
@@ -59,13 +58,10 @@ class _TopologyBase(nn.Module):
         name = self.loss_name
         self.mode: Any = check_choice(name, "mode", mode, MODES)
         self.reduction: Any = check_reduction(name, reduction, reductions)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"{name}: iterations must be an int >= 0, got {iterations!r}")
-        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-            raise ValueError(f"{name}: eps must be a finite number > 0, got {eps!r}")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
             raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
         self.smooth_nr, self.smooth_dr = check_smoothing(name, smooth_nr, smooth_dr, smooth=smooth)
+        check_topology_options(name, iterations, self.smooth_nr, self.smooth_dr, eps)
         self.from_logits = bool(from_logits)
         self.iterations = iterations
         self.eps = float(eps)
