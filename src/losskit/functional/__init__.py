@@ -35,6 +35,7 @@ from .metric import (
 )
 from .mutual_information import mutual_information_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
+from .region_focal import generalized_dice_focal_loss
 from .regression import (
     barron_loss,
     charbonnier_loss,
@@ -80,6 +81,7 @@ __all__ = [
     "mcc_loss",
     "dice_ce_loss",
     "dice_focal_loss",
+    "generalized_dice_focal_loss",
     "combined_segmentation_loss",
     "combined_dice_bce_loss",
     "cldice_loss",

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (registration)
     image_quality,
     image_registration,
     metric_learning,
+    region_focal,
     registration_combined,
     regression,
     robust,
