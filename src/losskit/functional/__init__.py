@@ -51,6 +51,8 @@ from .regression import (
 )
 from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
+from .smoothness import inverse_depth_smoothness_loss
+from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
 
 __all__ = [
@@ -116,6 +118,8 @@ __all__ = [
     "welsch_loss",
     "wing_loss",
     "total_variation_loss",
+    "inverse_depth_smoothness_loss",
+    "spectral_loss",
     # image quality
     "ssim_loss",
     "ms_ssim_loss",

@@ -18,5 +18,6 @@ from . import (  # noqa: F401  (registration)
     robust,
     segmentation,
     segmentation_combined,
+    smoothness,
     topology,
 )
