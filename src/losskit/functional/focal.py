@@ -354,3 +354,23 @@ def softmax_focal_loss(
         out = torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
     out = out.reshape(expected)
     return reduce(out, reduction, None if valid is None else valid.reshape(expected))
+
+
+def kept_sigmoid_focal(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float,
+    alpha: float | None,
+    weight: Tensor | None,
+    keep: Tensor | None,
+    reduction: str,
+) -> Tensor:
+    """:func:`sigmoid_focal_loss` over the ``keep`` elements only (ignored ones already zeroed in ``target``):
+    ``keep`` folds into the element weight and "mean" divides by the kept count (0 when none is kept). The focal
+    term of the combined segmentation losses (dice_focal, generalized_dice_focal)."""
+    if keep is not None:
+        count = keep.to(input.dtype)
+        weight = count if weight is None else weight * count
+    per = sigmoid_focal_loss(input, target, alpha=alpha, gamma=gamma, weight=weight, reduction="none")
+    return reduce(per, reduction, keep)

@@ -18,8 +18,7 @@ from torch import Tensor
 from ..compose.terms import with_terms
 from ._checks import check_choice
 from ._precision import float32_loss
-from ._reduce import reduce
-from .focal import sigmoid_focal_loss
+from .focal import kept_sigmoid_focal
 from .region import generalized_dice_loss
 from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, prepare_segmentation
 
@@ -59,11 +58,7 @@ def _focal_term(
         input, t = input[:, 1:], t[:, 1:]
         wt = None if wt is None else wt[:, 1:]
         keep = None if keep is None else keep[:, 1:]
-    if keep is not None:
-        count = keep.to(input.dtype)
-        wt = count if wt is None else wt * count
-    per = sigmoid_focal_loss(input, t, alpha=None, gamma=gamma, weight=wt, reduction="none")
-    return reduce(per, reduction, keep)  # mean over the kept elements, 0 when none is kept
+    return kept_sigmoid_focal(input, t, gamma=gamma, alpha=None, weight=wt, keep=keep, reduction=reduction)
 
 
 @float32_loss

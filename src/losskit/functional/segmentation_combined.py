@@ -20,7 +20,7 @@ from ..errors import LossInputError
 from ._checks import shape_str
 from ._precision import float32_loss
 from ._reduce import reduce
-from .focal import sigmoid_focal_loss, softmax_focal_loss
+from .focal import kept_sigmoid_focal, softmax_focal_loss
 from .region import dice_from_stats, region_terms
 from .region_stats import class_row
 from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, prepare_segmentation
@@ -217,10 +217,7 @@ def dice_focal_loss(
         if ignore_index is not None:
             keep = t != ignore_index
             t = torch.where(keep, t, torch.zeros_like(t))
-            count = keep.to(torch.float32)
-            wt = count if wt is None else wt * count
-        per = sigmoid_focal_loss(input, t, alpha=alpha, gamma=gamma, weight=wt, reduction="none")
-        focal = reduce(per, reduction, keep)  # the mean over the kept elements, 0 when none is kept
+        focal = kept_sigmoid_focal(input, t, gamma=gamma, alpha=alpha, weight=wt, keep=keep, reduction=reduction)
     return with_terms(lambda_dice * dice + lambda_focal * focal, {"dice": dice, "focal": focal}, return_terms)
 
 
