@@ -176,3 +176,24 @@ def test_rich_progress_bars(
     )
     out = capsys.readouterr().out
     assert "━" in out and "2/2" in out  # a bar that reached its step count
+
+
+def _task_builtins(task: str) -> list[str]:
+    from tests.policy._cases import builtin_names
+
+    return sorted(set(losskit.list_losses(task=task)) & set(builtin_names()))
+
+
+@pytest.mark.parametrize(
+    ("task", "name"),
+    [("segmentation", n) for n in _task_builtins("segmentation")]
+    + [("classification", n) for n in _task_builtins("classification")],
+)
+def test_every_builtin_of_a_task_trains_in_the_runner(task: str, name: str) -> None:
+    # A loss registered for a task must run in that task's comparison with only the parameters the runner
+    # fills in (num_classes, mode, class statistics): a new built-in that cannot is caught here.
+    size = {"segmentation": {"size": 16, "samples": 8}, "classification": {"samples": 64}}[task]
+    settings = CompareSettings(task=task, losses=[name], epochs=1, batch_size=8, **size)
+    (result,) = run_comparison(settings).results
+    assert result.error is None, result.error
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.history["train_loss"]), result.history

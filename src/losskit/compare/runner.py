@@ -14,7 +14,7 @@ import torch
 from ..compose.calling import call_loss
 from ..config import to_config
 from ..errors import ConfigError
-from .specs import LossCase, one_hot, prepare_losses, wants_one_hot
+from .specs import LossCase, one_hot, prepare_losses, wants_one_hot, wants_probabilities
 from .tasks import Task, get_task
 
 __all__ = ["CompareSettings", "LossResult", "Comparison", "Progress", "run_comparison"]
@@ -149,6 +149,9 @@ def _train_one(
     optimiser = torch.optim.Adam(model.parameters(), lr=s["lr"])
     order = torch.Generator().manual_seed(s["seed"])  # the same batch order for every loss
     dense = wants_one_hot(case.module)
+    # A loss that takes probabilities gets the model's logits activated: a sigmoid per class against one-hot
+    # targets, a softmax over the classes against class indices.
+    activate = (torch.sigmoid if dense else lambda z: torch.softmax(z, 1)) if wants_probabilities(case.module) else None
     steps_per_epoch = max(1, len(train) // s["batch_size"])
     if progress:
         progress.start(case.label, s["epochs"] * steps_per_epoch)
@@ -161,7 +164,8 @@ def _train_one(
                 x, y = train.x[idx], train.y[idx]
                 target = one_hot(y, task.num_classes) if dense else y
                 t0 = time.perf_counter()
-                loss = call_loss(case.module, model(x), target)
+                out = model(x)
+                loss = call_loss(case.module, activate(out) if activate else out, target)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

@@ -25,7 +25,16 @@ from ..errors import ConfigError
 from ..registration import LOSSES
 from ..testing.examples import spec_for
 
-__all__ = ["LossCase", "task_params", "fit_spec", "prepare_losses", "read_loss_list", "wants_one_hot", "spec_label"]
+__all__ = [
+    "LossCase",
+    "task_params",
+    "fit_spec",
+    "prepare_losses",
+    "read_loss_list",
+    "wants_one_hot",
+    "wants_probabilities",
+    "spec_label",
+]
 
 #: Parameters that take the training set's class statistics, by what the name says they hold.
 _COUNT_PARAMS = ("class_counts", "samples_per_class", "cls_num_list", "num_per_class", "class_sizes")
@@ -42,16 +51,23 @@ class LossCase:
 
 
 def task_params(name: str, *, num_classes: int, class_counts: Sequence[int] | None = None) -> dict[str, Any]:
-    """Parameters the loss ``name`` declares and the task can fill in: ``num_classes``, ``mode`` and class
-    statistics (counts or priors, when known)."""
+    """Parameters the loss ``name`` declares and the task can fill in: ``num_classes``, ``embedding_size``
+    (the model's output width, which is ``num_classes`` in every task), ``mode`` and class statistics (counts or
+    priors, when known).
+
+    ``mode`` is ``"multiclass"``, or ``"multilabel"`` for a loss that has no multiclass mode (it is then
+    trained on one-hot targets, one sigmoid per class)."""
     declared = {p.name: p for p in describe_loss(name).params}
     params: dict[str, Any] = {}
     if "num_classes" in declared:
         params["num_classes"] = num_classes
+    if "embedding_size" in declared:
+        params["embedding_size"] = num_classes
     mode = declared.get("mode")
     # Only a mode parameter that speaks the zoo's vocabulary: another loss's "mode" may mean something else.
     if mode is not None and ("multiclass" in mode.annotation or mode.default in ("binary", "multiclass", "multilabel")):
-        params["mode"] = "multiclass"
+        closed = "Literal" in mode.annotation and "multiclass" not in mode.annotation
+        params["mode"] = "multilabel" if closed and "multilabel" in mode.annotation else "multiclass"
     if class_counts is not None:
         total = float(sum(class_counts))
         for key in declared:
@@ -164,11 +180,21 @@ def wants_one_hot(module: nn.Module) -> bool:
     if isinstance(module, CombinedLoss):
         votes = {wants_one_hot(t) for t in module.terms.values()}
         return votes == {True}
+    if getattr(module, "mode", None) == "multilabel":
+        return True
     spec = spec_for(module)
     if spec is None or len(spec.tensors) < 2:
         return False
     dtype = spec.tensors[1].dtype.lower()
     return "float" in dtype and not any(w in dtype for w in ("long", "int", "index"))
+
+
+def wants_probabilities(module: nn.Module) -> bool:
+    """True when the loss declares probabilities as its input (e.g. ``bce``): the runner activates the logits."""
+    if isinstance(module, CombinedLoss):
+        return False  # each term gets the same model output; a mix of conventions is the user's to resolve
+    spec = spec_for(module)
+    return bool(spec and spec.tensors and spec.tensors[0].doc.lower().startswith("probabilities"))
 
 
 def one_hot(target: torch.Tensor, num_classes: int) -> torch.Tensor:
