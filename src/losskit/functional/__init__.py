@@ -33,7 +33,9 @@ from .metric import (
     supcon_loss,
     triplet_loss,
 )
+from .ms_ssim_l1 import ms_ssim_l1_loss
 from .mutual_information import mutual_information_loss
+from .nmi import nmi_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .region_focal import generalized_dice_focal_loss
 from .regression import (
@@ -124,10 +126,12 @@ __all__ = [
     "ssim_loss",
     "ms_ssim_loss",
     "psnr_loss",
+    "ms_ssim_l1_loss",
     # registration
     "lncc_loss",
     "global_ncc_loss",
     "mutual_information_loss",
+    "nmi_loss",
     "lncc_dvf_loss",
     "dice_smooth_loss",
     "bending_energy_loss",

@@ -8,6 +8,8 @@ tensor is alive at a time instead of MONAI's (B, N_vox, bins) tensors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 import torch
@@ -48,20 +50,23 @@ def _parzen(x: Tensor, kernel_type: str, num_bins: int, preterm: float, order: i
     return w / w.sum(-1, keepdim=True)
 
 
-def _histogram_chunk(a: Tensor, b: Tensor, kernel_type: str, num_bins: int, preterm: float) -> Tensor:
+#: Parzen weights (B, n) -> (B, n, bins) of one image; the chunked histogram takes one per image (``nmi`` too).
+ParzenWeights = Callable[[Tensor], Tensor]
+
+
+def _histogram_chunk(a: Tensor, b: Tensor, weights_a: ParzenWeights, weights_b: ParzenWeights) -> Tensor:
     """(B, bins + 1, bins + 1): the unnormalised joint histogram in [:, :bins, :bins], the marginal sums in
     the last row/column (one bmm gives all three)."""
-    wa = _parzen(a, kernel_type, num_bins, preterm, order=3)
-    wb = _parzen(b, kernel_type, num_bins, preterm, order=0)
+    wa, wb = weights_a(a), weights_b(b)
     ones = wa.new_ones(wa.shape[0], wa.shape[1], 1)
     return torch.bmm(torch.cat((wa, ones), -1).transpose(1, 2), torch.cat((wb, ones), -1))
 
 
-def _joint_histogram(a: Tensor, b: Tensor, kernel_type: str, num_bins: int, preterm: float, chunk: int) -> Tensor:
-    hist = _histogram_chunk(a[:, :chunk], b[:, :chunk], kernel_type, num_bins, preterm)
+def _joint_histogram(a: Tensor, b: Tensor, weights_a: ParzenWeights, weights_b: ParzenWeights, chunk: int) -> Tensor:
+    hist = _histogram_chunk(a[:, :chunk], b[:, :chunk], weights_a, weights_b)
     for s in range(chunk, a.shape[1], chunk):
         # in place: no per-chunk allocation survives the iteration (keeps the allocator from fragmenting)
-        hist = hist.add_(_histogram_chunk(a[:, s : s + chunk], b[:, s : s + chunk], kernel_type, num_bins, preterm))
+        hist = hist.add_(_histogram_chunk(a[:, s : s + chunk], b[:, s : s + chunk], weights_a, weights_b))
     return hist
 
 
@@ -75,20 +80,20 @@ class _ChunkedJointHistogram(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         a: Tensor,
         b: Tensor,
-        kernel_type: str,
-        num_bins: int,
-        preterm: float,
+        weights_a: ParzenWeights,
+        weights_b: ParzenWeights,
         chunk: int,
     ) -> Tensor:
         ctx.save_for_backward(a, b)
-        ctx.options = (kernel_type, num_bins, preterm, chunk)  # type: ignore[attr-defined]
-        return _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
+        ctx.options = (weights_a, weights_b, chunk)  # type: ignore[attr-defined]
+        return _joint_histogram(a, b, weights_a, weights_b, chunk)
 
     @staticmethod
     @once_differentiable  # the per-chunk autograd.grad below builds no graph: refuse double backward loudly
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = ctx.saved_tensors  # type: ignore[attr-defined]
-        kernel_type, num_bins, preterm, chunk = ctx.options  # type: ignore[attr-defined]
+        weights_a, weights_b, chunk = ctx.options  # type: ignore[attr-defined]
+        num_bins = grad.shape[-1] - 1
         need_a, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
         ga = torch.zeros_like(a) if need_a else None
         gb = torch.zeros_like(b) if need_b else None
@@ -97,8 +102,7 @@ class _ChunkedJointHistogram(torch.autograd.Function):
             with torch.enable_grad():
                 ac = a[:, s : s + chunk].detach().requires_grad_(need_a)
                 bc = b[:, s : s + chunk].detach().requires_grad_(need_b)
-                wa = _parzen(ac, kernel_type, num_bins, preterm, order=3)
-                wb = _parzen(bc, kernel_type, num_bins, preterm, order=0)
+                wa, wb = weights_a(ac), weights_b(bc)
             outputs, grads, inputs = [], [], []
             # d hist[i, j] / d wa[v, i] = wb[v, j] (with wb's implicit trailing 1), and symmetrically for wb
             if need_a and wa.requires_grad:
@@ -114,7 +118,7 @@ class _ChunkedJointHistogram(torch.autograd.Function):
             if outputs:
                 for target, g in zip(inputs, torch.autograd.grad(outputs, inputs, grads), strict=True):
                     (ga if target is ac else gb)[:, s : s + chunk] = g  # type: ignore[index]
-        return ga, gb, None, None, None, None
+        return ga, gb, None, None, None
 
 
 @float32_loss
@@ -162,17 +166,26 @@ def mutual_information_loss(
         preterm = 1.0 / (2.0 * sigma * sigma)
     else:
         a, b = _bspline_bins(a, num_bins), _bspline_bins(b, num_bins)
-    track = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    if n > chunk and track:
-        # Weights recomputed chunk by chunk in backward: peak memory is one chunk, not (B, N, bins).
-        hist = _ChunkedJointHistogram.apply(a, b, kernel_type, num_bins, preterm, chunk)  # type: ignore[no-untyped-call]
-    else:
-        hist = _joint_histogram(a, b, kernel_type, num_bins, preterm, chunk)
+    weights_a = partial(_parzen, kernel_type=kernel_type, num_bins=num_bins, preterm=preterm, order=3)
+    weights_b = partial(_parzen, kernel_type=kernel_type, num_bins=num_bins, preterm=preterm, order=0)
+    hist = chunked_joint_histogram(a, b, weights_a, weights_b, chunk)
     hist = hist / n
     pab, pa, pb = hist[:, :num_bins, :num_bins], hist[:, :num_bins, num_bins], hist[:, num_bins, :num_bins]
     papb = pa.unsqueeze(2) * pb.unsqueeze(1)
     mi = (pab * torch.log((pab + smooth_nr) / (papb + smooth_dr) + smooth_dr)).sum((1, 2))
     return reduce(mi.neg(), reduction)
+
+
+def chunked_joint_histogram(
+    a: Tensor, b: Tensor, weights_a: ParzenWeights, weights_b: ParzenWeights, chunk: int
+) -> Tensor:
+    """The (B, bins + 1, bins + 1) histogram of :func:`_histogram_chunk` of flat (B, N) ``a`` and ``b``; when a
+    gradient is tracked and N > ``chunk``, through :class:`_ChunkedJointHistogram` (peak memory one chunk of
+    weights, not (B, N, bins))."""
+    track = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+    if a.shape[1] > chunk and track:
+        return _ChunkedJointHistogram.apply(a, b, weights_a, weights_b, chunk)  # type: ignore[no-untyped-call,no-any-return]
+    return _joint_histogram(a, b, weights_a, weights_b, chunk)
 
 
 def _unit_range(x: Tensor, value_range: tuple[float, float] | None) -> Tensor:
