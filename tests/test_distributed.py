@@ -25,12 +25,22 @@ CASES = [
     ("supcon", "labels", 4),
     ("triplet", "labels", 3),
     ("arcface", "labels", 4),  # has its own parameters (class centres)
+    ("circle", "labels", 4),
+    ("lifted_structure", "labels", 3),
+    ("proxy_anchor", "labels", 5),  # proxies, centres: parameters too
+    ("proxy_nca", "labels", 4),
+    ("cosface", "labels", 4),
+    ("sub_center_arcface", "labels", 3),
+    ("center", "labels", 4),
+    ("soft_triple", "labels", 5),
 ]
 ARCFACE = {"num_classes": 4, "embedding_size": 4}
+OPTIONS = {name: ARCFACE for name in ("arcface", "proxy_anchor", "proxy_nca", "cosface", "center")}
+OPTIONS |= {"sub_center_arcface": {**ARCFACE, "sub_centers": 2}, "soft_triple": {**ARCFACE, "centers_per_class": 2}}
 
 
 def _loss(name: str) -> nn.Module:
-    loss = losskit.build_loss(name, **(ARCFACE if name == "arcface" else {})).double()
+    loss = losskit.build_loss(name, **OPTIONS.get(name, {})).double()
     torch.manual_seed(1)  # the same class centres on every rank and in the reference
     for p in loss.parameters():
         torch.nn.init.normal_(p)

@@ -158,11 +158,24 @@ def functional_form(name: str) -> tuple[Callable[..., Any] | None, str]:
     return (getattr(LF, found.removeprefix("losskit.functional.")), "losskit") if found else (None, "")
 
 
+#: Metric-learning losses whose functional form takes the module's learnable matrix (this attribute) after the labels.
+LEARNED_MATRIX = {
+    "proxy_anchor": "proxies",
+    "proxy_nca": "proxies",
+    "cosface": "weight",
+    "sub_center_arcface": "weight",
+    "center": "centers",
+    "soft_triple": "centers",
+}
+
+
 def functional_inputs(name: str, loss: nn.Module, ex: Example) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The module's example rearranged for its functional form's signature."""
     args, kwargs = tuple(ex.args), dict(ex.kwargs)
     if name == "arcface":
         return (*args, loss.weight), kwargs
+    if name in LEARNED_MATRIX:  # proxies / centres held by the module: the functional form's third argument
+        return (*args, getattr(loss, LEARNED_MATRIX[name])), kwargs
     if name == "logit_adjusted_cross_entropy":
         return (*args, getattr(loss, "log_prior", None)), kwargs
     if name == "adversarial":

@@ -34,6 +34,15 @@ from .metric import (
     triplet_loss,
 )
 from .ms_ssim_l1 import ms_ssim_l1_loss
+from .metric_pairs import circle_loss, lifted_structure_loss
+from .metric_proxies import (
+    center_loss,
+    cosface_loss,
+    proxy_anchor_loss,
+    proxy_nca_loss,
+    soft_triple_loss,
+    sub_center_arcface_loss,
+)
 from .mutual_information import mutual_information_loss
 from .nmi import nmi_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
@@ -151,6 +160,14 @@ __all__ = [
     "supcon_loss",
     "multi_similarity_loss",
     "arcface_loss",
+    "circle_loss",
+    "lifted_structure_loss",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
+    "cosface_loss",
+    "sub_center_arcface_loss",
+    "center_loss",
+    "soft_triple_loss",
     # distillation
     "kl_div_loss",
     "kd_loss",

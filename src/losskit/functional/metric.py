@@ -36,6 +36,7 @@ __all__ = [
     "supcon_loss",
     "multi_similarity_loss",
     "arcface_loss",
+    "angular_margin_logits",
 ]
 
 Reduction = Literal["mean", "sum", "none"]
@@ -330,11 +331,16 @@ def arcface_loss(
     labels = labels.long()  # gather, one_hot and cross_entropy index with int64 only
     x = _upcast(embeddings)
     cos = cosine_similarity_matrix(x, weight.to(x.dtype))
+    return F.cross_entropy(angular_margin_logits(cos, labels, margin, scale), labels, reduction=reduction)
+
+
+def angular_margin_logits(cos: torch.Tensor, labels: torch.Tensor, margin: float, scale: float) -> torch.Tensor:
+    """ArcFace's logits ``scale * cos`` (N, C) with the true class's ``cos(theta + margin)`` (``labels`` int64);
+    shared with ``sub_center_arcface``, whose ``cos`` is the best sub-centre's per class."""
     target_cos = cos.gather(1, labels[:, None]).squeeze(1).clamp(-1.0, 1.0)
     sin = _safe_sqrt(1.0 - target_cos * target_cos)
     with_margin = target_cos * math.cos(margin) - sin * math.sin(margin)
     fallback = target_cos - margin * math.sin(margin)
     target_logit = torch.where(target_cos >= -math.cos(margin), with_margin, fallback)
     onehot = F.one_hot(labels, cos.shape[1]).bool()
-    logits = scale * torch.where(onehot, target_logit[:, None], cos)
-    return F.cross_entropy(logits, labels, reduction=reduction)
+    return scale * torch.where(onehot, target_logit[:, None], cos)
