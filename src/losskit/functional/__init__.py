@@ -34,16 +34,8 @@ from .metric import (
     triplet_loss,
 )
 from .ms_ssim_l1 import ms_ssim_l1_loss
-from .metric_pairs import circle_loss, lifted_structure_loss
-from .metric_proxies import (
-    center_loss,
-    cosface_loss,
-    proxy_anchor_loss,
-    proxy_nca_loss,
-    soft_triple_loss,
-    sub_center_arcface_loss,
-)
 from .mutual_information import mutual_information_loss
+from .nacl import nacl_loss
 from .nmi import nmi_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .region_focal import generalized_dice_focal_loss
@@ -65,6 +57,8 @@ from .segmentation_combined import combined_dice_bce_loss, combined_segmentation
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
+from .unified_focal import unified_focal_loss
+from .wasserstein_dice import generalized_wasserstein_dice_loss
 
 __all__ = [
     "label_checks",
@@ -95,6 +89,9 @@ __all__ = [
     "dice_ce_loss",
     "dice_focal_loss",
     "generalized_dice_focal_loss",
+    "generalized_wasserstein_dice_loss",
+    "unified_focal_loss",
+    "nacl_loss",
     "combined_segmentation_loss",
     "combined_dice_bce_loss",
     "cldice_loss",
@@ -160,14 +157,6 @@ __all__ = [
     "supcon_loss",
     "multi_similarity_loss",
     "arcface_loss",
-    "circle_loss",
-    "lifted_structure_loss",
-    "proxy_anchor_loss",
-    "proxy_nca_loss",
-    "cosface_loss",
-    "sub_center_arcface_loss",
-    "center_loss",
-    "soft_triple_loss",
     # distillation
     "kl_div_loss",
     "kd_loss",
