@@ -34,6 +34,15 @@ from .metric import (
     triplet_loss,
 )
 from .ms_ssim_l1 import ms_ssim_l1_loss
+from .metric_pairs import circle_loss, lifted_structure_loss
+from .metric_proxies import (
+    center_loss,
+    cosface_loss,
+    proxy_anchor_loss,
+    proxy_nca_loss,
+    soft_triple_loss,
+    sub_center_arcface_loss,
+)
 from .mutual_information import mutual_information_loss
 from .nacl import nacl_loss
 from .nmi import nmi_loss
@@ -157,6 +166,14 @@ __all__ = [
     "supcon_loss",
     "multi_similarity_loss",
     "arcface_loss",
+    "circle_loss",
+    "lifted_structure_loss",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
+    "cosface_loss",
+    "sub_center_arcface_loss",
+    "center_loss",
+    "soft_triple_loss",
     # distillation
     "kl_div_loss",
     "kd_loss",

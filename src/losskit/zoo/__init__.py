@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registration)
     image_quality_extra,
     image_registration,
     metric_learning,
+    metric_learning_extra,
     region_extra,
     region_focal,
     registration_combined,
