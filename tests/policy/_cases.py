@@ -180,6 +180,8 @@ def functional_inputs(name: str, loss: nn.Module, ex: Example) -> tuple[tuple[An
         return (*args, getattr(loss, "log_prior", None)), kwargs
     if name == "adversarial":
         return args[:1], kwargs
+    if name in ("masked", "multi_scale", "deep_supervision"):  # wrappers: the wrapped loss is an argument
+        return args, {**kwargs, "loss": loss.loss}
     if name in ("vae", "sae"):
         out, tgt = args[0], args[1]
         extra = [out["mu"], out["logvar"]] if name == "vae" else [out["latents"]]

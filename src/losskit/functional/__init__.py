@@ -66,6 +66,7 @@ from .segmentation_combined import combined_dice_bce_loss, combined_segmentation
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
+from .wrappers import deep_supervision_loss, masked_loss, multi_scale_loss
 from .unified_focal import unified_focal_loss
 from .wasserstein_dice import generalized_wasserstein_dice_loss
 
@@ -137,6 +138,10 @@ __all__ = [
     "total_variation_loss",
     "inverse_depth_smoothness_loss",
     "spectral_loss",
+    # wrappers of any loss
+    "masked_loss",
+    "multi_scale_loss",
+    "deep_supervision_loss",
     # image quality
     "ssim_loss",
     "ms_ssim_loss",

@@ -24,4 +24,5 @@ from . import (  # noqa: F401  (registration)
     segmentation_combined,
     smoothness,
     topology,
+    wrappers,
 )
