@@ -159,6 +159,28 @@ def test_to_config_of_a_wrapper_constructed_directly() -> None:
     assert to_config(MultiScaleLoss("l1", scales=[2]))["loss"] == {"name": "l1"}
 
 
+def test_to_config_round_trip_of_wrappers_inside_a_combined_loss() -> None:
+    combo = losskit.CombinedLoss(
+        {
+            "ds": {"name": "deep_supervision", "loss": {"name": "dice_ce", "lambda_dice": 0.5}, "weight_mode": "two"},
+            "m": {"name": "masked", "loss": "l1"},
+        },
+        weights=[1.0, 0.5],
+    )
+    config = to_config(combo)
+    assert config["losses"]["ds"]["params"]["loss"] == {"name": "dice_ce", "lambda_dice": 0.5}
+    again = build_loss(yaml.safe_load(yaml.safe_dump(config)))
+    assert to_config(again) == config
+
+
+def test_half_precision_outputs_give_a_float32_loss() -> None:
+    outs = [o.half() for o in _outputs(_gen(), torch.device("cpu"))]
+    labels = torch.randint(0, 3, (2, 16, 16), generator=_gen(1))
+    out = DeepSupervisionLoss()(outs, labels)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, DeepSupervisionLoss()([o.float() for o in outs], labels))
+
+
 def test_errors_inside_the_inner_spec_name_their_path(tmp_path: Path) -> None:
     bad = {"name": "deep_supervision", "loss": {"name": "dice_ce", "lambda_dicee": 1.0}}
     with pytest.raises(ConfigError, match=r"loss\.lambda_dicee.*Did you mean 'lambda_dice'"):
