@@ -12,11 +12,13 @@ from ._checks import label_checks, set_label_checks
 from ._numerics import validate_smoothing_params
 from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss
 from .bce_variants import balanced_bce_loss, soft_bce_loss, soft_f1_loss
+from .boundary import boundary_loss, hausdorff_dt_loss, log_hausdorff_dt_loss
 from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
 from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, mask_loss, nll_loss
 from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
 from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
+from .distance import distance_transform
 from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
@@ -105,6 +107,10 @@ __all__ = [
     "combined_segmentation_loss",
     "combined_dice_bce_loss",
     "cldice_loss",
+    "boundary_loss",
+    "hausdorff_dt_loss",
+    "log_hausdorff_dt_loss",
+    "distance_transform",
     "dice_cldice_loss",
     "soft_bce_loss",
     "balanced_bce_loss",

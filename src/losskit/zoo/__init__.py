@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (registration)
     bce_variants,
+    boundary,
     classification,
     composition,
     deformation,
