@@ -25,6 +25,7 @@ from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_lo
 from .image_quality import ms_ssim_loss, psnr_loss, ssim_loss
 from .image_registration import dice_smooth_loss, lncc_dvf_loss
 from .lncc import global_ncc_loss, lncc_loss
+from .long_tail import aucm_loss, class_balanced_loss, ldam_loss
 from .lovasz import lovasz_loss
 from .mcc import mcc_loss
 from .metric import (
@@ -35,7 +36,6 @@ from .metric import (
     supcon_loss,
     triplet_loss,
 )
-from .ms_ssim_l1 import ms_ssim_l1_loss
 from .metric_pairs import circle_loss, lifted_structure_loss
 from .metric_proxies import (
     center_loss,
@@ -45,9 +45,11 @@ from .metric_proxies import (
     soft_triple_loss,
     sub_center_arcface_loss,
 )
+from .ms_ssim_l1 import ms_ssim_l1_loss
 from .mutual_information import mutual_information_loss
 from .nacl import nacl_loss
 from .nmi import nmi_loss
+from .noisy_labels import bi_tempered_loss, gce_loss, ohem_cross_entropy_loss, sce_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .region_focal import generalized_dice_focal_loss
 from .regression import (
@@ -68,9 +70,9 @@ from .segmentation_combined import combined_dice_bce_loss, combined_segmentation
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
-from .wrappers import deep_supervision_loss, masked_loss, multi_scale_loss
 from .unified_focal import unified_focal_loss
 from .wasserstein_dice import generalized_wasserstein_dice_loss
+from .wrappers import deep_supervision_loss, masked_loss, multi_scale_loss
 
 __all__ = [
     "label_checks",
@@ -85,6 +87,13 @@ __all__ = [
     "soft_target_cross_entropy",
     "poly1_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "gce_loss",
+    "sce_loss",
+    "bi_tempered_loss",
+    "ohem_cross_entropy_loss",
+    "class_balanced_loss",
+    "ldam_loss",
+    "aucm_loss",
     "asymmetric_loss",
     "asymmetric_multilabel_loss",
     "asymmetric_single_label_loss",

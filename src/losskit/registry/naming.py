@@ -34,7 +34,9 @@ def suggest(query: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
     pool = list(dict.fromkeys(candidates))
     target = normalize(query)
     exact = [c for c in pool if normalize(c) == target]
-    by_norm = {normalize(c): c for c in pool}
+    by_norm: dict[str, str] = {}
+    for c in pool:  # the first key of a spelling wins: a loss's canonical name, indexed before its aliases
+        by_norm.setdefault(normalize(c), c)
     fuzzy = [by_norm[m] for m in difflib.get_close_matches(target, list(by_norm), n=limit, cutoff=0.6)]
     raw = difflib.get_close_matches(query, pool, n=limit, cutoff=0.6)
     return list(dict.fromkeys(exact + fuzzy + raw))[:limit]
