@@ -65,6 +65,31 @@ def test_masked_class_labels_become_background_outside() -> None:
     torch.testing.assert_close(out, expected)
 
 
+class _MaskAware(torch.nn.Module):
+    """A loss that takes a mask itself: a masked mean of squared errors."""
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        assert mask is not None
+        w = mask.expand_as(input)
+        return ((input - target) ** 2 * w).sum() / w.sum()
+
+
+def test_masked_passes_the_mask_to_a_loss_that_takes_one() -> None:
+    g = _gen()
+    x, y = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4, generator=g)
+    m = torch.randint(0, 2, (2, 1, 4, 4), generator=g).float()
+    m[0, 0, 0, 0] = 1.0
+    inner = _MaskAware()
+    torch.testing.assert_close(MaskedLoss(inner)(x, y, m), inner(x, y, m))
+    assert not torch.allclose(MaskedLoss(inner)(x, y, m), MaskedLoss("mse")(x, y, m))  # mean over all, as MONAI
+    assert LF.wrappers.takes_mask(inner) and not LF.wrappers.takes_mask(build_loss("mse"))
+    with pytest.raises(LossInputError, match="masked: expected mask"):
+        MaskedLoss(inner)(x, y, m[:, :, :2])
+    wrapped = MaskedLoss("mse")
+    wrapped.loss = inner  # replaced after construction: read again
+    torch.testing.assert_close(wrapped(x, y, m), inner(x, y, m))
+
+
 @pytest.mark.parametrize("kernel", ["gaussian", "cauchy"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("shape", [(2, 2, 20, 17), (1, 2, 9, 10, 11)], ids=["2d", "3d"])

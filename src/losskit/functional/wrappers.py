@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..compose.calling import CallPlan
 from ..compose.terms import accepts_return_terms, with_terms
 from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_reduction, check_tensor, shape_str
@@ -24,6 +25,7 @@ from .lncc import _WindowSum
 
 __all__ = [
     "masked_loss",
+    "takes_mask",
     "multi_scale_loss",
     "deep_supervision_loss",
     "smoothing_kernel_1d",
@@ -71,12 +73,24 @@ def check_mask(name: str, input: Tensor, target: Tensor, mask: Tensor) -> None:
         )
 
 
+def takes_mask(loss: LossFn) -> bool:
+    """Whether ``loss``'s call names a ``mask`` parameter (a bare ``**kwargs`` does not count)."""
+    accepted = CallPlan.of(loss).accepted
+    return accepted is not None and "mask" in accepted
+
+
 @float32_loss
 def masked_loss(
-    input: Tensor, target: Tensor, mask: Tensor, *, loss: LossFn, return_terms: bool = False
+    input: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    *,
+    loss: LossFn,
+    native: bool | None = None,
+    return_terms: bool = False,
 ) -> Tensor | tuple[Tensor, Terms]:
     r"""Any dense loss restricted to a spatial mask, as MONAI's ``MaskedLoss``: the mask multiplies input and
-    target before the inner loss sees them.
+    target before the inner loss sees them, unless the inner loss takes the mask itself.
 
     .. math::
 
@@ -89,11 +103,16 @@ def masked_loss(
     masked-out logit is 0 (probability 0.5): use the inner loss's own ``ignore_index``/``weight`` where it has
     one. A NaN in the input stays NaN (``NaN * 0`` is NaN).
 
+    An inner loss whose call names a ``mask`` parameter (not a bare ``**kwargs``) supports masks natively: it is
+    called as ``loss(input, target, mask=mask)`` with nothing multiplied, after the same shape check.
+
     Args:
         input: (N, C, \*spatial) prediction.
         target: (N, C, \*spatial) dense target, or (N, \*spatial) class indices.
         mask: (N or 1, 1, \*spatial), float or bool; broadcast over channels.
         loss: the wrapped loss, called as ``loss(input * mask, target * mask)``.
+        native: whether ``loss`` takes ``mask=`` itself; ``None``: read from its signature
+            (:func:`takes_mask`, an inspection per call: the module form reads it once).
         return_terms: also return the inner loss's terms (empty when it has none).
 
     Returns:
@@ -109,11 +128,15 @@ def masked_loss(
     another spatial size, which is a ``LossInputError`` here.
     """
     check_mask("masked", input, target, mask)
+    nested = return_terms and accepts_return_terms(loss)
+    if native or (native is None and takes_mask(loss)):
+        out = loss(input, target, mask=mask, return_terms=True) if nested else loss(input, target, mask=mask)
+        value, terms = (out[0], dict(out[1])) if nested else (out, {})
+        return with_terms(value, terms, return_terms)
     if target.dim() == input.dim():
         masked_target = target * mask
     else:
         masked_target = torch.where(mask[:, 0] != 0, target, torch.zeros_like(target))
-    nested = return_terms and accepts_return_terms(loss)
     value, terms = _call(loss, input * mask, masked_target, nested)
     return with_terms(value, terms, return_terms)
 

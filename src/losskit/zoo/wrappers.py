@@ -26,6 +26,7 @@ from ..functional.wrappers import (
     deep_supervision_loss,
     masked_loss,
     multi_scale_loss,
+    takes_mask,
 )
 from ..inputs import Example, InputSpec, TensorSpec
 from ..registration import register_loss
@@ -104,6 +105,9 @@ class MaskedLoss(nn.Module):
     Args:
         loss: the wrapped loss: a spec (name or mapping) or an ``nn.Module``. Default ``"mse"``.
 
+    A wrapped loss whose ``forward`` names a ``mask`` parameter gets the mask as ``mask=`` instead, with input and
+    target unchanged.
+
     Inputs: ``input`` (N, C, *), ``target`` (N, C, *) or class indices (N, *), ``mask`` (N or 1, 1, *),
     required (MONAI's ``mask=None`` runs the loss unmasked with a warning). A mask of another shape is a
     ``LossInputError``. Terms (``return_terms=True``): the wrapped loss's own (none if it has none).
@@ -112,11 +116,20 @@ class MaskedLoss(nn.Module):
     def __init__(self, loss: LossSpec = "mse") -> None:
         super().__init__()
         self.loss = build_inner(MaskedLoss, loss)
+        self._native()  # read the signature now, not inside a compiled forward
+
+    def _native(self) -> bool:
+        """Whether the wrapped loss takes ``mask=`` itself, read once per wrapped object (``loss`` is public)."""
+        cached: tuple[Any, bool] | None = self.__dict__.get("_native_cache")
+        if cached is None or cached[0] is not self.loss:
+            cached = (self.loss, takes_mask(self.loss))
+            self.__dict__["_native_cache"] = cached  # a plain attribute: not a submodule, not in the state_dict
+        return cached[1]
 
     def forward(
         self, input: Tensor, target: Tensor, mask: Tensor, return_terms: bool = False
     ) -> Tensor | tuple[Tensor, Terms]:
-        return masked_loss(input, target, mask, loss=self.loss, return_terms=return_terms)
+        return masked_loss(input, target, mask, loss=self.loss, native=self._native(), return_terms=return_terms)
 
 
 @register_loss(
