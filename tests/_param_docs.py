@@ -24,7 +24,7 @@ def builtins_of(modules: Iterable[str]) -> list[str]:
 
 def non_default(loss: str, p: Any, overrides: Mapping[tuple[str, str], Any] | None = None) -> Any:
     """A valid value other than the default for parameter ``p`` (a ``ParamInfo``) of ``loss``: another choice, the
-    negated bool, default + 2 for ints (keeps odd kernel sizes odd), half the default for floats (0.25 for 0, 1.0
+    negated bool, default + 2 for ints (keeps odd kernel sizes odd), half the default for floats (0.25 for 0 and
     for None); None where the type is not simple and ``overrides`` has no value."""
     if overrides and (loss, p.name) in overrides:
         return overrides[loss, p.name]
@@ -37,5 +37,5 @@ def non_default(loss: str, p: Any, overrides: Mapping[tuple[str, str], Any] | No
     if p.annotation.startswith("int"):
         return 2 if p.default is None else p.default + 2
     if p.annotation.startswith("float"):
-        return 1.0 if p.default is None else (0.25 if p.default == 0 else p.default / 2)
+        return 0.25 if p.default is None else (0.25 if p.default == 0 else p.default / 2)
     return None

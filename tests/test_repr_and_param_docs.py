@@ -8,6 +8,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import math
+import pkgutil
 import re
 from typing import Any
 
@@ -15,26 +16,30 @@ import pytest
 import torch
 
 import losskit
+import losskit.functional
+import losskit.zoo
+from losskit.registration import LOSSES
 from losskit.zoo.metric_learning import ArcFaceLoss
 
 from ._param_docs import builtins_of, non_default
+from .policy._cases import builtin_names
 
-MODULES = (
-    "classification",
-    "focal",
-    "detection",
-    "segmentation",
-    "segmentation_combined",
-    "regression",
-    "metric_learning",
-    "distillation",
-    "generative",
-    "image_registration",
-    "registration_combined",
-    "deformation",
+
+def _zoo_modules() -> tuple[str, ...]:
+    """Every public module of ``losskit.zoo`` except ``composition`` (``combined`` holds other losses' options)."""
+    found = pkgutil.iter_modules(losskit.zoo.__path__)
+    return tuple(sorted(m.name for m in found if not m.name.startswith("_") and m.name != "composition"))
+
+
+MODULES = _zoo_modules()
+# Built-ins of the first rounds whose class and functional form still carry no runnable example (a stale
+# entry fails): every later built-in must have one, in its class docstring or its functional form's.
+WITHOUT_EXAMPLE = frozenset(
+    "adversarial asymmetric barron bce bce_with_logits box_iou centerness charbonnier ciou combined_dice_bce "
+    "combined_segmentation cross_entropy dice dice_ce dice_focal diou fcos focal_tversky gaussian_nll "
+    "generalized_dice giou huber jaccard l1 log_cosh lovasz mcc mse nll poisson_nll quality_focal quantile sae "
+    "smooth_l1 soft_target_cross_entropy tversky vae varifocal vq weighted_mse".split()
 )
-# At (or near) the 400-line module limit: these carry no examples; every other module's examples must run.
-WITHOUT_EXAMPLES = ("detection", "segmentation", "regression", "generative")
 
 BUILTINS = builtins_of(MODULES)
 # The region losses' single ``smooth`` sets both smoothing terms and is shown through them (a valid call too).
@@ -49,6 +54,9 @@ OVERRIDES: dict[tuple[str, str], Any] = {
     ("bce_with_logits", "pos_weight"): torch.tensor([3.0]),
     ("combined_segmentation", "class_weights"): [1.0, 2.0],
     ("combined_dice_bce", "pos_weight"): torch.tensor(2.0),
+    ("masked", "loss"): "l1",
+    ("multi_scale", "loss"): "l1",
+    ("deep_supervision", "loss"): "dice",
     ("dice_ce", "pos_weight"): torch.tensor(2.0),
     ("mask", "pos_weight"): 2.0,
     ("quantile", "quantiles"): 0.25,
@@ -63,6 +71,9 @@ def _build_with(name: str, option: str, value: Any) -> Any:
 
 
 def test_the_scan_finds_every_file() -> None:
+    """Every built-in (``combined`` aside) is defined in a scanned module, and every scanned module defines one."""
+    every = {n for n in builtin_names() if n != "combined"}
+    assert every == set(BUILTINS)
     sources = {losskit.describe_loss(n).source.split(":")[0] for n in BUILTINS}
     assert sources == {f"losskit.zoo.{m}" for m in MODULES}
     some = {"cross_entropy", "focal_pixelwise", "giou", "fcos", "dice", "lovasz", "dice_ce", "mask"}
@@ -102,6 +113,10 @@ def test_non_default_options_show_in_the_repr(name: str) -> None:
             continue
         loss = _build_with(name, p.name, value)
         text = repr(loss)
+        if "Module" in p.annotation:  # an inner loss shows as a child module, as in any nn.Module repr
+            assert f"({p.name}): {type(getattr(loss, p.name)).__name__}(" in text, (name, p.name, text)
+            checked += 1
+            continue
         shown = p.name if hasattr(loss, p.name) or p.name not in SHOWN_AS else SHOWN_AS[p.name]
         assert re.search(rf"\b{shown}=", text), f"{name}: {p.name}={value!r} not in {text}"
         checked += 1
@@ -151,8 +166,26 @@ def test_arcface_margin_in_degrees_reprs_in_degrees() -> None:
     assert "margin=" in repr(losskit.build_loss("arcface", margin=28.64788975654116, margin_unit="degrees"))
 
 
-@pytest.mark.parametrize("module", MODULES)
+FUNCTIONAL_MODULES = tuple(
+    sorted(f"functional.{m.name}" for m in pkgutil.iter_modules(losskit.functional.__path__) if m.name != "__init__")
+)
+
+
+@pytest.mark.parametrize("module", MODULES + FUNCTIONAL_MODULES)
 def test_docstring_examples_run(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(f"losskit.zoo.{module}"), optionflags=doctest.ELLIPSIS)
+    path = module if module.startswith("functional.") else f"zoo.{module}"
+    result = doctest.testmod(importlib.import_module(f"losskit.{path}"), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0, module
-    assert result.attempted or module in WITHOUT_EXAMPLES, module
+
+
+def _docs_of(name: str) -> str:
+    desc = losskit.describe_loss(name)
+    module, _, attr = (desc.functional or "").rpartition(".")
+    form = getattr(importlib.import_module(module), attr) if module else None
+    return (LOSSES.entry(name).obj.__doc__ or "") + ((form.__doc__ or "") if form else "")
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_has_a_runnable_example(name: str) -> None:
+    has_example = ">>>" in _docs_of(name)
+    assert has_example != (name in WITHOUT_EXAMPLE), (name, "stale WITHOUT_EXAMPLE entry" if has_example else "")
