@@ -22,6 +22,7 @@ from .distance import distance_transform
 from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
 from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_loss
+from .hausdorff_er import hausdorff_er_loss
 from .image_quality import ms_ssim_loss, psnr_loss, ssim_loss
 from .image_registration import dice_smooth_loss, lncc_dvf_loss
 from .lncc import global_ncc_loss, lncc_loss
@@ -67,6 +68,7 @@ from .regression import (
 )
 from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
+from .skeleton import skeleton_recall_loss, skeletonize
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
@@ -121,6 +123,9 @@ __all__ = [
     "log_hausdorff_dt_loss",
     "distance_transform",
     "dice_cldice_loss",
+    "skeleton_recall_loss",
+    "skeletonize",
+    "hausdorff_er_loss",
     "soft_bce_loss",
     "balanced_bce_loss",
     "soft_f1_loss",

@@ -27,5 +27,6 @@ from . import (  # noqa: F401  (registration)
     segmentation_combined,
     smoothness,
     topology,
+    topology_extra,
     wrappers,
 )
