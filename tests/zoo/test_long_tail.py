@@ -262,3 +262,10 @@ def test_compare_fills_the_class_counts() -> None:
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted, module
+
+
+def test_aucm_pools_one_vs_rest_scores() -> None:
+    """(N, C) scores with one-hot targets (what ``losskit compare`` feeds it) are one binary problem of N x C."""
+    x, y = torch.rand(6, 4, dtype=torch.float64), F.one_hot(torch.arange(6) % 4, 4).double()
+    loss = build_loss("aucm", version="v2").double()
+    torch.testing.assert_close(loss(x, y), loss(x.reshape(-1, 1), y.reshape(-1, 1)))

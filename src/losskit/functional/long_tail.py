@@ -252,7 +252,8 @@ def aucm_loss(
     - alpha^2`` (a class absent from the batch contributes 0).
 
     Args:
-        input: scores (N, 1, *) or (N,) (LibAUC feeds sigmoid probabilities; MONAI takes them as given).
+        input: scores (N, 1, *) or (N,) (LibAUC feeds sigmoid probabilities; MONAI takes them as given); any
+            other shape, e.g. (N, C) one-vs-rest, is pooled into one binary problem.
         target: labels 0 or 1 (float or any integer dtype), the input's shape.
         a: one-element tensor, the positive-class mean (None: 0).
         b: one-element tensor, the negative-class mean (None: 0).

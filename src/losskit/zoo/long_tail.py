@@ -204,8 +204,8 @@ def _scores(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
     tags=["imbalanced", "auc", "binary"],
     inputs=InputSpec(
         tensors=(
-            TensorSpec("input", "(N, 1, *) or (N,)", "float", "scores (LibAUC: sigmoid probabilities)"),
-            TensorSpec("target", "same as input", "float | long", "labels 0 or 1"),
+            TensorSpec("input", "(N, 1, *) or (N,); (N, C): one-vs-rest", "float", "scores (LibAUC: probabilities)"),
+            TensorSpec("target", "same as input", "float", "labels 0 or 1 (integer dtypes accepted too)"),
         ),
         example=_scores,
     ),
@@ -214,7 +214,9 @@ class AUCMLoss(nn.Module):
     """AUC-margin loss (Yuan et al., ICCV 2021; :func:`losskit.functional.aucm_loss`), the min-max squared-hinge
     surrogate of the AUROC, with its variables ``a``, ``b`` (minimised) and ``alpha`` (maximised: use LibAUC's
     PESG or negate its gradient) as ``nn.Parameter``\\ s, each 0 at start. A batch-level objective: a scalar.
-    Parity: MONAI ``AUCMLoss(margin, imratio, version)`` (same parameters, same values).
+    An (N, C) input with one-hot or multilabel targets pools its N x C one-vs-rest scores into one binary problem
+    (a micro-averaged surrogate with one a, b, alpha; LibAUC's ``AUCM_MultiLabel`` keeps them per class).
+    Parity: MONAI ``AUCMLoss(margin, imratio, version)`` (same parameters, same values; MONAI takes C = 1 only).
 
     Example:
         >>> AUCMLoss(version="v2")(torch.tensor([[1.0], [0.0]]), torch.tensor([[1.0], [0.0]]))
