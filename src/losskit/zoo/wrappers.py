@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config.builder import build_loss
+from ..errors import ExampleError
 from ..functional.wrappers import (
     Kernel,
     Terms,
@@ -53,7 +54,7 @@ def _inner_pair(loss: nn.Module, g: torch.Generator) -> tuple[Tensor, Tensor]:
         raise TypeError(f"expected a wrapper with a module .loss, got {type(loss).__name__}")
     ex = example_for(inner, g)
     if len(ex.args) < 2 or not all(isinstance(a, Tensor) for a in ex.args[:2]):
-        raise LookupError(f"the wrapped loss {type(inner).__name__} does not take (input, target) tensors")
+        raise ExampleError(f"the wrapped loss {type(inner).__name__} does not take (input, target) tensors")
     return ex.args[0], ex.args[1]
 
 
@@ -76,9 +77,9 @@ def _deep_supervision_example(loss: nn.Module, g: torch.Generator) -> tuple[list
     """The wrapped loss's example as the full-resolution output, plus two outputs at 1/2 and 1/4 size."""
     x, y = _inner_pair(loss, g)
     if x.dim() < 3:
-        raise LookupError("deep_supervision's example needs a wrapped loss with (N, C, *spatial) outputs")
+        raise ExampleError("deep_supervision's example needs a wrapped loss with (N, C, *spatial) outputs")
     outs = [x] + [
-        torch.randn((x.shape[0], x.shape[1], *(max(1, s // 2**level) for s in x.shape[2:])), generator=g)
+        torch.randn((x.shape[0], x.shape[1], *(max(1, s // 2**level) for s in x.shape[2:])), generator=g, dtype=x.dtype)
         for level in (1, 2)
     ]
     return outs, y
