@@ -164,7 +164,15 @@ def asymmetric_loss(
     """Asymmetric loss (ASL): :func:`asymmetric_multilabel_loss` for ``mode="multilabel"`` (sigmoid, float
     target of the input's shape; ``clip``, ``eps``), :func:`asymmetric_single_label_loss` for
     ``"multiclass"`` (softmax, class indices; ``label_smoothing``). ``ignore_index`` in both: a class index,
-    or a float target value compared element by element."""
+    or a float target value compared element by element.
+
+    Example:
+        >>> x, y = torch.tensor([[-3.0, 0.0, 3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+        >>> asymmetric_loss(x, y, reduction="none")  # the easy negative (p = 0.047 < clip) costs nothing
+        tensor([[0.0000, 0.0245, 0.0023]])
+        >>> asymmetric_loss(x, y, gamma_pos=0.0, gamma_neg=0.0, clip=0.0, reduction="none")  # plain BCE
+        tensor([[0.0486, 0.6931, 0.0486]])
+    """
     if check_choice("asymmetric", "mode", mode, ("multilabel", "multiclass")) == "multilabel":
         return asymmetric_multilabel_loss(
             input,

@@ -130,6 +130,11 @@ def box_iou_loss(
 
     ``weight``: optional per-box weight ``(...)``; with it, ``mean`` is ``sum(w l) / sum(w)``. "none" shape:
     ``(...)``. Range [0, 1]. Degenerate boxes: see the module docstring.
+
+    Example:
+        >>> a, b = torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]])
+        >>> box_iou_loss(a, b, reduction="none")  # IoU = 2 / 6
+        tensor([0.6667])
     """
     _prepare("box_iou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps, enclosing=False)
@@ -146,7 +151,13 @@ def generalized_box_iou_loss(
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """GIoU loss (Rezatofighi et al., CVPR 2019): ``1 - IoU + (|C| - |A u B|) / |C|``, C the smallest
-    enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`."""
+    enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`.
+
+    Example:
+        >>> a, b = torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[2.0, 0.0, 3.0, 1.0]])
+        >>> generalized_box_iou_loss(a, b, reduction="none")  # disjoint: 1 - 0 + (3 - 2) / 3
+        tensor([1.3333])
+    """
     _prepare("giou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps)
     # 1 - (iou - (C - U) / C) = 2 - iou - U / C
@@ -170,7 +181,13 @@ def distance_box_iou_loss(
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """DIoU loss (Zheng et al., AAAI 2020): ``1 - IoU + rho^2(b, b_gt) / c^2``, rho the distance of the box
-    centres and c the diagonal of the enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`."""
+    centres and c the diagonal of the enclosing box. Range [0, 2). Same arguments as :func:`box_iou_loss`.
+
+    Example:
+        >>> a, b = torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]])
+        >>> distance_box_iou_loss(a, b, reduction="none")  # 1 - 1/3 + 1 / (3^2 + 2^2)
+        tensor([0.7436])
+    """
     _prepare("diou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps)
     loss = 1.0 - g.iou + _center_distance(g)
@@ -189,7 +206,15 @@ def complete_box_iou_loss(
     """CIoU loss (Zheng et al., AAAI 2020): DIoU loss ``+ a v`` with the aspect-ratio term
     ``v = 4 / pi^2 (atan(w_gt / h_gt) - atan(w / h))^2`` and ``a = v / (1 - IoU + v + eps)`` held constant in
     the backward pass (as the paper and torchvision do). ``atan(w / h)`` is ``atan2(w, h)`` of the padded sizes,
-    finite with gradients for zero heights. Same arguments as :func:`box_iou_loss`."""
+    finite with gradients for zero heights. Same arguments as :func:`box_iou_loss`.
+
+    Example:
+        >>> a, b = torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]])
+        >>> complete_box_iou_loss(a, b, reduction="none")  # same aspect ratio: v = 0, the DIoU loss
+        tensor([0.7436])
+        >>> complete_box_iou_loss(a, torch.tensor([[1.0, 0.0, 3.0, 4.0]]), reduction="none")  # 2x4 target: v > 0
+        tensor([0.8821])
+    """
     _prepare("ciou", input, target, weight, eps, reduction)
     g = _geometry(input, target, eps)
     v = _FOUR_OVER_PI_SQ * (torch.atan2(g.t_w, g.t_h) - torch.atan2(g.p_w, g.p_h)).square()

@@ -51,6 +51,12 @@ def cross_entropy_loss(
     (N, C, *) in [0, 1]. ``weight`` (C,) tensor or list; ``ignore_index`` (-100, PyTorch's default);
     ``label_smoothing`` in [0, 1]; ``num_classes`` checked against C when given. "mean" divides by the summed
     weight of the valid targets (0 when none is valid, or N = 0); "none" is (N, *).
+
+    Example:
+        >>> round(float(cross_entropy_loss(torch.zeros(2, 4), torch.tensor([1, 3]))), 4)  # uniform: log 4
+        1.3863
+        >>> cross_entropy_loss(torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8)), reduction="none").shape
+        torch.Size([2, 8, 8])
     """
     name = "cross_entropy"
     check_reduction(name, reduction)
@@ -77,6 +83,13 @@ def nll_loss(
 
     ``target`` class indices (N, *) of any integer dtype; ``weight``, ``ignore_index``, ``num_classes`` and
     the mean (0 over an empty or all-ignored batch) as :func:`cross_entropy_loss`.
+
+    Example:
+        >>> log_p = torch.tensor([[-1.0, -2.0], [-3.0, -0.5]])
+        >>> nll_loss(log_p, torch.tensor([0, 1]))  # (1 + 0.5) / 2
+        tensor(0.7500)
+        >>> nll_loss(log_p, torch.tensor([0, -100]))  # the second target ignored
+        tensor(1.)
     """
     name = "nll"
     check_reduction(name, reduction)
@@ -95,6 +108,10 @@ def bce_loss(input: Tensor, target: Tensor, *, weight: Tensor | None = None, red
     ``F.binary_cross_entropy``). ``input`` and ``target`` the same shape (*), both in [0, 1] (checked under
     the label-check switch: a 0/255 mask is a ``LossInputError``); ``weight`` broadcastable to (*).
     Prefer :func:`bce_with_logits_loss`, which is numerically safe.
+
+    Example:
+        >>> bce_loss(torch.tensor([0.5, 0.9]), torch.tensor([1.0, 1.0]), reduction="none")  # -log p
+        tensor([0.6931, 0.1054])
     """
     name = "bce"
     check_reduction(name, reduction)
@@ -130,6 +147,11 @@ def bce_with_logits_loss(
     ``target`` in [0, 1] of the input's shape (checked under the label-check switch: a 0/255 mask is a
     ``LossInputError``); ``weight`` broadcastable to the input; ``pos_weight`` per class, broadcast over the
     last dimension; ``label_smoothing`` ``y <- y (1 - ls) + ls / 2``. "mean" over all elements (0 when empty).
+
+    Example:
+        >>> x, y = torch.zeros(1, 2), torch.tensor([[0.0, 1.0]])
+        >>> bce_with_logits_loss(x, y, pos_weight=torch.tensor([1.0, 3.0]), reduction="none")  # log 2, 3 log 2
+        tensor([[0.6931, 2.0794]])
     """
     return _bce_with_logits("bce_with_logits", input, target, weight, pos_weight, label_smoothing, reduction)
 

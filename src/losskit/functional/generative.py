@@ -113,6 +113,12 @@ def vae_loss(
     ``w_rec * rec_n + beta * |KL_n - C|`` (Burgess et al. 2018), reduced over the batch.
 
     Terms (``return_terms=True``): ``{"reconstruction", "kl"}``, each reduced with ``reduction``, unweighted.
+
+    Example:
+        >>> x, mu = torch.zeros(2, 4), torch.ones(2, 3)  # a perfect reconstruction, KL = 3 / 2 per sample
+        >>> total, terms = vae_loss(x, x, mu, torch.zeros(2, 3), beta=2.0, return_terms=True)
+        >>> total, terms["kl"]
+        (tensor(3.), tensor(1.5000))
     """
     check_reconstruction_pair("vae", recon, target)
     check_batch("vae", "mu", mu, recon.shape[0])
@@ -149,6 +155,11 @@ def sae_loss(
     ``decoder_weight`` is in ``nn.Linear`` layout (d_in, d_sae); its column norms scale the L1 penalty.
 
     Terms (``return_terms=True``): ``{"reconstruction", "sparsity"}`` reduced with ``reduction``, unweighted.
+
+    Example:
+        >>> x, f = torch.ones(1, 4), torch.tensor([[1.0, -2.0, 0.0]])  # a perfect reconstruction, ||f||_1 = 3
+        >>> sae_loss(x, x, f, sparsity_weight=0.1)
+        tensor(0.3000)
     """
     check_reconstruction_pair("sae", recon, target)
     check_batch("sae", "latents", latents, recon.shape[0])
@@ -196,6 +207,11 @@ def vq_loss(
     ``||sg[z_e] - e||^2 + commitment * ||z_e - sg[e]||^2``, mean squared errors over each sample's elements.
 
     Terms (``return_terms=True``): ``{"codebook", "commitment"}`` reduced over the batch with ``reduction``.
+
+    Example:
+        >>> z_e, z_q = torch.ones(2, 8), torch.zeros(2, 8)  # both squared errors are 1
+        >>> vq_loss(z_e, z_q, commitment=0.25)
+        tensor(1.2500)
     """
     check_float("vq", "z_e", z_e, "(N, *)")
     check_same_shape("vq", z_e, z_q, ("z_e", "z_q"))
@@ -242,6 +258,13 @@ def adversarial_loss(
     - ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): ``[1 - x]_+`` / ``[1 + x]_+``; generator ``-x``.
 
     ``reduction="none"`` returns the elementwise tensor (a list of them for a list input).
+
+    Example:
+        >>> d = torch.tensor([2.0, 0.5])  # discriminator outputs
+        >>> adversarial_loss(d, target_is_real=True, reduction="none")  # D's hinge loss on reals: [1 - x]_+
+        tensor([0.0000, 0.5000])
+        >>> adversarial_loss(d, for_discriminator=False)  # G's hinge loss, d the outputs on fakes: mean(-x)
+        tensor(-1.2500)
     """
     check_choice("adversarial", "mode", mode, ("hinge", "least_squares", "bce"))
     check_reduction("adversarial", reduction)

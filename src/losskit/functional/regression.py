@@ -60,7 +60,12 @@ def _residual(loss: str, input: Tensor, target: Tensor, reduction: str) -> Tenso
 
 @float32_loss
 def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
-    """Mean squared error ``(input - target)^2`` (``F.mse_loss`` with losskit's checks). "none": the input's shape."""
+    """Mean squared error ``(input - target)^2`` (``F.mse_loss`` with losskit's checks). "none": the input's shape.
+
+    Example:
+        >>> mse_loss(torch.tensor([0.0, 1.0, 3.0]), torch.zeros(3))  # (0 + 1 + 9) / 3
+        tensor(3.3333)
+    """
     _pair("mse", input, target, reduction)
     if reduction == "mean" and input.numel():
         return F.mse_loss(input, target)  # torch's fused mean; an empty input takes the policy's 0 below
@@ -69,7 +74,12 @@ def mse_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") ->
 
 @float32_loss
 def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
-    """Mean absolute error ``|input - target|`` (``F.l1_loss`` with losskit's checks)."""
+    """Mean absolute error ``|input - target|`` (``F.l1_loss`` with losskit's checks).
+
+    Example:
+        >>> l1_loss(torch.tensor([0.0, 1.0, -3.0]), torch.zeros(3))  # (0 + 1 + 3) / 3
+        tensor(1.3333)
+    """
     _pair("l1", input, target, reduction)
     if reduction == "mean" and input.numel():
         return F.l1_loss(input, target)
@@ -79,7 +89,12 @@ def l1_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> 
 @float32_loss
 def smooth_l1_loss(input: Tensor, target: Tensor, *, beta: float = 1.0, reduction: Reduction = "mean") -> Tensor:
     """Smooth L1 (Girshick 2015): ``0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``
-    (``F.smooth_l1_loss``)."""
+    (``F.smooth_l1_loss``).
+
+    Example:
+        >>> smooth_l1_loss(torch.tensor([0.0, 1.0, 3.0]), torch.zeros(3), beta=2.0, reduction="none")
+        tensor([0.0000, 0.2500, 2.0000])
+    """
     _pair("smooth_l1", input, target, reduction)
     if not beta >= 0:
         raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}")
@@ -90,7 +105,12 @@ def smooth_l1_loss(input: Tensor, target: Tensor, *, beta: float = 1.0, reductio
 
 @float32_loss
 def huber_loss(input: Tensor, target: Tensor, *, delta: float = 1.0, reduction: Reduction = "mean") -> Tensor:
-    """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)`` (``F.huber_loss``)."""
+    """Huber (1964): ``0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)`` (``F.huber_loss``).
+
+    Example:
+        >>> huber_loss(torch.tensor([0.0, 1.0, 3.0]), torch.zeros(3), delta=2.0, reduction="none")
+        tensor([0.0000, 0.5000, 4.0000])
+    """
     _pair("huber", input, target, reduction)
     if not delta > 0:
         raise ValueError(f"huber: delta must be > 0, got {delta!r}")
@@ -111,7 +131,13 @@ def gaussian_nll_loss(
 ) -> Tensor:
     """Gaussian negative log-likelihood ``0.5 (log max(var, eps) + (input - target)^2 / max(var, eps))``
     (+ ``0.5 log 2 pi`` with ``full``), ``F.gaussian_nll_loss``; ``var`` as there (same shape, or one fewer
-    trailing dim / a trailing 1 for a homoscedastic variance). "none": torch's shape."""
+    trailing dim / a trailing 1 for a homoscedastic variance). "none": torch's shape.
+
+    Example:
+        >>> x, y = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0])
+        >>> gaussian_nll_loss(x, y, torch.ones(2), reduction="none")  # 0.5 * (log 1 + d^2)
+        tensor([0., 2.])
+    """
     _pair("gaussian_nll", input, target, reduction)
     check_float("gaussian_nll", "var", var)
     if reduction == "mean" and input.numel():
@@ -129,7 +155,13 @@ def poisson_nll_loss(
     eps: float = 1e-8,
     reduction: Reduction = "mean",
 ) -> Tensor:
-    """Poisson negative log-likelihood ``exp(input) - target * input`` (``log_input``), ``F.poisson_nll_loss``."""
+    """Poisson negative log-likelihood ``exp(input) - target * input`` (``log_input``), ``F.poisson_nll_loss``.
+
+    Example:
+        >>> log_rate = torch.zeros(3)  # rate 1
+        >>> poisson_nll_loss(log_rate, torch.tensor([0.0, 1.0, 2.0]), reduction="none")  # 1 - k * 0
+        tensor([1., 1., 1.])
+    """
     _pair("poisson_nll", input, target, reduction)
     if reduction == "mean" and input.numel():
         return F.poisson_nll_loss(input, target, log_input=log_input, full=full, eps=eps)
@@ -150,6 +182,11 @@ def weighted_mse_loss(
     ``weight``: a scalar, or a tensor broadcastable to the input's shape (per element, per sample ...).
     ``mean`` divides by the number of elements (not by ``sum(w)``), so a scalar weight scales the MSE.
     "none" shape: the input's.
+
+    Example:
+        >>> x, y = torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3)
+        >>> weighted_mse_loss(x, y, weight=torch.tensor([1.0, 0.0, 2.0]))  # (1 + 0 + 18) / 3
+        tensor(6.3333)
     """
     d = _residual("weighted_mse", input, target, reduction)
     if isinstance(weight, Tensor):
@@ -161,7 +198,12 @@ def weighted_mse_loss(
 @float32_loss
 def log_cosh_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
     """Log-cosh ``log(cosh(d))``, evaluated as ``|d| + softplus(-2 |d|) - log 2``: no overflow of ``cosh`` for
-    large residuals (the loss is ``|d| - log 2`` there, gradient ``sign(d)``), ``d^2 / 2`` near 0."""
+    large residuals (the loss is ``|d| - log 2`` there, gradient ``sign(d)``), ``d^2 / 2`` near 0.
+
+    Example:
+        >>> log_cosh_loss(torch.tensor([0.0, 100.0]), torch.zeros(2), reduction="none")  # 100 - log 2, no overflow
+        tensor([ 0.0000, 99.3069])
+    """
     d = _residual("log_cosh", input, target, reduction)
     a = d.abs()
     return reduce(a + F.softplus(-2.0 * a) - _LOG2, reduction)
@@ -173,6 +215,10 @@ def charbonnier_loss(input: Tensor, target: Tensor, *, eps: float = 1e-3, reduct
 
     Minimum ``eps`` at ``d = 0`` (not 0: this is the image-restoration convention). kornia's
     ``charbonnier_loss`` is Barron's ``sqrt(d^2 + 1) - 1``: ``charbonnier(d, eps) = eps (kornia(d / eps) + 1)``.
+
+    Example:
+        >>> charbonnier_loss(torch.tensor([0.0, 4.0]), torch.zeros(2), eps=3.0, reduction="none")  # eps at d = 0
+        tensor([3., 5.])
     """
     if not eps > 0:
         raise ValueError(f"charbonnier: eps must be > 0, got {eps}")
@@ -194,6 +240,13 @@ def quantile_loss(
     tensor of Q levels): ``input`` (*, Q), one prediction per quantile, and ``target`` (*) (or (*, 1)),
     shared by the Q predictions. ``mean`` averages over every element and quantile; "none" keeps (*) or
     (*, Q). ``q = 0.5`` gives half the L1 loss.
+
+    Example:
+        >>> y = torch.zeros(2)
+        >>> quantile_loss(torch.tensor([-1.0, 1.0]), y, quantiles=0.9, reduction="none")  # under-prediction costs 9x
+        tensor([0.9000, 0.1000])
+        >>> quantile_loss(torch.zeros(2, 3), y, quantiles=[0.1, 0.5, 0.9], reduction="none").shape
+        torch.Size([2, 3])
     """
     loss = "quantile"
     check_float(loss, "input", input)
@@ -244,6 +297,13 @@ def barron_loss(
     loss ``rho``, not the adaptive negative log-likelihood: minimising it over ``alpha`` alone drives alpha to
     -inf. "none" shape: the input's (broadcast with tensor alpha/scale). Parity (``scale=1``): kornia
     ``charbonnier_loss`` (alpha=1), ``cauchy_loss`` (0), ``geman_mcclure_loss`` (-2), ``welsch_loss`` (-inf).
+
+    Example:
+        >>> x, y = torch.tensor([0.0, 1.0, 3.0]), torch.zeros(3)
+        >>> barron_loss(x, y, alpha=2.0, reduction="none")  # L2: d^2 / 2
+        tensor([0.0000, 0.5000, 4.5000])
+        >>> barron_loss(x, y, alpha=-math.inf, reduction="none")  # Welsch: bounded by 1
+        tensor([0.0000, 0.3935, 0.9889])
     """
     d = _residual("barron", input, target, reduction)
     if isinstance(scale, Tensor):
