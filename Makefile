@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := tests/plugins/losskit_demo_plugin tests/plugins/losskit_broken_plugin
 STAMP := $(VENV)/.installed
+# Reference implementations for the parity tests. They need torchvision (no CPU build here), so they are installed
+# without dependencies and the tests load their loss files directly (tests/_references.py); keep in step with it.
+REFERENCES := timm==1.0.31 segmentation-models-pytorch==0.6.0 pytorch-toolbelt==0.8.0
 
 .PHONY: install lint test demo bench docs clean
 
@@ -17,6 +20,7 @@ $(STAMP): pyproject.toml Makefile $(wildcard tests/plugins/*/pyproject.toml)
 	$(BIN)/python -m pip install --quiet $(TORCH) numpy
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench]" $(PLUGINS)
+	$(BIN)/python -m pip install --quiet --no-deps $(REFERENCES)
 	touch $@
 
 # The style and type gate (configured in pyproject.toml): ruff over everything, mypy --strict over src/losskit.

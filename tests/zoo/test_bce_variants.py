@@ -31,6 +31,8 @@ from losskit.functional import balanced_bce_loss, soft_bce_loss, soft_f1_loss
 from losskit.functional._reduce import Reduction
 from losskit.testing import check_loss
 
+from .._references import reference
+
 NAMES = ("soft_bce", "balanced_bce", "soft_f1")
 
 
@@ -275,3 +277,19 @@ def test_integer_targets_match_float(device: torch.device) -> None:
         ref = loss(x, y.float())
         for dtype in (torch.uint8, torch.int32, torch.int64, torch.bool):
             torch.testing.assert_close(loss(x, y.to(dtype)), ref)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_the_transcriptions_are_the_peers_own_code(reduction: str) -> None:
+    """The references above equal the installed smp / pytorch-toolbelt files (tests/_references.py), so the parity
+    tests check against the peers themselves, not only against a reading of them."""
+    x, y = _data(torch.device("cpu"), ignore=True)
+    smp = reference("segmentation_models_pytorch", "losses.soft_bce").SoftBCEWithLogitsLoss
+    pw = torch.tensor([1.5], dtype=torch.float64)
+    got = smp(smooth_factor=0.1, ignore_index=255, pos_weight=pw, reduction=reduction)(x, y)
+    torch.testing.assert_close(got, _smp_soft_bce(x, y, 0.1, 255, pos_weight=pw, reduction=reduction))
+    tb = reference("pytorch_toolbelt", "losses.balanced_bce").BalancedBCEWithLogitsLoss
+    got = tb(gamma=2.0, reduction=reduction, ignore_index=255)(x, y)
+    torch.testing.assert_close(got, _toolbelt_balanced_bce(x, y, 2.0, 255, reduction))
+    f1 = reference("pytorch_toolbelt", "losses.soft_f1").BinarySoftF1Loss
+    torch.testing.assert_close(f1(ignore_index=255)(x, y), _toolbelt_soft_f1(x, y, 255))

@@ -7,8 +7,6 @@ from __future__ import annotations
 import doctest
 import importlib.util
 import math
-import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +18,8 @@ from torch import Tensor
 from losskit import LossInputError, build_loss
 from losskit.functional import noisy_labels as FN
 from losskit.testing import check_loss
+
+from .._references import reference
 
 NAMES = ("gce", "sce", "bi_tempered", "ohem_cross_entropy")
 FUNCTIONAL = {
@@ -111,18 +111,9 @@ def test_sce_ignored_targets_count_nowhere() -> None:
 # ---------------------------------------------------------------------------------------------- bi-tempered
 
 
-def _toolbelt() -> ModuleType | None:
-    """pytorch-toolbelt's bitempered_loss.py (it imports torch only), from LOSSKIT_TOOLBELT_DIR or an unpacked
-    wheel in /tmp/tb (`pip download pytorch-toolbelt --no-deps`); None when no copy is at hand."""
-    for root in (os.environ.get("LOSSKIT_TOOLBELT_DIR", ""), "/tmp/tb"):
-        path = Path(root) / "pytorch_toolbelt" / "losses" / "bitempered_loss.py"
-        if root and path.is_file():
-            spec = importlib.util.spec_from_file_location("_toolbelt_bitempered", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    return None
+def _toolbelt() -> ModuleType:
+    """pytorch-toolbelt's own bitempered_loss.py (installed with --no-deps by make install)."""
+    return reference("pytorch_toolbelt", "losses.bitempered_loss")
 
 
 def _log_t(u: Tensor, t: float) -> Tensor:
@@ -164,8 +155,6 @@ def test_bi_tempered_at_one_is_cross_entropy() -> None:
 @pytest.mark.parametrize(("t1", "t2"), [(0.8, 1.2), (0.3, 0.8)])
 def test_bi_tempered_toolbelt_parity(t1: float, t2: float, smoothing: float) -> None:
     tb = _toolbelt()
-    if tb is None:
-        pytest.skip("no pytorch-toolbelt copy (set LOSSKIT_TOOLBELT_DIR to an unpacked pytorch-toolbelt wheel)")
     x, y = _data(n=7, c=5)
     for reduction in ("mean", "sum", "none"):
         ref = tb.BiTemperedLogisticLoss(t1, t2, smoothing=smoothing, reduction=reduction)(x, y)
