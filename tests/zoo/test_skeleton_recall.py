@@ -73,6 +73,18 @@ def test_thin_lines_and_rectangle() -> None:
     assert skeletonize(single).sum() == 1
 
 
+def test_skimage_thin_docstring_example() -> None:
+    """The example of ``skimage.morphology.thin``'s docstring (Guo-Hall, the same two lookup tables: checked
+    entry by entry against skimage's published G123_LUT / G123P_LUT when this was written)."""
+    square = torch.zeros(7, 7, dtype=torch.bool)
+    square[1:-1, 2:-2] = True
+    square[0, 1] = True
+    want = torch.zeros(7, 7, dtype=torch.bool)
+    want[0, 1] = want[1, 2] = True
+    want[2:5, 3] = True
+    assert torch.equal(skeletonize(square), want)
+
+
 def test_skeletonize_3d_is_slice_by_slice_and_batched() -> None:
     vol = _shapes()[:6].reshape(2, 3, 48, 48)
     torch.testing.assert_close(skeletonize(vol), torch.stack([skeletonize(v) for v in vol]))

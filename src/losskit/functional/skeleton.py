@@ -73,9 +73,10 @@ def skeletonize(mask: Tensor, *, max_iterations: int | None = None) -> Tensor:
 
     Properties (tested): the skeleton is a subset of the mask; it has the mask's 8-connected foreground
     components and 4-connected background components; a one-pixel-wide line is its own skeleton; thinning
-    a skeleton again changes nothing. Algorithm of ``skimage.morphology.thin`` (not of
-    ``skimage.morphology.skeletonize``, whose 2-D default is Zhang-Suen; the skeletons differ by a few pixels
-    where the two tables differ).
+    a skeleton again changes nothing. The algorithm of ``skimage.morphology.thin``, with the same two lookup
+    tables (equal entry by entry to skimage's ``G123_LUT`` / ``G123P_LUT``) and the same stopping rule, so
+    a 2-D mask gives ``thin``'s output; ``skimage.morphology.skeletonize`` (Zhang-Suen in 2-D) differs from it
+    by a few pixels.
 
     Args:
         mask: any dtype, shape (..., H, W) with at least two dims; nonzero is foreground.
