@@ -147,6 +147,11 @@ def soft_target_cross_entropy(
     ``input`` logits (N, C, *), ``target`` probabilities of the same shape (values in [0, 1], checked under
     the label-check switch). "mean" averages over N and the spatial positions; "none" is (N, *). Parity:
     timm ``SoftTargetCrossEntropy()(x, y)`` = "mean"; ``F.cross_entropy(x, y)`` with probability targets.
+
+    Example:
+        >>> y = torch.tensor([[0.7, 0.3]])  # a mixup of two classes
+        >>> soft_target_cross_entropy(y.log(), y)  # at its minimum, the target's entropy
+        tensor(0.6109)
     """
     name = "soft_target_cross_entropy"
     check_reduction(name, reduction)

@@ -82,6 +82,11 @@ def centerness_loss(
     (l, t, r, b) of shape (*, 4), converted with :func:`centerness_targets`. ``weight`` (broadcastable to
     (*)): a per-location weight or positive mask; with it ``mean`` is ``sum(w l) / sum(w)`` (0 when the
     weights are all 0), so a mask averages over the positives. "none" shape: (*).
+
+    Example:
+        >>> ltrb = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 3.0, 3.0]])  # centerness targets 1 and 1/3
+        >>> centerness_loss(torch.tensor([5.0, 0.0]), ltrb, reduction="none")  # softplus(-5), log 2
+        tensor([0.0067, 0.6931])
     """
     check_reduction("centerness", reduction)
     check_float("centerness", "input", input)
@@ -121,6 +126,10 @@ def varifocal_loss(
     Inputs: ``input`` logits (*) (usually (N, C)); ``target`` q in [0, 1] of the same shape. ``weight``:
     elementwise, broadcastable. ``mean`` divides by ``avg_factor`` when given (e.g. the number of positives),
     else by the element count. "none" shape: (*). Parity: mmdet ``varifocal_loss`` (same options).
+
+    Example:
+        >>> varifocal_loss(torch.zeros(2), torch.tensor([0.8, 0.0]), reduction="none")  # 0.8 log 2, 0.75 p^2 log 2
+        tensor([0.5545, 0.1300])
     """
     loss_name = "varifocal"
     check_reduction(loss_name, reduction)
@@ -160,6 +169,12 @@ def quality_focal_loss(
     as in mmdet) for background, ``scores`` (N,) the IoU targets of the positives. ``weight``: elementwise,
     broadcastable to (N, C). ``mean`` divides by ``avg_factor`` when given, else by N * C. "none" shape: (N, C).
     Parity: mmdet ``quality_focal_loss`` (pair form) and its ``use_sigmoid`` dense equivalent.
+
+    Example:
+        >>> labels, scores = torch.tensor([1, -1]), torch.tensor([0.9, 0.0])  # a positive of class 1 (IoU 0.9)
+        >>> quality_focal_loss(torch.zeros(2, 3), (labels, scores), reduction="none")  # |y - 0.5|^2 log 2
+        tensor([[0.1733, 0.1109, 0.1733],
+                [0.1733, 0.1733, 0.1733]])
     """
     loss_name = "quality_focal"
     check_reduction(loss_name, reduction)
@@ -250,6 +265,12 @@ def fcos_loss(
     detached. Under fp16/bf16 autocast everything runs in float32. Half-precision inputs
     are computed in float32, every level in the dtype of its ``cls_scores`` (upcast).
     Labels are range-checked (one host sync, switchable with ``losskit.functional.set_label_checks``).
+
+    Example:
+        >>> cls, ltrb, ctr = torch.zeros(1, 2, 2, 2), torch.ones(1, 4, 2, 2), torch.zeros(1, 1, 2, 2)
+        >>> labels = torch.tensor([[[0, -1], [-1, 1]]])  # two positive locations, boxes predicted exactly
+        >>> fcos_loss(cls, ltrb, ctr, labels, torch.ones(1, 4, 2, 2))[1]
+        {'cls': tensor(0.4332), 'reg': tensor(0.), 'centerness': tensor(0.6931)}
     """
     name = "fcos"
     if not (0 <= focal_alpha <= 1 and focal_gamma >= 0):

@@ -184,6 +184,13 @@ def lovasz_loss(
     multilabel; Berman's default); ``"all"`` over every entry. Binary mode always uses every entry.
     "none" shape: (N, C) (or (C,) with ``batch``), C = 1 in binary mode; excluded entries hold 0 there.
     An empty batch gives 0 (an empty "none") with a zero gradient; NaN in the input gives NaN.
+
+    Example:
+        >>> t = torch.tensor([[1.0, 0.0]])
+        >>> lovasz_loss(torch.tensor([[2.0, -2.0]]), t, mode="binary")  # both margins >= 1: no loss
+        tensor(0.)
+        >>> lovasz_loss(torch.tensor([[2.0, 2.0]]), t, mode="binary")  # hinge errors (-1, 3), Jaccard gradient 1/2
+        tensor(1.5000)
     """
     check_choice("lovasz_loss", "classes", classes, ("present", "all"))
     target, w = prepare_segmentation(

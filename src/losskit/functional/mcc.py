@@ -37,6 +37,11 @@ def mcc_loss(
     A (sample, class) with ``fp = fn = 0`` scores a perfect 0 (MONAI's rule: the product in the denominator
     vanishes when ``tp = 0`` or ``tn = 0``). "none" shape: (N, C) or (C,) with ``batch``; C = 1 in binary mode.
     The default ``mode`` is the segmentation family's, ``"multiclass"``; binary masks need ``mode="binary"``.
+
+    Example:
+        >>> p, t = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # tp 1, fp 1, tn 2
+        >>> mcc_loss(p, t, mode="binary", from_logits=False)  # 1 - 2 / sqrt(2 * 1 * 3 * 2)
+        tensor(0.4226)
     """
     target, w = prepare_segmentation(
         "mcc_loss",

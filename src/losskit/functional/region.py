@@ -84,7 +84,15 @@ def dice_loss(
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Soft Dice loss ``1 - (2 I + smooth_nr) / (P + T + smooth_dr)`` per (sample, class); see the module doc.
-    "none" shape: (N, C) (``batch=False``) or (C,) (``batch=True``), C = 1 in binary mode."""
+    "none" shape: (N, C) (``batch=False``) or (C,) (``batch=True``), C = 1 in binary mode.
+
+    Example:
+        >>> p, t = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+        >>> dice_loss(p, t, mode="binary", from_logits=False)  # 1 - 2 * 1 / (2 + 1)
+        tensor(0.3333)
+        >>> dice_loss(torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8)), reduction="none").shape
+        torch.Size([2, 3])
+    """
     target, w = prepare_segmentation(
         "dice_loss",
         input,
@@ -116,7 +124,13 @@ def jaccard_loss(
     num_classes: int | None = None,
     reduction: Reduction = "mean",
 ) -> Tensor:
-    """Soft Jaccard (IoU) loss ``1 - (I + smooth_nr) / (P + T - I + smooth_dr)``. Same shapes as ``dice_loss``."""
+    """Soft Jaccard (IoU) loss ``1 - (I + smooth_nr) / (P + T - I + smooth_dr)``. Same shapes as ``dice_loss``.
+
+    Example:
+        >>> p, t = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+        >>> jaccard_loss(p, t, mode="binary", from_logits=False)  # 1 - 1 / (2 + 1 - 1)
+        tensor(0.5000)
+    """
     target, w = prepare_segmentation(
         "jaccard_loss",
         input,
@@ -157,7 +171,13 @@ def tversky_loss(
     num_classes: int | None = None,
     reduction: Reduction = "mean",
 ) -> Tensor:
-    """Tversky loss ``1 - TI``. Same shapes as ``dice_loss`` (alpha = beta = 0.5 is Dice)."""
+    """Tversky loss ``1 - TI``. Same shapes as ``dice_loss`` (alpha = beta = 0.5 is Dice).
+
+    Example:
+        >>> p, t = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # I = 1, fp = 1
+        >>> tversky_loss(p, t, alpha=0.7, beta=0.3, mode="binary", from_logits=False)  # 1 - 1 / (1 + 0.7)
+        tensor(0.4118)
+    """
     target, w = prepare_segmentation(
         "tversky_loss",
         input,
@@ -193,7 +213,13 @@ def focal_tversky_loss(
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Focal-Tversky loss ``(1 - TI)^gamma`` per (sample, class), the exponent applied per class as in the
-    paper (not to the batch mean). Same shapes as ``dice_loss``."""
+    paper (not to the batch mean). Same shapes as ``dice_loss``.
+
+    Example:
+        >>> p, t = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # I = 1, fp = 1
+        >>> focal_tversky_loss(p, t, mode="binary", from_logits=False)  # (1 - 1 / (1 + 0.3)) ** 0.75
+        tensor(0.3330)
+    """
     target, w = prepare_segmentation(
         "focal_tversky_loss",
         input,
@@ -233,7 +259,15 @@ def generalized_dice_loss(
     """Generalized Dice (Sudre et al. 2017): ``1 - (2 sum_c w_c I_c + nr) / (sum_c w_c (P_c + T_c) + dr)`` with
     ``w_c = 1 / T_c^2`` ("square"), ``1 / T_c`` ("simple") or 1 ("uniform"). A class with ``T_c = 0`` gets the
     largest finite weight of its sample (of the batch with ``batch=True``), never inf (MONAI's rule); when every
-    class is empty all weights are 0 and the loss is ``1 - nr / dr``. "none" shape: (N,) or (1,) with ``batch``."""
+    class is empty all weights are 0 and the loss is ``1 - nr / dr``. "none" shape: (N,) or (1,) with ``batch``.
+
+    Example:
+        >>> y, p = torch.tensor([[0, 1, 1, 1]]), torch.tensor([[[0.0, 0, 0, 0], [1, 1, 1, 1]]])  # misses class 0
+        >>> generalized_dice_loss(p, y, from_logits=False)  # the rare class weighs 9x: 1 - (2/3) / (16/9)
+        tensor(0.6250)
+        >>> generalized_dice_loss(p, y, w_type="uniform", from_logits=False)  # 1 - 6 / 8
+        tensor(0.2500)
+    """
     check_choice("generalized_dice_loss", "w_type", w_type, ("square", "simple", "uniform"))
     target, _ = prepare_segmentation(
         "generalized_dice_loss",

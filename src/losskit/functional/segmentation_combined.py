@@ -135,7 +135,14 @@ def dice_ce_loss(
     options; CE is softmax cross-entropy for "multiclass" (class ``weight``, ``ignore_index``,
     ``label_smoothing``; soft targets allowed) and sigmoid BCE for "binary"/"multilabel" (``weight`` per
     channel, ``pos_weight``, ignored elements masked). "mean" = ``lambda_dice * dice mean + lambda_ce * CE mean
-    over valid pixels`` (0 when all are ignored); "sum" adds the sums. Terms: ``"dice"``, ``"ce"``."""
+    over valid pixels`` (0 when all are ignored); "sum" adds the sums. Terms: ``"dice"``, ``"ce"``.
+
+    Example:
+        >>> x, y = torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))
+        >>> total, terms = dice_ce_loss(x, y, lambda_ce=0.5, return_terms=True)
+        >>> sorted(terms), torch.allclose(total, terms["dice"] + 0.5 * terms["ce"])
+        (['ce', 'dice'], True)
+    """
     target, w = prepare_segmentation(
         "dice_ce_loss",
         input,
@@ -188,7 +195,14 @@ def dice_focal_loss(
     """``lambda_dice * dice + lambda_focal * focal`` from logits. Focal is :func:`softmax_focal_loss` for
     "multiclass" (class indices only; mean over valid pixels) and :func:`sigmoid_focal_loss` for "binary" /
     "multilabel" (mean over valid elements; ``weight`` per channel in multilabel mode). Terms: ``"dice"``,
-    ``"focal"``."""
+    ``"focal"``.
+
+    Example:
+        >>> x, y = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 1, 8, 8)).float()
+        >>> total, terms = dice_focal_loss(x, y, mode="binary", lambda_focal=2.0, return_terms=True)
+        >>> sorted(terms), torch.allclose(total, terms["dice"] + 2.0 * terms["focal"])
+        (['dice', 'focal'], True)
+    """
     name = "dice_focal_loss"
     target, w = prepare_segmentation(
         name,
@@ -236,7 +250,15 @@ def combined_segmentation_loss(
 ) -> Result:
     """AutoTimm's ``ce_weight * CE + dice_weight * dice`` over class indices (multiclass), ``ignore_index=255``;
     ``class_weights`` weigh the CE term only; dice per sample with ``smooth`` on both terms. The mean.
-    Terms: ``"ce"``, ``"dice"``."""
+    Terms: ``"ce"``, ``"dice"``.
+
+    Example:
+        >>> x, y = torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))
+        >>> y[:, :2] = 255  # unlabelled rows: ignored by both terms
+        >>> total, terms = combined_segmentation_loss(x, y, return_terms=True)
+        >>> total.shape, torch.allclose(total, terms["ce"] + terms["dice"])
+        (torch.Size([]), True)
+    """
     target, w = prepare_segmentation(
         "combined_segmentation_loss",
         input,
@@ -268,7 +290,14 @@ def combined_dice_bce_loss(
     return_terms: bool = False,
 ) -> Result:
     """Seed 000's ``dice_weight * dice + bce_weight * BCE`` for "binary" or "multilabel" masks ("multiclass" is
-    refused: use :func:`dice_ce_loss`), both terms from the same logits. Terms: ``"dice"``, ``"bce"``."""
+    refused: use :func:`dice_ce_loss`), both terms from the same logits. Terms: ``"dice"``, ``"bce"``.
+
+    Example:
+        >>> x, y = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 1, 8, 8)).float()
+        >>> total, terms = combined_dice_bce_loss(x, y, return_terms=True)
+        >>> sorted(terms), torch.allclose(total, 0.5 * terms["dice"] + 0.5 * terms["bce"])
+        (['bce', 'dice'], True)
+    """
     name = "combined_dice_bce_loss"
     if mode == "multiclass":
         raise ValueError(f"{name}: mode must be 'binary' or 'multilabel' (use 'dice_ce' for multiclass)")
