@@ -81,9 +81,15 @@ def test_distance_transform_large_objects_are_exact() -> None:
     yy, xx = np.mgrid[:64, :80]
     r = np.hypot(yy - 30, xx - 41)
     masks = np.stack([r < 25, (r > 20) | (r < 3), r > 1])
-    got = distance_transform(torch.from_numpy(masks), spatial_dims=2, dtype=torch.float64, sampling=(1.0, 1.3))
-    want = np.stack([distance_transform_edt(mb, sampling=(1.0, 1.3)) for mb in masks])
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    for sampling in ((1.0, 1.3), (0.5, 0.5)):  # the float path, and the integer (int16) one of isotropic spacing
+        got = distance_transform(torch.from_numpy(masks), spatial_dims=2, dtype=torch.float64, sampling=sampling)
+        want = np.stack([distance_transform_edt(mb, sampling=sampling) for mb in masks])
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    line = np.ones((2, 3, 300), dtype=bool)  # distances beyond the int16 path's radius (127): the float path
+    line[0, 1, 0] = False
+    line[1, 2, 299] = False
+    got = distance_transform(torch.from_numpy(line), spatial_dims=2, dtype=torch.float64)
+    np.testing.assert_allclose(got.numpy(), np.stack([distance_transform_edt(m) for m in line]), rtol=1e-12)
 
 
 def test_distance_transform_bad_input() -> None:
@@ -209,8 +215,9 @@ def test_bad_input_names_the_loss(name: str) -> None:
     with pytest.raises(ValueError, match=name):
         build_loss({"name": name, "sampling": -1.0})
     if name != "boundary":
-        with pytest.raises(ValueError, match="alpha"):
-            build_loss({"name": name, "alpha": float("nan")})
+        for alpha in (float("nan"), 0.0, True):
+            with pytest.raises(ValueError, match="alpha"):
+                build_loss({"name": name, "alpha": alpha})
 
 
 @pytest.mark.parametrize("name", NAMES)

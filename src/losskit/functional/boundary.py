@@ -3,8 +3,9 @@
 Both weight the prediction by Euclidean distance maps of masks: the Hausdorff loss by the distance of every
 voxel to the other class in the thresholded prediction and in the target, the boundary (surface) loss by
 the signed distance to the target's surface. The maps come from :func:`~losskit.functional.distance_transform`
-(exact, batched over every sample and class at once, on the input's device, in its two-sided mode: one
-transform per mask where MONAI runs scipy twice per sample and class on the host). They carry no gradient.
+(exact, in its two-sided mode, batched over every sample, class and mask at once, on the input's device, where
+MONAI runs scipy twice per sample, class and mask on the host). The Hausdorff weights ``d^alpha`` are read from
+the integer squared distances by a table (no float power per voxel). The maps carry no gradient.
 
 Inputs are prepared as in the region family (:func:`~losskit.functional.segmentation_input.prepare_segmentation`,
 ``mode``/``from_logits``): logits (N, C, H, W) or (N, C, D, H, W); in binary mode also (N, H, W) / (N, D, H, W).
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from ._precision import float32_loss
 from ._reduce import reduce
-from .distance import check_sampling, distance_transform
+from .distance import _distance, check_sampling
 from .segmentation_input import DEFAULT_MODE, Mode, Reduction, prepare_segmentation
 from .topology import _maps
 
@@ -30,9 +31,9 @@ Sampling = float | Sequence[float] | None
 
 
 def check_alpha(loss: str, alpha: object) -> float:
-    """The Hausdorff exponent: a finite number >= 0, or a ValueError naming the loss."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < math.inf:
-        raise ValueError(f"{loss}: alpha must be a finite number >= 0, got {alpha!r}")
+    """The Hausdorff exponent: a finite number > 0, or a ValueError naming the loss."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < math.inf:
+        raise ValueError(f"{loss}: alpha must be a finite number > 0, got {alpha!r}")
     return float(alpha)
 
 
@@ -63,9 +64,9 @@ def _per_map(values: Tensor, batch: bool) -> Tensor:
 def _hausdorff(p: Tensor, t: Tensor, alpha: float, batch: bool, spacing: tuple[float, ...]) -> Tensor:
     with torch.no_grad():
         masks = torch.stack((p.detach() > 0.5, t > 0.5))
-        # two-sided: edt(m) + edt(~m) of MONAI's distance_field; 0 on a map with one class only
-        field = distance_transform(masks, sampling=spacing, dtype=p.dtype, two_sided=True)
-        weight = field[0].pow_(alpha).add_(field[1].pow_(alpha))
+        # two-sided: edt(m) + edt(~m) of MONAI's distance_field, to the power alpha; 0 on a map with one class
+        field = _distance(masks, spacing, p.dim() - 2, p.dtype, True, alpha)
+        weight = field[0].add_(field[1])
     diff = p - t
     return _per_map(diff * diff * weight, batch)
 
@@ -103,7 +104,7 @@ def hausdorff_dt_loss(
         target: class indices (N, *spatial) (multiclass), class probabilities or {0, 1} masks of the input's
             shape.
         mode, from_logits, include_background, num_classes: as :func:`dice_loss`.
-        alpha: exponent of the distances (>= 0; default 2, the paper's).
+        alpha: exponent of the distances (> 0; default 2, the paper's).
         batch: False: one value per (sample, class); True: averaged over the batch too, one per class.
         sampling: voxel spacing (one number, or one per spatial dim), as
             :func:`distance_transform`; default 1.
@@ -217,7 +218,7 @@ def boundary_loss(
     )
     with torch.no_grad():
         inside = t > 0.5
-        d = distance_transform(inside, sampling=spacing, dtype=p.dtype, two_sided=True)
+        d = _distance(inside, spacing, p.dim() - 2, p.dtype, True, 1.0)
         # d > 0 everywhere on a map with both classes, 0 everywhere on a map with one: phi 0 there, as MONAI
         phi = torch.where(inside, (1.0 - d).masked_fill_(d == 0, 0.0), d)
     return reduce(_per_map(p * phi, bool(batch)), reduction)

@@ -10,15 +10,21 @@ data.
 Exactness. Every candidate value is the squared distance to a real zero, so a windowed result ``D~`` is an
 upper bound of the true ``D``; and it equals ``D`` wherever the nearest zero ``b`` of ``i`` lies inside the
 windows, i.e. ``|b_a - i_a| <= r_a`` on every axis. Since ``|b_a - i_a| s_a <= D(i) <= D~(i)``, the result is
-certified exact once ``max D~ < s_a (r_a + 1)`` for every axis (or the window covers the whole line). The
-transform starts with a radius of two voxels (the fragmented masks of a network's predictions need no
-more), checks that bound with one host read of a scalar, and otherwise reruns once with the radius set to
+certified exact once ``max D~ < s_a (r_a + 1)`` for every axis (or the window covers the whole line).
+
+The transform starts with the radius the previous call of the same kind needed (two voxels on the first
+call), checks the bound with one host read of a scalar, and otherwise reruns once with the radius set to
 ``max D~`` (exact by the same argument), doubling first while some map still has an unreached element. The
-cost is O(r) per element and axis, ``r`` about the largest distance in the chunk.
+cost is O(r) per element and axis, ``r`` about the largest distance in the chunk: a few voxels for the
+fragmented masks of a network's predictions, tens for a label map's large objects.
+
+With an isotropic spacing the squared distances are integers (in voxels): they are kept in uint8 (radius up
+to 11) or int16 (up to 127), a quarter or half of float32's memory traffic per offset, with a cap value that
+no addition overflows, and turned into distances by a table lookup. An anisotropic spacing, or a radius
+beyond 127 voxels, runs in the output's floating dtype.
 
 Two-sided mode (the distance of *every* element to the nearest element of the other class, which the
-Hausdorff and boundary losses need) is the same passes with the candidates of the other class taken at
-value 0: one transform instead of MONAI's two (``edt(fg) + edt(bg)``).
+Hausdorff and boundary losses need) runs the mask and its complement as one batch: ``edt(m) + edt(~m)``.
 """
 
 from __future__ import annotations
@@ -38,81 +44,95 @@ __all__ = ["distance_transform", "check_sampling"]
 _CHUNK = 1 << 20
 
 
-def _pass(h: Tensor, fg: Tensor | None, dim: int, r: int, s: float) -> Tensor:
-    """``min_{|o| <= r} cand(i + o) + (o s)^2`` along ``dim``, in place in ``h``; ``cand(j) = h(j)``, or in
-    two-sided mode (``fg`` given) 0 where ``j`` is of the other class than ``i``."""
+def _pass(h: Tensor, dim: int, r: int, s: float, cap: float) -> Tensor:
+    """``h(i) <- min_{|o| <= r} h(i + o) + (o s)^2`` along ``dim`` (an integer ``h`` takes ``s = 1``)."""
     n = h.shape[dim]
     r = min(r, n - 1)
     if r <= 0:
         return h
-    src_h = h.clone()  # the candidates stay the pass's input while h takes the minimum
-    tmp = torch.empty_like(h)  # preallocated: a fresh multi-MB tensor per offset costs page faults
-    other = torch.empty_like(fg) if fg is not None else None
-    for o in range(1, r + 1):
-        c = (o * s) ** 2
-        for dst, src in ((o, 0), (0, o)):  # j = i - o, then j = i + o
-            t = tmp.narrow(dim, 0, n - o)
-            torch.add(src_h.narrow(dim, src, n - o), c, out=t)
-            if fg is not None and other is not None:
-                b = other.narrow(dim, 0, n - o)
-                torch.ne(fg.narrow(dim, src, n - o), fg.narrow(dim, dst, n - o), out=b)
-                t.masked_fill_(b, c)
-            view = h.narrow(dim, dst, n - o)
-            torch.minimum(view, t, out=view)
-    return h
-
-
-def _windowed(
-    fg: Tensor, two_sided: bool, radii: Sequence[int], sampling: Sequence[float], dtype: torch.dtype
-) -> Tensor:
-    """Squared distances of a (B, *spatial) chunk with per-axis window radii (an upper bound, see the module)."""
-    if two_sided:
-        h = torch.full(fg.shape, math.inf, dtype=dtype, device=fg.device)
+    last = dim == h.dim() - 1
+    if last:
+        # the last axis as one flat line with r cap values after each row (no shift reaches the next row): a
+        # shift of a 1-D contiguous tensor takes torch's fast path, a narrow of the last dim a slow strided one
+        padded = torch.full((*h.shape[:-1], n + r), cap, dtype=h.dtype, device=h.device)
+        padded[..., :n] = h
+        work, dim, size = padded.view(-1), 0, padded.numel()
     else:
-        h = torch.zeros(fg.shape, dtype=dtype, device=fg.device).masked_fill_(fg, math.inf)
-    cls = fg if two_sided else None
+        work, size = h, n
+    src_h = work.clone()  # the candidates stay the pass's input while work takes the minimum
+    tmp = torch.empty_like(work)  # preallocated: a fresh multi-MB tensor per offset costs page faults
+    for o in range(1, r + 1):
+        c: float | int = (o * s) ** 2 if h.is_floating_point() else o * o
+        for dst, src in ((o, 0), (0, o)):  # j = i - o, then j = i + o
+            t = tmp.narrow(dim, 0, size - o)
+            torch.add(src_h.narrow(dim, src, size - o), c, out=t)
+            view = work.narrow(dim, dst, size - o)
+            torch.minimum(view, t, out=view)
+    return padded[..., :n] if last else work
+
+
+#: Integer tiers of the isotropic case: (dtype, "unreached" value, largest radius). Squared distances in voxels
+#: are integers; a value stays below the cap + r^2 <= the dtype's max, so no addition overflows, and anything at
+#: the cap counts as unreached. uint8 moves a quarter of float32's bytes per offset.
+_TIERS = ((torch.uint8, 128, 11), (torch.int16, 16384, 127))
+
+
+def _windowed(fg: Tensor, radii: Sequence[int], sampling: Sequence[float], dtype: torch.dtype, cap: float) -> Tensor:
+    """Squared distances of a (B, *spatial) chunk with per-axis window radii: an upper bound, exact where the
+    nearest zero lies inside the windows; ``cap`` where nothing was reached."""
+    h = (
+        fg.to(dtype).mul_(int(cap))
+        if not dtype.is_floating_point
+        else torch.zeros(fg.shape, dtype=dtype, device=fg.device)
+    )
+    if dtype.is_floating_point:
+        h = torch.where(fg, torch.tensor(cap, dtype=dtype, device=fg.device), h)
     for k in reversed(range(len(sampling))):  # the last (contiguous) axis first
-        h = _pass(h, cls, 1 + k, radii[k], sampling[k])
+        h = _pass(h, 1 + k, radii[k], sampling[k], cap)
     return h
 
 
-#: The largest distance the last call of each kind needed (spatial shape, sampling, mode): the next call's
-#: first window, so that a training loop's similar masks take one windowed run. Only a speed hint: any value
-#: gives the same (exact) result.
+#: The largest distance (in voxels) the last call of each kind needed: the next call's first window, so that a
+#: training loop's similar masks take one windowed run. Only a speed hint: any value gives the same result.
 _LAST_REACH: dict[tuple[object, ...], float] = {}
 
 
-def _squared(fg: Tensor, two_sided: bool, sampling: Sequence[float], dtype: torch.dtype) -> Tensor:
-    """Exact squared distances of a (B, *spatial) chunk (inf on a map without the other class)."""
+def _squared(fg: Tensor, sampling: Sequence[float], dtype: torch.dtype) -> tuple[Tensor, float, float]:
+    """Exact squared distances to the nearest zero of a (B, *spatial) chunk, in units of ``unit`` (integers in an
+    integer dtype when the spacing is isotropic), the value ``cap`` on a map without a zero: ``(sq, cap, unit)``."""
     spatial = tuple(fg.shape[1:])
-    # maps whose elements all have something to reach: a zero (and, two-sided, a foreground element)
-    flat = fg.flatten(1)
-    defined = ~flat.all(1) & flat.any(1) if two_sided else ~flat.all(1)
-    defined = defined.view(-1, *([1] * len(spatial)))
     full = [n - 1 for n in spatial]
-    key = (spatial, tuple(sampling), two_sided)
-    reach = _LAST_REACH.get(key, 2.0 * max(sampling))
+    iso = all(v == sampling[0] for v in sampling)
+    # isotropic: integer voxel units (scaled once at the end); else the spacing goes into every offset
+    unit = sampling[0] if iso else 1.0
+    steps = [1.0] * len(spatial) if iso else list(sampling)
+    key = (spatial, tuple(sampling))
+    reach = _LAST_REACH.get(key, 2.0 * max(steps))
 
     def radii_for(reach: float) -> list[int]:
-        return [min(n, math.floor(reach / s)) for n, s in zip(full, sampling, strict=True)]
+        return [min(n, math.floor(reach / v)) for n, v in zip(full, steps, strict=True)]
 
+    exact = False
     while True:
         radii = radii_for(reach)
-        sq = _windowed(fg, two_sided, radii, sampling, dtype)
-        if radii == full or sq.numel() == 0:
-            return sq
-        # one host read: the largest distance found, inf if a map with a target left an element unreached
-        inf = torch.tensor(math.inf, dtype=dtype, device=sq.device)
-        top = float(torch.where(torch.isfinite(sq), sq, torch.where(defined, inf, 0.0)).amax())
-        if math.isinf(top):
+        tier = next(((t, c) for t, c, rmax in _TIERS if iso and max(radii) <= rmax), (dtype, math.inf))
+        sq = _windowed(fg, radii, steps, tier[0], tier[1])
+        if exact or radii == full:
+            break
+        # one host read: the largest distance found, the cap if a map with a zero (its minimum is 0) left an
+        # element unreached; a map without a zero is the cap everywhere and does not count
+        low, high = torch.aminmax(sq.flatten(1), dim=1)
+        top = float(torch.where(low == 0, high, torch.zeros_like(high)).amax())
+        if top >= tier[1]:
             reach *= 2.0
             continue
         d = math.sqrt(top)
-        _LAST_REACH[key] = max(d * (1.0 + 1e-6) + 1e-9, min(sampling))
-        if all(r == n or d < s * (r + 1) for r, n, s in zip(radii, full, sampling, strict=True)):
-            return sq
-        # exact: every nearest zero now lies inside the windows (|b_a - i_a| s_a <= D <= d < s_a (r_a + 1))
-        return _windowed(fg, two_sided, radii_for(_LAST_REACH[key]), sampling, dtype)
+        _LAST_REACH[key] = max(d * (1.0 + 1e-6) + 1e-9, min(steps))
+        if all(r == n or d < v * (r + 1) for r, n, v in zip(radii, full, steps, strict=True)):
+            break
+        # the rerun is exact: every nearest zero now lies inside the windows (|b_a - i_a| s_a <= D <= d)
+        reach, exact = _LAST_REACH[key], True
+    return sq, tier[1], unit
 
 
 def check_sampling(loss: str, value: object, dims: int | None) -> tuple[float, ...]:
@@ -196,14 +216,33 @@ def distance_transform(
         dtype = mask.dtype if mask.is_floating_point() else torch.float32
     if not dtype.is_floating_point:
         raise ValueError(f"distance_transform: dtype must be a floating dtype, got {dtype}")
+    return _distance(mask, spacing, spatial_dims, dtype, two_sided, 1.0)
+
+
+def _distance(
+    mask: Tensor, spacing: Sequence[float], spatial_dims: int, dtype: torch.dtype, two_sided: bool, power: float
+) -> Tensor:
+    """``distance ** power`` of validated arguments (``power`` > 0; the losses take d^alpha straight from the
+    squared distances)."""
     spatial = mask.shape[mask.dim() - spatial_dims :]
     if mask.numel() == 0:
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-    fg = (mask != 0).reshape(-1, *spatial)
+    fg = (mask if mask.dtype == torch.bool else mask != 0).reshape(-1, *spatial)
     out = torch.empty(fg.shape, dtype=dtype, device=mask.device)
-    step = max(1, _CHUNK // math.prod(spatial))
+    step = max(1, _CHUNK // (math.prod(spatial) * (2 if two_sided else 1)))
     for start in range(0, fg.shape[0], step):
-        sq = _squared(fg[start : start + step], two_sided, spacing, dtype)
-        # a map without a zero is inf everywhere: 0 by the documented convention
-        out[start : start + step] = torch.where(torch.isfinite(sq), sq.sqrt_(), torch.zeros_like(sq))
+        part = fg[start : start + step]
+        # two-sided: the transforms of the mask and of its complement, as one batch (edt(m) + edt(~m))
+        sq, cap, unit = _squared(torch.cat((part, ~part)) if two_sided else part, spacing, dtype)
+        if two_sided:  # one of the two is 0 (each element is a zero of the mask or of its complement)
+            sq = torch.maximum(sq[: len(part)], sq[len(part) :])
+        # the cap (and inf) is only left on a map without a zero (certified): 0 by the documented convention
+        scale = unit**power
+        if sq.is_floating_point():
+            d = torch.where(sq < cap, sq.pow(power / 2), torch.zeros((), dtype=dtype, device=sq.device))
+            out[start : start + step] = d * scale if scale != 1.0 else d
+        else:  # integer squared distances: a table of their powers (a float pow/sqrt per element is slower)
+            table = torch.arange(int(cap) + 1, dtype=dtype, device=sq.device).pow_(power / 2).mul_(scale)
+            table[-1] = 0.0
+            out[start : start + step] = table[sq.long()]
     return out.reshape(mask.shape)

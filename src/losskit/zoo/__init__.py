@@ -7,7 +7,6 @@ from . import (  # noqa: F401  (registration)
     composition,
     deformation,
     detection,
-    detection_extra,
     distillation,
     focal,
     generative,

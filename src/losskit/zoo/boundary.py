@@ -32,7 +32,7 @@ _ARGS: dict[str, str] = {
     "reduction": '"mean" (default): the mean of the per-(sample, class) values; "sum": their sum; "none": the '
     "values, shape (N, C), or (C,) with ``batch=True`` (C = 1 in binary mode; MONAI's (N, C, 1, 1) squeezed).",
 }
-_ALPHA = "exponent of the distances, a finite number >= 0 (default 2.0, the paper's)."
+_ALPHA = "exponent of the distances, a finite number > 0 (default 2.0, the paper's)."
 
 
 class _DistanceBase(nn.Module):
