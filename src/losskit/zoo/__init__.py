@@ -25,6 +25,7 @@ from . import (  # noqa: F401  (registration)
     robust,
     segmentation,
     segmentation_combined,
+    self_supervised,
     smoothness,
     topology,
     topology_extra,
