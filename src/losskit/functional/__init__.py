@@ -11,6 +11,7 @@ and call these functions. Every function takes tensors plus keyword options and 
 from ._checks import label_checks, set_label_checks
 from ._numerics import validate_smoothing_params
 from .asymmetric import asymmetric_loss, asymmetric_multilabel_loss, asymmetric_single_label_loss
+from .augmentation import focal_cosine_loss, jsd_loss
 from .bce_variants import balanced_bce_loss, soft_bce_loss, soft_f1_loss
 from .boundary import boundary_loss, hausdorff_dt_loss, log_hausdorff_dt_loss
 from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
@@ -47,10 +48,12 @@ from .metric_proxies import (
     sub_center_arcface_loss,
 )
 from .ms_ssim_l1 import ms_ssim_l1_loss
+from .multilabel import distribution_balanced_loss, two_way_loss, zlpr_loss
 from .mutual_information import mutual_information_loss
 from .nacl import nacl_loss
 from .nmi import nmi_loss
 from .noisy_labels import bi_tempered_loss, gce_loss, ohem_cross_entropy_loss, sce_loss
+from .ordinal import coral_loss, corn_loss
 from .region import dice_loss, focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss
 from .region_focal import generalized_dice_focal_loss
 from .regression import (
@@ -67,14 +70,13 @@ from .regression import (
     weighted_mse_loss,
 )
 from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
+from .seesaw import seesaw_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
-from .self_supervised import barlow_twins_loss, dcl_loss, negative_cosine_loss, vicreg_loss
 from .skeleton import skeleton_recall_loss, skeletonize
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
 from .unified_focal import unified_focal_loss
-from .vision_language import dino_loss, siglip_loss
 from .wasserstein_dice import generalized_wasserstein_dice_loss
 from .wrappers import deep_supervision_loss, masked_loss, multi_scale_loss
 
@@ -205,11 +207,13 @@ __all__ = [
     "kl_div_loss",
     "kd_loss",
     "feature_distillation_loss",
-    # self-supervised
-    "barlow_twins_loss",
-    "vicreg_loss",
-    "negative_cosine_loss",
-    "dcl_loss",
-    "siglip_loss",
-    "dino_loss",
+    # augmentation, multi-label, ordinal, seesaw (issue 12)
+    "jsd_loss",
+    "focal_cosine_loss",
+    "zlpr_loss",
+    "two_way_loss",
+    "distribution_balanced_loss",
+    "coral_loss",
+    "corn_loss",
+    "seesaw_loss",
 ]

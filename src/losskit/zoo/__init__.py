@@ -1,6 +1,7 @@
 """The built-in loss zoo, by task. Importing this package registers every built-in (and does nothing else)."""
 
 from . import (  # noqa: F401  (registration)
+    augmentation,
     bce_variants,
     boundary,
     classification,
@@ -16,16 +17,18 @@ from . import (  # noqa: F401  (registration)
     long_tail,
     metric_learning,
     metric_learning_extra,
+    multilabel,
     noisy_labels,
+    ordinal,
     region_extra,
     region_focal,
     registration_combined,
     registration_nmi,
     regression,
     robust,
+    seesaw,
     segmentation,
     segmentation_combined,
-    self_supervised,
     smoothness,
     topology,
     topology_extra,
