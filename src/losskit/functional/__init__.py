@@ -72,11 +72,13 @@ from .regression import (
 from .robust import cauchy_loss, geman_mcclure_loss, total_variation_loss, welsch_loss, wing_loss
 from .seesaw import seesaw_loss
 from .segmentation_combined import combined_dice_bce_loss, combined_segmentation_loss, dice_ce_loss, dice_focal_loss
+from .self_supervised import barlow_twins_loss, dcl_loss, negative_cosine_loss, vicreg_loss
 from .skeleton import skeleton_recall_loss, skeletonize
 from .smoothness import inverse_depth_smoothness_loss
 from .spectral import spectral_loss
 from .topology import cldice_loss, dice_cldice_loss
 from .unified_focal import unified_focal_loss
+from .vision_language import dino_loss, siglip_loss
 from .wasserstein_dice import generalized_wasserstein_dice_loss
 from .wrappers import deep_supervision_loss, masked_loss, multi_scale_loss
 
@@ -207,6 +209,13 @@ __all__ = [
     "kl_div_loss",
     "kd_loss",
     "feature_distillation_loss",
+    # self-supervised
+    "barlow_twins_loss",
+    "vicreg_loss",
+    "negative_cosine_loss",
+    "dcl_loss",
+    "siglip_loss",
+    "dino_loss",
     # augmentation, multi-label, ordinal, seesaw (issue 12)
     "jsd_loss",
     "focal_cosine_loss",

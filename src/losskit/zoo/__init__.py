@@ -29,6 +29,7 @@ from . import (  # noqa: F401  (registration)
     seesaw,
     segmentation,
     segmentation_combined,
+    self_supervised,
     smoothness,
     topology,
     topology_extra,
