@@ -143,6 +143,9 @@ class NegativeCosineLoss(nn.Module):
 
     Parity: ≡ lightly ``NegativeCosineSimilarity()(input, target.detach())``.
 
+    A per-row mean: in DDP it needs no :class:`~losskit.distributed.GatherLoss` (and with ``symmetric`` must not
+    have one: gathering concatenates the ranks' stacked batches, so the halves would no longer be the two views).
+
     Args:
         symmetric: False (default): row i of ``input`` against row i of ``target``. True: both views stacked,
             ``input = cat([p1, p2])``, ``target = cat([z1, z2])``; ``p1`` meets ``z2`` and ``p2`` meets ``z1``, so
@@ -229,7 +232,9 @@ class SigLipLoss(nn.Module):
     to the optimizer; saved in the ``state_dict``) (:func:`losskit.functional.siglip_loss`).
 
     Parity: ≡ open_clip ``SigLipLoss()(image, text, logit_scale.exp(), logit_bias)`` on normalised features
-    (open_clip keeps ``logit_scale``/``logit_bias`` in the model; here they live in the loss).
+    (open_clip keeps ``logit_scale``/``logit_bias`` in the model; here they live in the loss). In DDP wrap it in
+    :class:`~losskit.distributed.GatherLoss`: every rank then computes the same full gradient for the two
+    parameters, so they stay identical whether or not DDP also averages them.
 
     Args:
         init_logit_scale: the initial log temperature t' (default log 10, the paper's).
