@@ -15,10 +15,18 @@ from .augmentation import focal_cosine_loss, jsd_loss
 from .bce_variants import balanced_bce_loss, soft_bce_loss, soft_f1_loss
 from .boundary import boundary_loss, hausdorff_dt_loss, log_hausdorff_dt_loss
 from .boxes import box_iou_loss, complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+from .boxes_extra import eiou_loss, siou_loss
 from .classification import logit_adjusted_cross_entropy, poly1_cross_entropy, soft_target_cross_entropy
 from .cross_entropy import bce_loss, bce_with_logits_loss, cross_entropy_loss, mask_loss, nll_loss
 from .deformation import bending_energy_loss, diffusion_loss, jacobian_determinant, jacobian_folding_loss
 from .dense_detection import centerness_loss, centerness_targets, fcos_loss, quality_focal_loss, varifocal_loss
+from .detection_extra import (
+    balanced_l1_loss,
+    distribution_focal_loss,
+    gaussian_focal_loss,
+    ghm_c_loss,
+    ghm_r_loss,
+)
 from .distance import distance_transform
 from .distillation import feature_distillation_loss, kd_loss, kl_div_loss
 from .focal import sigmoid_focal_loss, softmax_focal_loss
@@ -144,6 +152,13 @@ __all__ = [
     "centerness_loss",
     "varifocal_loss",
     "quality_focal_loss",
+    "eiou_loss",
+    "siou_loss",
+    "balanced_l1_loss",
+    "distribution_focal_loss",
+    "gaussian_focal_loss",
+    "ghm_c_loss",
+    "ghm_r_loss",
     "fcos_loss",
     # regression
     "mse_loss",

@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registration)
     composition,
     deformation,
     detection,
+    detection_extra,
     distillation,
     focal,
     generative,
