@@ -389,6 +389,17 @@ def test_ghm_state_survives_state_dict_and_pickle(name: str) -> None:
     assert not torch.allclose(build_loss(name, momentum=0.9)(out, target, lw), expected)
 
 
+@pytest.mark.parametrize("name", ["ghm_c", "ghm_r"])
+def test_ghm_state_of_a_half_module_is_updated(name: str) -> None:
+    """After ``loss.half()`` the functional form computes in float32: the buffer still takes the update."""
+    half, full = build_loss(name, momentum=0.5).half(), build_loss(name, momentum=0.5)
+    for step in range(2):
+        pred, target, lw = (t.half() for t in _ghm_inputs(name[-1], step))
+        torch.testing.assert_close(half(pred, target, lw), full(pred.float(), target.float(), lw.float()))
+    assert half.get_buffer("acc_sum").sum() > 0
+    torch.testing.assert_close(half.get_buffer("acc_sum"), full.get_buffer("acc_sum"))
+
+
 # ------------------------------------------------------------------ every loss
 def _inputs(name: str, dtype: torch.dtype = DT) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(0)

@@ -10,7 +10,8 @@ GHM state: ``ghm_c`` and ``ghm_r`` with ``momentum > 0`` keep the moving-average
 ``state_dict`` and pickled with the module. Under DDP each rank updates its copy from its own batch; with
 ``broadcast_buffers=True`` (DDP's default) rank 0's buffer overwrites the others at every forward, so the state
 that moves on, and that a rank-0 checkpoint saves, is rank 0's. ``losskit.distributed.GatherLoss`` around the
-loss makes every rank see the gathered batch, so every rank's counts agree.
+loss (``label_weight`` passed positionally, so that it is gathered too) gives every rank the gathered batch: the
+counts, the buffers and the value are then the same on every rank, mmdet's statistics over the global batch.
 """
 
 from __future__ import annotations
@@ -30,15 +31,7 @@ from .detection import _BOX_DOC, _BOXES, _BoxLoss
 
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = [
-    "EIoULoss",
-    "SIoULoss",
-    "BalancedL1Loss",
-    "DistributionFocalLoss",
-    "GaussianFocalLoss",
-    "GHMC",
-    "GHMR",
-]
+__all__ = ["EIoULoss", "SIoULoss", "BalancedL1Loss", "DistributionFocalLoss", "GaussianFocalLoss", "GHMC", "GHMR"]
 
 _WEIGHT = TensorSpec("weight", "broadcastable to the loss", "float", "elementwise weight", optional=True)
 _AVG = TensorSpec("avg_factor", "()", "float", "mean divisor, e.g. the number of positives", optional=True)
@@ -307,6 +300,9 @@ class _GHM(nn.Module):
         self.register_buffer("acc_sum", torch.zeros(self.bins))
 
     def _options(self) -> dict[str, Any]:
+        if self.acc_sum.dtype in (torch.float16, torch.bfloat16):
+            # after module.half(): the functional form computes in float32 and would update a float32 copy
+            self.acc_sum = self.acc_sum.float()
         return {"bins": self.bins, "momentum": self.momentum, "acc_sum": self.acc_sum, "reduction": self.reduction}
 
 
