@@ -30,6 +30,10 @@ KNOWN_TASKS = (
     "generative",
     "metric_learning",
     "distillation",
+    "restoration",
+    "self_supervised",
+    "ordinal",
+    "augmentation",
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
