@@ -498,3 +498,21 @@ def test_registered_for_detection_with_mmdet_aliases() -> None:
     for name, alias in aliases.items():
         assert name in detection
         assert build_loss(alias).loss_name == name
+
+
+@pytest.mark.parametrize("name", ["ghm_c", "ghm_r"])
+def test_ghm_state_moves_in_training_only(name: str) -> None:
+    """The zoo's rule for state (docs/conventions.md): eval() freezes it, like BatchNorm's running statistics."""
+    loss = build_loss(name, momentum=0.75)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 3, generator=g)
+    y = torch.randint(0, 2, (16, 3), generator=g).float() if name == "ghm_c" else torch.randn(16, 3, generator=g)
+    loss(x, y)
+    moved = loss.acc_sum.clone()
+    assert moved.abs().sum() > 0
+    loss.eval()
+    value = loss(x, y)
+    assert torch.equal(loss.acc_sum, moved) and torch.isfinite(value)
+    loss.train()
+    loss(x, y)
+    assert not torch.equal(loss.acc_sum, moved)

@@ -6,7 +6,8 @@ Each class holds its options and calls its functional form in :mod:`losskit.func
 convention (:mod:`losskit.functional.boxes`).
 
 GHM state: ``ghm_c`` and ``ghm_r`` with ``momentum > 0`` keep the moving-average bin counts in the buffer
-``acc_sum`` (bins,), updated in ``forward`` under ``no_grad`` (in train and eval mode alike, as mmdet), saved in
+``acc_sum`` (bins,), updated in ``forward`` under ``no_grad`` in training mode only (``eval()`` freezes it, the
+zoo's rule for state, where mmdet also counts in eval; an eval forward still blends in its own batch), saved in
 ``state_dict`` and pickled with the module. Under DDP each rank updates its copy from its own batch; with
 ``broadcast_buffers=True`` (DDP's default) rank 0's buffer overwrites the others at every forward, so the state
 that moves on, and that a rank-0 checkpoint saves, is rank 0's. ``losskit.distributed.GatherLoss`` around the
@@ -303,7 +304,9 @@ class _GHM(nn.Module):
         if self.acc_sum.dtype in (torch.float16, torch.bfloat16):
             # after module.half(): the functional form computes in float32 and would update a float32 copy
             self.acc_sum = self.acc_sum.float()
-        return {"bins": self.bins, "momentum": self.momentum, "acc_sum": self.acc_sum, "reduction": self.reduction}
+        # eval() freezes the state: the functional form updates in place, so it gets a copy
+        acc_sum = self.acc_sum if self.training else self.acc_sum.clone()
+        return {"bins": self.bins, "momentum": self.momentum, "acc_sum": acc_sum, "reduction": self.reduction}
 
 
 _LABEL_WEIGHT = TensorSpec("label_weight", "broadcastable to input", "float", "> 0 marks valid elements", optional=True)
