@@ -63,12 +63,13 @@ def _per_map(values: Tensor, batch: bool) -> Tensor:
 
 def _hausdorff(p: Tensor, t: Tensor, alpha: float, batch: bool, spacing: tuple[float, ...]) -> Tensor:
     with torch.no_grad():
-        masks = torch.stack((p.detach() > 0.5, t > 0.5))
-        # two-sided: edt(m) + edt(~m) of MONAI's distance_field, to the power alpha; 0 on a map with one class
-        field = _distance(masks, spacing, p.dim() - 2, p.dtype, True, alpha)
-        weight = field[0].add_(field[1])
+        # two-sided: edt(m) + edt(~m) of MONAI's distance_field, to the power alpha; 0 on a map with one class.
+        # Both masks' terms are added into one buffer, chunk by chunk (the peak memory of one map set)
+        weight = torch.zeros(p.shape, dtype=p.dtype, device=p.device)
+        for mask in (p.detach() > 0.5, t > 0.5):
+            _distance(mask, spacing, p.dim() - 2, p.dtype, True, alpha, out=weight)
     diff = p - t
-    return _per_map(diff * diff * weight, batch)
+    return _per_map((diff * diff).mul_(weight), batch)  # the square is not saved for backward: in place
 
 
 @float32_loss
@@ -216,9 +217,8 @@ def boundary_loss(
     p, t, spacing = _probabilities(
         "boundary_loss", input, target, mode, from_logits, include_background, num_classes, reduction, sampling
     )
-    with torch.no_grad():
-        inside = t > 0.5
-        d = _distance(inside, spacing, p.dim() - 2, p.dtype, True, 1.0)
-        # d > 0 everywhere on a map with both classes, 0 everywhere on a map with one: phi 0 there, as MONAI
-        phi = torch.where(inside, (1.0 - d).masked_fill_(d == 0, 0.0), d)
-    return reduce(_per_map(p * phi, bool(batch)), reduction)
+    with torch.no_grad():  # phi: 0 on a map with one class (no surface), as MONAI
+        phi = _distance(t > 0.5, spacing, p.dim() - 2, p.dtype, True, 1.0, signed=True)
+    # the per-map mean of p * phi as a batched dot product: no (N, C, *spatial) product in memory
+    per = torch.einsum("ncx,ncx->nc", p.flatten(2), phi.flatten(2)) / math.prod(p.shape[2:])
+    return reduce(per.mean(0) if batch else per, reduction)

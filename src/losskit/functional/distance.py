@@ -41,7 +41,7 @@ from ._checks import check_tensor, shape_str
 __all__ = ["distance_transform", "check_sampling"]
 
 #: Elements per chunk of the batch: bounds the transform's temporaries (a few arrays of this size).
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 
 
 def _pass(h: Tensor, dim: int, r: int, s: float, cap: float) -> Tensor:
@@ -220,29 +220,44 @@ def distance_transform(
 
 
 def _distance(
-    mask: Tensor, spacing: Sequence[float], spatial_dims: int, dtype: torch.dtype, two_sided: bool, power: float
+    mask: Tensor,
+    spacing: Sequence[float],
+    spatial_dims: int,
+    dtype: torch.dtype,
+    two_sided: bool,
+    power: float = 1.0,
+    *,
+    signed: bool = False,
+    out: Tensor | None = None,
 ) -> Tensor:
-    """``distance ** power`` of validated arguments (``power`` > 0; the losses take d^alpha straight from the
-    squared distances)."""
+    """``distance ** power`` of validated arguments (``power`` > 0), written (or, with ``out``, added) into a
+    tensor of the mask's shape. ``signed`` (two-sided): ``1 - distance`` on the mask's nonzero elements (the
+    boundary loss's map). The losses take d^alpha straight from the squared distances, chunk by chunk into one
+    output: no full-size temporaries beyond it."""
     spatial = mask.shape[mask.dim() - spatial_dims :]
+    result = torch.zeros(mask.shape, dtype=dtype, device=mask.device) if out is None else out
     if mask.numel() == 0:
-        return torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return result
     fg = (mask if mask.dtype == torch.bool else mask != 0).reshape(-1, *spatial)
-    out = torch.empty(fg.shape, dtype=dtype, device=mask.device)
+    flat = result.view(-1, *spatial)
     step = max(1, _CHUNK // (math.prod(spatial) * (2 if two_sided else 1)))
     for start in range(0, fg.shape[0], step):
         part = fg[start : start + step]
         # two-sided: the transforms of the mask and of its complement, as one batch (edt(m) + edt(~m))
         sq, cap, unit = _squared(torch.cat((part, ~part)) if two_sided else part, spacing, dtype)
-        if two_sided:  # one of the two is 0 (each element is a zero of the mask or of its complement)
-            sq = torch.maximum(sq[: len(part)], sq[len(part) :])
-        # the cap (and inf) is only left on a map without a zero (certified): 0 by the documented convention
-        scale = unit**power
-        if sq.is_floating_point():
-            d = torch.where(sq < cap, sq.pow(power / 2), torch.zeros((), dtype=dtype, device=sq.device))
-            out[start : start + step] = d * scale if scale != 1.0 else d
-        else:  # integer squared distances: a table of their powers (a float pow/sqrt per element is slower)
-            table = torch.arange(int(cap) + 1, dtype=dtype, device=sq.device).pow_(power / 2).mul_(scale)
-            table[-1] = 0.0
-            out[start : start + step] = table[sq.long()]
-    return out.reshape(mask.shape)
+        # each element is a zero of the mask or of its complement: one of the two terms is 0; the cap (inf) is
+        # only left on a map without a zero (certified), 0 by the documented convention
+        dest = flat[start : start + step]
+        for k, half in enumerate((sq[: len(part)], sq[len(part) :]) if two_sided else (sq,)):
+            inner = signed and k == 0
+            if half.is_floating_point():
+                v = half.pow(power / 2).mul_(unit**power)
+                v = torch.where((half > 0) & (half < cap), 1.0 - v, 0.0) if inner else v.masked_fill_(half >= cap, 0)
+            else:  # integer squared distances: a table of the values (a float pow/sqrt per element is slower)
+                table = torch.arange(int(cap) + 1, dtype=dtype, device=sq.device).pow_(power / 2).mul_(unit**power)
+                if inner:
+                    table = (1.0 - table).index_fill_(0, torch.tensor([0], device=sq.device), 0.0)
+                table[-1] = 0.0
+                v = table.index_select(0, half.reshape(-1).int()).view(half.shape)
+            dest.add_(v)
+    return result
