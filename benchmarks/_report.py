@@ -121,7 +121,7 @@ def case_table(results: list[CaseResult]) -> list[str]:
         best_t, _ = res.best("time")
         best_m, _ = res.best("memory")
         for i, row in enumerate(res.rows):
-            case = f"**{res.case.id}**" if i == 0 else ""
+            case = (f"**{res.case.id}**" + (f"<br>*{res.case.note}*" if res.case.note else "")) if i == 0 else ""
             name = row.impl.label + (f" ({row.impl.options})" if row.impl.options else "")
             name += f" *{row.impl.note}*" if row.impl.note else ""
             if row.skipped:

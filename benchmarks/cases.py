@@ -1,4 +1,5 @@
-"""The benchmark cases of issues 3 (segmentation/classification) and 4 (registration, boxes).
+"""The benchmark cases of issues 3 (segmentation/classification) and 4 (registration, boxes), and the classes
+the issue-11 case modules build theirs with (``cases_issue11.py``, ``cases_boundary.py``, ``cases_topology.py``).
 
 A :class:`Case` is one loss family at one input shape: the losskit implementation(s), the peers (MONAI,
 kornia) built with the *same* semantics (softmax on logits, one-hot labels, same alpha/beta/gamma), a floor
@@ -16,9 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Impl", "Goal", "Case", "Inputs", "LossFn", "make_cases"]
+__all__ = ["Impl", "Goal", "Case", "Inputs", "LossFn", "PEER_LIBS", "make_cases"]
 
 Inputs = dict[str, torch.Tensor]
+#: The libraries whose rows are peers ("best peer" columns and goals without an explicit ``against``).
+PEER_LIBS = ("monai", "kornia", "scipy")
 LossFn = Callable[[Inputs], torch.Tensor]
 
 
@@ -27,14 +30,14 @@ class Impl:
     """One implementation of a case: ``make()`` returns ``fn(inputs) -> scalar loss`` (or raises: skipped)."""
 
     label: str
-    lib: str  # "losskit" | "monai" | "kornia" | "torch"
+    lib: str  # "losskit" | "monai" | "kornia" | "scipy" (peers) | "torch" (a floor)
     make: Callable[[], LossFn]
     options: str = ""
     note: str = ""
 
     @property
     def is_peer(self) -> bool:
-        return self.lib in ("monai", "kornia")
+        return self.lib in PEER_LIBS
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run the loss benchmarks of issues 3 and 4 and write ``benchmarks/RESULTS.md``.
+"""Run the loss benchmarks of issues 3, 4 and 11 and write ``benchmarks/RESULTS.md``.
 
 Usage::
 
@@ -6,6 +6,10 @@ Usage::
     python benchmarks/run.py --quick          # small shapes, few repeats: a smoke run (RESULTS.quick.md)
     python benchmarks/run.py --threads 1 --out benchmarks/RESULTS-1thread.md   # a control run
     python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
+    python benchmarks/run.py --only issue11   # every case of one issue (issue3, issue4, issue11)
+
+The cases come from ``cases.py`` (issues 3 and 4) and the issue-11 case modules (``CASE_MODULES``); a case
+module that is missing or fails to import is skipped with a note, never a failed run.
 
 Every case times forward+backward of losskit, MONAI, kornia and a floor on the same tensors in this process,
 interleaved (medians; see ``_harness``), then measures each implementation's peak memory in a fresh worker
@@ -15,7 +19,9 @@ process (``--memory-worker``). See ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import importlib
 import json
 import os
 import re
@@ -49,6 +55,36 @@ from cases import Case, Impl, Inputs, LossFn, make_cases  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
+#: Optional case modules of issue 11: (module in benchmarks/, factory ``f(quick) -> list[Case]``). Their cases
+#: count as issue 11 whatever their ``Case.issue`` says (the ``issue11`` selector and the report's section).
+CASE_MODULES = (
+    ("cases_issue11", "make_issue11_cases"),
+    ("cases_boundary", "make_boundary_cases"),
+    ("cases_topology", "make_topology_cases"),
+)
+
+
+def load_cases(quick: bool) -> tuple[list[Case], list[str]]:
+    """Every case (``cases.make_cases`` first, then the issue-11 modules) and a note per module skipped."""
+    cases, notes = make_cases(quick), []
+    for module, factory in CASE_MODULES:
+        try:
+            extra = getattr(importlib.import_module(module), factory)(quick)
+        except ModuleNotFoundError as exc:
+            notes.append(f"{module}.py: not present" if exc.name == module else f"{module}.py: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - a half-written case module must not stop the run
+            notes.append(f"{module}.py skipped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            continue
+        seen = {c.id for c in cases}
+        for case in extra:
+            if case.id in seen:  # the memory worker finds a case by its id
+                notes.append(f"{module}.py: case {case.id!r} skipped (the id is taken)")
+                continue
+            seen.add(case.id)
+            cases.append(case if case.issue == 11 else dataclasses.replace(case, issue=11))
+    return cases, notes
+
 
 def make_step(fn: LossFn, inputs: Inputs) -> Step:
     """Forward+backward of ``fn`` on ``inputs``; the gradient is dropped afterwards (it is part of the cost)."""
@@ -78,7 +114,7 @@ def _build(impl: Impl, inputs: Inputs) -> tuple[Step, float] | tuple[None, str]:
         return None, f"{type(exc).__name__}: {msg}"[:160]
 
 
-def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int) -> CaseResult:
+def run_case(case: Case, *, repeats: int, memory: bool, quick: bool) -> CaseResult:
     """Time (here) and measure the memory (in a worker) of every implementation of ``case``."""
     inputs = case.inputs(case.shape)
     result = CaseResult(case)
@@ -102,14 +138,14 @@ def run_case(case: Case, *, repeats: int, memory: bool, quick: bool, index: int)
         row.timing = timings.get(row.impl.label)
     del inputs, steps
     if memory:
-        peaks = _memory_in_worker(index, quick, [r.impl.label for r in result.rows if not r.skipped])
+        peaks = _memory_in_worker(case.id, quick, [r.impl.label for r in result.rows if not r.skipped])
         for row in result.rows:
             row.memory = peaks.get(row.impl.label)
     return result
 
 
-def _memory_in_worker(index: int, quick: bool, labels: list[str]) -> dict[str, int]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(index)]
+def _memory_in_worker(case_id: str, quick: bool, labels: list[str]) -> dict[str, int]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", case_id]
     if quick:
         cmd.append("--quick")
     cmd += ["--threads", str(torch.get_num_threads())]
@@ -123,9 +159,10 @@ def _memory_in_worker(index: int, quick: bool, labels: list[str]) -> dict[str, i
     return {k: v for k, v in peaks.items() if k in labels and v is not None}
 
 
-def memory_worker(index: int, quick: bool) -> None:
-    """Print ``{label: peak bytes}`` for case ``index``, one implementation after another."""
-    case = make_cases(quick)[index]
+def memory_worker(case_id: str, quick: bool) -> None:
+    """Print ``{label: peak bytes}`` for the case with id ``case_id``, one implementation after another (by id, not
+    position: an optional case module could import in the parent and not here)."""
+    case = next(c for c in load_cases(quick)[0] if c.id == case_id)
     inputs = case.inputs(case.shape)
     out: dict[str, int | None] = {}
     for impl in case.impls:
@@ -135,13 +172,13 @@ def memory_worker(index: int, quick: bool) -> None:
     print(json.dumps(out))
 
 
-def select(cases: list[Case], pattern: str | None) -> list[tuple[int, Case]]:
-    """Cases whose id contains ``pattern`` (a case-insensitive regular expression)."""
-    indexed = list(enumerate(cases))
+def select(cases: list[Case], pattern: str | None) -> list[Case]:
+    """Cases whose id matches ``pattern`` (a case-insensitive regular expression), or whose issue it names exactly
+    (``issue3``, ``issue4``, ``issue11``)."""
     if not pattern:
-        return indexed
+        return cases
     rx = re.compile(pattern, re.IGNORECASE)
-    return [(i, c) for i, c in indexed if rx.search(c.id) or rx.search(f"issue{c.issue}")]
+    return [c for c in cases if rx.search(c.id) or rx.fullmatch(f"issue{c.issue}")]
 
 
 def write_results(
@@ -175,7 +212,10 @@ def write_results(
         "",
         *goals_table(goals),
     ]
-    for issue, title in ((3, "segmentation / classification"), (4, "registration and boxes")):
+    if extra.get("notes"):
+        lines += ["", "Case modules skipped: " + "; ".join(extra["notes"]) + "."]
+    sections = ((3, "segmentation / classification"), (4, "registration and boxes"), (11, "topology, boundary, image"))
+    for issue, title in sections:
         sub = [r for r in results if r.case.issue == issue]
         if sub:
             lines += ["", f"## Issue {issue}: {title}", "", *case_table(sub)]
@@ -230,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
     ap.add_argument("--no-registry", action="store_true", help="skip the issue-2 tables (bench_registry.py)")
     ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
-    ap.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--memory-worker", metavar="CASE_ID", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory_worker is not None:
@@ -242,9 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     t0 = time.perf_counter()
     load_start, revision = load_average(), _revision()
+    cases, notes = load_cases(args.quick)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     results = []
-    for index, case in select(make_cases(args.quick), args.only):
-        res = run_case(case, repeats=repeats, memory=memory, quick=args.quick, index=index)
+    for case in select(cases, args.only):
+        res = run_case(case, repeats=repeats, memory=memory, quick=args.quick)
         results.append(res)
         print("\n".join(case_table([res])[2:]), flush=True)
     if not results:
@@ -252,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     extra = {"registry": [] if args.only or args.no_registry else _registry(args.quick)}
     extra["load"] = [load_start, load_average()]
+    extra["notes"] = notes
     extra["revision"] = [revision]
     write_results(out, results, command, time.perf_counter() - t0, memory, extra)
     goals = [g for r in results for g in check_goals(r)]

@@ -234,3 +234,63 @@ def test_ms_ssim_gradcheck(device: torch.device) -> None:
     assert torch.autograd.gradcheck(
         lambda a: ms_ssim_loss(a, y.to(device), window_size=3, weights=(0.4, 0.6), reduction="none"), (x,)
     )
+
+
+def _ssim_reference(x: torch.Tensor, y: torch.Tensor, size: int, kind: str = "ssim") -> torch.Tensor:
+    """The plain autograd formula (the implementation before the custom function): per-sample mean map."""
+    from losskit.functional.image_quality import _separable_filter, _window_1d
+
+    stats = _separable_filter(torch.cat([x, y, x * x, y * y, x * y], 1), _window_1d("gaussian", size, 1.5, x))
+    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, 1)
+    c1, c2 = 0.01**2, 0.03**2
+    cs = (2 * (e_xy - mu_x * mu_y) + c2) / (e_xx - mu_x**2 + e_yy - mu_y**2 + c2)
+    lum = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return (lum * cs if kind == "ssim" else cs).flatten(1).mean(1)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 23, 19), (2, 2, 13, 12, 14)])
+@pytest.mark.parametrize("kind", ["ssim", "cs"])
+@pytest.mark.parametrize("grads", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("path", ["shifts", "conv"])
+def test_ssim_function_matches_autograd_formula(
+    shape: tuple[int, ...], kind: str, grads: tuple[bool, bool], path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The custom function (values, both inputs' gradients, in float64 for exactness) equals autograd through the
+    plain formula, on the CPU path (shifted adds, several batch chunks) and the convolution path of GPUs."""
+    from losskit.functional import _ssim_core
+
+    monkeypatch.setattr(_ssim_core, "_use_shifts", lambda t: path == "shifts")
+    monkeypatch.setattr(_ssim_core, "CHUNK_BYTES", 1)  # one sample per chunk
+    x, y = _images(shape, dtype=torch.float64)
+    xa, ya = x.clone().requires_grad_(grads[0]), y.clone().requires_grad_(grads[1])
+    xb, yb = x.clone().requires_grad_(grads[0]), y.clone().requires_grad_(grads[1])
+    w = torch.rand(shape[0], dtype=torch.float64)
+    taps = _ssim_core.window_taps("gaussian", 7, 1.5)
+    got = _ssim_core.ssim_mean(xa, ya, taps, 0.01**2, 0.03**2, kind)  # type: ignore[arg-type]
+    ref = _ssim_reference(xb, yb, 7, kind)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    (got * w).sum().backward()
+    (ref * w).sum().backward()
+    for a, b in ((xa, xb), (ya, yb)):
+        assert (a.grad is None) == (b.grad is None)
+        if a.grad is not None and b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_ms_ssim_gradcheck_3d_both_inputs(device: torch.device) -> None:
+    x, y = _images((2, 1, 10, 9, 8), dtype=torch.float64)
+    x, y = x.to(device).requires_grad_(), y.to(device).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b: ms_ssim_loss(a, b, window_size=3, weights=(0.4, 0.6), reduction="none"), (x, y)
+    )
+
+
+def test_ssim_without_grad_and_float32_large() -> None:
+    """No graph: the function skips the derivative maps and gives the same value; float32 at 8x3x64x64 matches
+    the plain formula in float64 to 1e-5."""
+    x, y = _images((8, 3, 64, 64))
+    with torch.no_grad():
+        plain = ssim_loss(x, y, reduction="none")
+    ref = 1 - _ssim_reference(x.double(), y.double(), 11)
+    torch.testing.assert_close(plain.double(), ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ssim_loss(x.requires_grad_(), y, reduction="none").detach(), plain)

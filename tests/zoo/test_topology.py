@@ -197,3 +197,19 @@ def test_bad_inputs_and_options() -> None:
         build_loss({"name": "dice_cldice", "alpha": 1.5})
     with pytest.raises(ValueError, match="reduction"):
         build_loss({"name": "dice_cldice", "reduction": "none"})
+
+
+@pytest.mark.parametrize("spatial", [(17, 19), (9, 10, 11)])
+def test_untracked_skeleton_equals_pooled(spatial: tuple[int, ...]) -> None:
+    """The target's skeleton (no graph) uses shifted min/max instead of the pools: the same values, exactly, also
+    with a NaN (propagated) and at the borders."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand((2, 3, *spatial), generator=g, dtype=torch.float64)
+    x[0, 0].view(-1)[5] = float("nan")
+    tracked = soft_skeleton(x.clone().requires_grad_(), 3).detach()
+    with torch.no_grad():
+        untracked = soft_skeleton(x.clone().requires_grad_(), 3)
+    assert torch.equal(untracked.isnan(), tracked.isnan()) and untracked.isnan().any()
+    torch.testing.assert_close(untracked, tracked, rtol=0, atol=0, equal_nan=True)
+    tracked32 = soft_skeleton(x.float().requires_grad_(), 3).detach()
+    torch.testing.assert_close(soft_skeleton(x.float(), 3), tracked32, rtol=0, atol=0, equal_nan=True)

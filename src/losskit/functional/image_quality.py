@@ -2,7 +2,9 @@
 
 The windowed statistics are computed with one grouped, separable convolution per spatial axis over the five
 maps ``x, y, x^2, y^2, xy`` stacked along the channels, so a Gaussian or box window of width ``k`` costs ``O(k)``
-per voxel and axis instead of ``O(k^d)``.
+per voxel and axis instead of ``O(k^d)``. SSIM and MS-SSIM run them in a custom autograd function
+(:mod:`._ssim_core`) that keeps three per-pixel derivative maps for the backward instead of autograd's graph.
+``_window_1d`` and ``_separable_filter`` are the plain differentiable versions (``ms_ssim_l1`` and ``nacl`` use them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_reduction, check_same_shape, shape_str
 from ._precision import float32_loss
 from ._reduce import reduce
+from ._ssim_core import ssim_mean, window_taps
 
 __all__ = ["ssim_loss", "ms_ssim_loss", "psnr_loss", "WINDOWS", "PADDINGS", "MS_SSIM_WEIGHTS"]
 
@@ -142,36 +145,12 @@ def ssim_loss(
     check_ssim_options(name, window, window_size, sigma, data_range, k1, k2, padding)
     check_reduction(name, reduction)
     _check_images(name, input, target, window_size, padding)
-    ssim_map, _ = _ssim_maps(input, target, window, window_size, sigma, data_range, k1, k2, padding)
-    return reduce(1 - ssim_map.flatten(1).mean(dim=1), reduction)
-
-
-def _ssim_maps(
-    input: Tensor,
-    target: Tensor,
-    window: str,
-    window_size: int,
-    sigma: float,
-    data_range: float,
-    k1: float,
-    k2: float,
-    padding: str,
-) -> tuple[Tensor, Tensor]:
-    """The SSIM map and the contrast-structure map ``cs`` (the SSIM without its luminance factor)."""
-    nd = input.dim() - 2
-    maps = torch.cat([input, target, input * input, target * target, input * target], dim=1)
+    x, y = input, target
     if padding == "same":
-        pad = [window_size // 2] * (2 * nd)
-        maps = F.pad(maps, pad, mode="reflect")
-    stats = _separable_filter(maps, _window_1d(window, window_size, sigma, input))
-    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
-    var_x = e_xx - mu_x * mu_x
-    var_y = e_yy - mu_y * mu_y
-    cov = e_xy - mu_x * mu_y
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
-    cs = (2 * cov + c2) / (var_x + var_y + c2)
-    return (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs, cs
+        pad = [window_size // 2] * (2 * (input.dim() - 2))
+        x, y = F.pad(x, pad, mode="reflect"), F.pad(y, pad, mode="reflect")
+    taps = window_taps(window, window_size, sigma)
+    return reduce(1 - ssim_mean(x, y, taps, (k1 * data_range) ** 2, (k2 * data_range) ** 2), reduction)
 
 
 #: Wang, Simoncelli, Bovik 2003, Table 1 (the five scales' exponents, finest first), as MONAI.
@@ -231,14 +210,15 @@ def ms_ssim_loss(
     _check_images(name, input, target, 1, "valid")
     levels = []
     x, y = input, target
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     for j in range(len(w)):
         if j:
             if min(x.shape[2:]) < 2:
                 raise LossInputError(f"{name}: the input {shape_str(input)} is too small for {len(w)} scales")
             x, y = _avg_pool2(x), _avg_pool2(y)
         k = min(window_size, (min(x.shape[2:]) - 1) // 2 * 2 + 1)
-        ssim_map, cs = _ssim_maps(x, y, window, k, sigma, data_range, k1, k2, "valid")
-        levels.append(torch.relu((ssim_map if j == len(w) - 1 else cs).flatten(1).mean(dim=1)))
+        kind: Literal["ssim", "cs"] = "ssim" if j == len(w) - 1 else "cs"
+        levels.append(torch.relu(ssim_mean(x, y, window_taps(window, k, sigma), c1, c2, kind)))
     exps = torch.tensor(w, dtype=input.dtype, device=input.device).unsqueeze(1)
     return reduce(1 - torch.prod(torch.stack(levels) ** exps, dim=0), reduction)
 

@@ -13,6 +13,8 @@ one default ``mode="multiclass"``): logits (or probabilities with ``from_logits=
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,9 +34,27 @@ __all__ = ["soft_skeleton", "check_topology_options", "cldice_loss", "dice_cldic
 Result = Tensor | tuple[Tensor, dict[str, Tensor]]
 
 
+def _untracked(x: Tensor) -> bool:
+    """No graph to record (the target's skeleton): the pools can skip their argmax indices."""
+    return not (x.requires_grad and torch.is_grad_enabled())
+
+
+def _shifted(x: Tensor, dim: int, fn: Callable[[Tensor, Tensor], Tensor], fill: float) -> Tensor:
+    """``fn`` (torch.minimum / torch.maximum) over 3 taps along ``dim``, padded with ``fill``: the values of a 3-tap
+    pool, ~10x faster on CPU than a pool that also records its argmax indices (unused without a graph)."""
+    n = x.shape[dim]
+    p = F.pad(x, [0, 0] * (x.dim() - 1 - dim) + [1, 1], value=fill)
+    return fn(fn(p.narrow(dim, 0, n), p.narrow(dim, 1, n)), p.narrow(dim, 2, n))
+
+
 def _erode(x: Tensor) -> Tensor:
     """Soft erosion: the minimum over a cross (one 3-tap min-pool per spatial axis), as the paper's code."""
     d = x.dim() - 2
+    if _untracked(x):
+        out = _shifted(x, 2, torch.minimum, float("inf"))
+        for dim in range(3, x.dim()):
+            out = torch.minimum(out, _shifted(x, dim, torch.minimum, float("inf")))
+        return out
     pool = F.max_pool2d if d == 2 else F.max_pool3d
     taps = [tuple(3 if i == axis else 1 for i in range(d)) for axis in range(d)]
     pads = [tuple(1 if i == axis else 0 for i in range(d)) for axis in range(d)]
@@ -48,6 +68,10 @@ def _dilate(x: Tensor) -> Tensor:
     """Soft dilation: the maximum over the full 3^d box, as one 3-tap max-pool per axis (the max is separable:
     the same values with 3d taps instead of 3^d)."""
     d = x.dim() - 2
+    if _untracked(x):
+        for dim in range(2, x.dim()):
+            x = _shifted(x, dim, torch.maximum, float("-inf"))
+        return x
     pool = F.max_pool2d if d == 2 else F.max_pool3d
     for axis in range(d):
         x = pool(x, tuple(3 if i == axis else 1 for i in range(d)), 1, tuple(1 if i == axis else 0 for i in range(d)))
