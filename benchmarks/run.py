@@ -61,6 +61,7 @@ CASE_MODULES = (
     ("cases_issue11", "make_issue11_cases"),
     ("cases_boundary", "make_boundary_cases"),
     ("cases_topology", "make_topology_cases"),
+    ("cases_image_registration_extra", "make_image_registration_extra_cases"),
 )
 
 
