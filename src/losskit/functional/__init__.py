@@ -34,6 +34,7 @@ from .generative import adversarial_loss, gaussian_kl, sae_loss, vae_loss, vq_lo
 from .hausdorff_er import hausdorff_er_loss
 from .image_quality import ms_ssim_loss, psnr_loss, ssim_loss
 from .image_registration import dice_smooth_loss, lncc_dvf_loss
+from .linear_ce import linear_cross_entropy
 from .lncc import global_ncc_loss, lncc_loss
 from .long_tail import aucm_loss, class_balanced_loss, ldam_loss
 from .lovasz import lovasz_loss
@@ -223,6 +224,7 @@ __all__ = [
     # distillation
     "kl_div_loss",
     "kd_loss",
+    "linear_cross_entropy",
     "feature_distillation_loss",
     # self-supervised
     "barlow_twins_loss",

@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (registration)
     image_quality,
     image_quality_extra,
     image_registration,
+    large_output,
     long_tail,
     metric_learning,
     metric_learning_extra,
