@@ -21,7 +21,9 @@ fragmented masks of a network's predictions, tens for a label map's large object
 With an isotropic spacing the squared distances are integers (in voxels): they are kept in uint8 (radius up
 to 11) or int16 (up to 127), a quarter or half of float32's memory traffic per offset, with a cap value that
 no addition overflows, and turned into distances by a table lookup. An anisotropic spacing, or a radius
-beyond 127 voxels, runs in the output's floating dtype.
+beyond 127 voxels, runs in the output's floating dtype. Beyond a radius of 11 the first (last-axis) pass is
+exact for any distance by two cumulative max/min scans of the zero positions, so only the other axes pay
+the window.
 
 Two-sided mode (the distance of *every* element to the nearest element of the other class, which the
 Hausdorff and boundary losses need) runs the mask and its complement as one batch: ``edt(m) + edt(~m)``.
@@ -80,13 +82,22 @@ _TIERS = ((torch.uint8, 128, 11), (torch.int16, 16384, 127))
 def _windowed(fg: Tensor, radii: Sequence[int], sampling: Sequence[float], dtype: torch.dtype, cap: float) -> Tensor:
     """Squared distances of a (B, *spatial) chunk with per-axis window radii: an upper bound, exact where the
     nearest zero lies inside the windows; ``cap`` where nothing was reached."""
-    h = (
-        fg.to(dtype).mul_(int(cap))
-        if not dtype.is_floating_point
-        else torch.zeros(fg.shape, dtype=dtype, device=fg.device)
-    )
-    if dtype.is_floating_point:
-        h = torch.where(fg, torch.tensor(cap, dtype=dtype, device=fg.device), h)
+    last = len(sampling) - 1
+    if radii[last] > _TIERS[0][2]:
+        # a wide window: the last axis exactly by two cumulative scans of the zero positions (cost independent
+        # of the distance), clamped at the cap; a clamped candidate costs >= the cap > anything certified
+        n = fg.shape[-1]
+        idx = torch.arange(n, dtype=torch.float32 if dtype == torch.int16 else dtype, device=fg.device)
+        inf = torch.tensor(math.inf, dtype=idx.dtype, device=fg.device)
+        before = torch.where(fg, -inf, idx).cummax(-1).values
+        after = torch.where(fg, inf, idx).flip(-1).cummin(-1).values.flip(-1)
+        g = torch.minimum(idx - before, after - idx).mul_(sampling[last]).square_().clamp_(max=cap)
+        h = g.to(dtype)
+        radii = [*radii[:last], 0]
+    elif not dtype.is_floating_point:
+        h = fg.to(dtype).mul_(int(cap))
+    else:
+        h = torch.where(fg, torch.tensor(cap, dtype=dtype, device=fg.device), torch.zeros((), dtype=dtype))
     for k in reversed(range(len(sampling))):  # the last (contiguous) axis first
         h = _pass(h, 1 + k, radii[k], sampling[k], cap)
     return h
