@@ -24,6 +24,7 @@ from ..errors import LossInputError
 from ._checks import check_choice, check_float, check_labels, check_reduction, check_tensor, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
+from .tiled_contrastive import INFO_NCE, SUPCON, check_chunk_size, masked_logsumexp, tiled_row_losses
 
 __all__ = [
     "check_embeddings",
@@ -108,19 +109,7 @@ def cosine_similarity_matrix(x: torch.Tensor, y: torch.Tensor | None = None) -> 
     return x @ y.T
 
 
-def _masked_logsumexp(x: torch.Tensor, mask: torch.Tensor, *, add_one: bool = False) -> torch.Tensor:
-    """Row-wise ``log(sum_{mask} exp(x))`` (``+ exp(0)`` with ``add_one``), finite with finite gradients
-    even for an empty row (it then gives ``log(tiny)``, or exactly 0 with ``add_one``)."""
-    neg_inf = torch.finfo(x.dtype).min
-    row_max = torch.where(mask, x, neg_inf).amax(dim=1, keepdim=True).detach()
-    if add_one:
-        row_max = row_max.clamp_min(0.0)
-    else:
-        row_max = torch.where(mask.any(dim=1, keepdim=True), row_max, torch.zeros_like(row_max))
-    total = torch.where(mask, torch.exp(x - row_max), torch.zeros_like(x)).sum(dim=1)
-    if add_one:
-        total = total + torch.exp(-row_max.squeeze(1))
-    return total.clamp_min(torch.finfo(x.dtype).tiny).log() + row_max.squeeze(1)
+_masked_logsumexp = masked_logsumexp  # its home was here: metric_pairs and metric_proxies import it from this module
 
 
 def _counted(loss: torch.Tensor, valid: torch.Tensor, average_nonzero: bool) -> torch.Tensor:
@@ -221,7 +210,12 @@ def _views_or_labels(embeddings: torch.Tensor, target: torch.Tensor) -> tuple[to
 
 @float32_loss
 def info_nce_loss(
-    embeddings: torch.Tensor, target: torch.Tensor, *, temperature: float = 0.07, reduction: Reduction = "mean"
+    embeddings: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    temperature: float = 0.07,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """NT-Xent / InfoNCE (Chen et al. 2020, SimCLR; van den Oord et al. 2018) on cosine similarities.
 
@@ -229,13 +223,33 @@ def info_nce_loss(
     (other positives are left out of the denominator, as PML). ``target`` is a second view (N, D) (row i of
     each view is a positive pair; 2N anchors, 2N - 2 negatives each) or labels (N,). "mean" averages over
     positive pairs; "none" gives the (M, M) matrix of per-pair losses, M = 2N for two views.
+
+    ``chunk_size``: None (default) builds the (M, M) similarity matrix at once. An int walks it in blocks of
+    ``chunk_size`` rows (``functional.tiled_contrastive``): same value, exact gradients, memory
+    ``O(chunk_size * M)``: about ``9 * chunk_size * M`` floats of working space plus ``O(M * D)`` (the normalised
+    embeddings and their gradient), instead of ``~6 * M**2`` floats unchunked.
+    Not with ``reduction="none"`` (its output is the (M, M) matrix itself: ValueError).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> view = torch.randn(6, 16, generator=g)
+        >>> other = view + 0.1 * torch.randn(6, 16, generator=g)
+        >>> full = info_nce_loss(view, other, temperature=0.1)
+        >>> torch.allclose(info_nce_loss(view, other, temperature=0.1, chunk_size=4), full)
+        True
     """
     check_embeddings("info_nce", embeddings, target, views=True)
     check_reduction("info_nce", reduction)
     _check_temperature("info_nce", temperature)
+    chunk = check_chunk_size("info_nce", chunk_size, reduction, rowwise_none=False)
     x, labels = _views_or_labels(embeddings, target)
     if x.shape[0] == 0:
         return _empty(x, (0, 0), reduction)
+    if chunk is not None:
+        xn = F.normalize(_upcast(x), dim=-1)
+        per_row, n_pos = tiled_row_losses(INFO_NCE, xn, None, (labels, None), chunk, 1.0 / temperature)
+        total = per_row.sum()
+        return total if reduction == "sum" else total / n_pos.sum().clamp_min(1).to(total.dtype)
     s = cosine_similarity_matrix(_upcast(x)) / temperature
     pos, neg = pair_masks(labels)
     neg_lse = _masked_logsumexp(s, neg)
@@ -246,20 +260,41 @@ def info_nce_loss(
 
 @float32_loss
 def supcon_loss(
-    embeddings: torch.Tensor, labels: torch.Tensor, *, temperature: float = 0.1, reduction: Reduction = "mean"
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = 0.1,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Supervised contrastive loss (Khosla et al. 2020, the L_out form):
     ``l_i = -1/|P(i)| sum_{p in P(i)} log(exp(s_ip / T) / sum_{a != i} exp(s_ia / T))``.
 
     "mean" averages over the anchors that have at least one positive (the reference code divides by zero for
     the others); "none" gives (N,) with 0 for anchors without positives.
+
+    ``chunk_size``: None (default) builds the (M, M) similarity matrix at once. An int walks it in blocks of
+    ``chunk_size`` rows (``functional.tiled_contrastive``): same value, exact gradients, every reduction,
+    memory ``O(chunk_size * M)``: about ``9 * chunk_size * M`` floats of working space plus ``O(M * D)`` (the
+    normalised embeddings and their gradient), instead of ``~6 * M**2`` floats unchunked.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, labels = torch.randn(8, 16, generator=g), torch.arange(8) % 3
+        >>> torch.allclose(supcon_loss(x, labels, chunk_size=3), supcon_loss(x, labels))
+        True
     """
     check_embeddings("supcon", embeddings, labels, views=True)
     check_reduction("supcon", reduction)
     _check_temperature("supcon", temperature)
+    chunk = check_chunk_size("supcon", chunk_size, reduction, rowwise_none=True)
     x, labels = _views_or_labels(embeddings, labels)
     if x.shape[0] == 0:
         return _empty(x, (0,), reduction)
+    if chunk is not None:
+        xn = F.normalize(_upcast(x), dim=-1)
+        loss, n_pos = tiled_row_losses(SUPCON, xn, None, (labels, None), chunk, 1.0 / temperature)
+        return reduce(loss, reduction, n_pos > 0)
     s = cosine_similarity_matrix(_upcast(x)) / temperature
     pos, neg = pair_masks(labels)
     log_prob = s - _masked_logsumexp(s, pos | neg)[:, None]

@@ -18,6 +18,7 @@ from ._checks import check_float, check_reduction, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 from .self_supervised import check_views
+from .tiled_contrastive import SIGLIP, check_chunk_size, tiled_row_losses
 
 __all__ = ["siglip_loss", "dino_loss", "as_views"]
 
@@ -35,6 +36,7 @@ def siglip_loss(
     *,
     normalize: bool = True,
     reduction: Reduction = "mean",
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     r"""Sigmoid loss for language-image pre-training, SigLIP (Zhai et al., ICCV 2023).
 
@@ -56,6 +58,12 @@ def siglip_loss(
         normalize: L2-normalise both embeddings first (default True, as the paper); False takes them as given.
         reduction: ``"mean"`` (default): the paper's sum over the :math:`N^2` pairs divided by N; ``"sum"``:
             the sum over the pairs; ``"none"``: the :math:`(N, N)` per-pair matrix [image, text].
+        chunk_size: None (default) builds the :math:`(N, N)` logits at once. An int walks them in blocks of
+            ``chunk_size`` image rows (``functional.tiled_contrastive``): same value, exact gradients of the
+            embeddings and of ``logit_scale``/``logit_bias``, memory :math:`O(\text{chunk\_size} \cdot N)`: about
+            ``9 * chunk_size * N`` floats of working space plus :math:`O(N D)` (the normalised embeddings and their
+            gradients), instead of ``~6 * N**2`` floats. Not with ``reduction="none"`` (its output is the
+            :math:`(N, N)` matrix itself: ValueError).
 
     Returns:
         a scalar, or :math:`(N, N)` for ``"none"`` (0 for N = 0).
@@ -65,18 +73,26 @@ def siglip_loss(
         >>> images, texts = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
         >>> siglip_loss(images, texts, torch.tensor(math.log(10.0)), torch.tensor(-10.0)).shape
         torch.Size([])
+        >>> chunked = siglip_loss(images, texts, torch.tensor(math.log(10.0)), torch.tensor(-10.0), chunk_size=3)
+        >>> torch.allclose(chunked, siglip_loss(images, texts, torch.tensor(math.log(10.0)), torch.tensor(-10.0)))
+        True
 
     Parity: ≡ open_clip ``SigLipLoss()(image_features, text_features, logit_scale.exp(), logit_bias)`` on
     normalised features (open_clip's model normalises them and passes the exponentiated scale).
     """
     check_views("siglip", input, target, ("input", "target"))
     check_reduction("siglip", reduction)
+    chunk = check_chunk_size("siglip", chunk_size, reduction, rowwise_none=False)
     n = input.shape[0]
     a, b = input.to(acc_dtype(input)), target.to(acc_dtype(target))
     if normalize:
         a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
     scale = torch.as_tensor(logit_scale, dtype=a.dtype, device=a.device).exp()
     bias = torch.as_tensor(logit_bias, dtype=a.dtype, device=a.device)
+    if chunk is not None and n > 0:
+        ids = torch.arange(n, device=a.device)  # row i's only positive is column i
+        per_row, _ = tiled_row_losses(SIGLIP, a, b, (ids, None), chunk, scale, bias)
+        return per_row.sum() / max(n, 1) if reduction == "mean" else per_row.sum()
     logits = scale * (a @ b.T) + bias
     sign = 2.0 * torch.eye(n, dtype=a.dtype, device=a.device) - 1.0
     per_pair = -F.logsigmoid(sign * logits)

@@ -21,6 +21,7 @@ from ..errors import LossInputError
 from ..functional import metric as M
 from ..functional._checks import check_choice, check_reduction, shape_str
 from ..functional.metric import MINING, Mining, check_embeddings
+from ..functional.tiled_contrastive import check_chunk_size
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
@@ -199,6 +200,9 @@ class InfoNCELoss(nn.Module):
             weight hard negatives more.
         reduction: "mean" (default) over positive pairs, "sum", or "none": the (M, M) per-pair matrix (M = N
             with labels, 2N with two views), 0 off positive pairs.
+        chunk_size: None (default): the (M, M) similarity matrix at once; an int: walked in blocks of chunk_size
+            rows with the gradients recomputed in backward (same value, exact gradients), memory O(chunk_size * M):
+            about 9 * chunk_size * M floats plus O(M * D), instead of ~6 * M^2. Not with reduction "none".
 
     Example:
         >>> view = torch.randn(6, 16)
@@ -207,13 +211,16 @@ class InfoNCELoss(nn.Module):
 
     loss_name: str  # set by register_loss
 
-    def __init__(self, temperature: float = 0.07, reduction: Reduction = "mean") -> None:
+    def __init__(self, temperature: float = 0.07, reduction: Reduction = "mean", chunk_size: int | None = None) -> None:
         super().__init__()
         self.temperature = _check_temperature(self.loss_name, temperature)
         self.reduction = check_reduction(self.loss_name, reduction)
+        self.chunk_size = check_chunk_size(self.loss_name, chunk_size, self.reduction, rowwise_none=False)
 
     def forward(self, embeddings: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return M.info_nce_loss(embeddings, target, temperature=self.temperature, reduction=self.reduction)
+        return M.info_nce_loss(
+            embeddings, target, temperature=self.temperature, reduction=self.reduction, chunk_size=self.chunk_size
+        )
 
 
 @register_loss("supcon", aliases=["SupConLoss", "supervised_contrastive"], tasks=["metric_learning"], inputs=_PAIR_SPEC)
@@ -230,6 +237,9 @@ class SupConLoss(nn.Module):
         temperature: T (> 0, default 0.1) dividing the cosine similarities; lower values sharpen the softmax.
         reduction: "mean" (default) over the anchors with at least one positive, "sum", or "none": (M,) per
             anchor (M = N with labels, 2N with two views), 0 for anchors without a positive.
+        chunk_size: None (default): the (M, M) similarity matrix at once; an int: walked in blocks of chunk_size
+            rows with the gradients recomputed in backward (same value, exact gradients, every reduction), memory
+            O(chunk_size * M): about 9 * chunk_size * M floats plus O(M * D), instead of ~6 * M^2.
 
     Example:
         >>> value = SupConLoss()(torch.randn(8, 16), torch.arange(8) % 3)
@@ -237,13 +247,16 @@ class SupConLoss(nn.Module):
 
     loss_name: str  # set by register_loss
 
-    def __init__(self, temperature: float = 0.1, reduction: Reduction = "mean") -> None:
+    def __init__(self, temperature: float = 0.1, reduction: Reduction = "mean", chunk_size: int | None = None) -> None:
         super().__init__()
         self.temperature = _check_temperature(self.loss_name, temperature)
         self.reduction = check_reduction(self.loss_name, reduction)
+        self.chunk_size = check_chunk_size(self.loss_name, chunk_size, self.reduction, rowwise_none=True)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return M.supcon_loss(embeddings, labels, temperature=self.temperature, reduction=self.reduction)
+        return M.supcon_loss(
+            embeddings, labels, temperature=self.temperature, reduction=self.reduction, chunk_size=self.chunk_size
+        )
 
 
 @register_loss("multi_similarity", aliases=["MultiSimilarityLoss"], tasks=["metric_learning"], inputs=_PAIR_SPEC)

@@ -22,6 +22,7 @@ from torch import nn
 from ..functional import self_supervised as SS
 from ..functional import vision_language as VL
 from ..functional._checks import check_reduction
+from ..functional.tiled_contrastive import check_chunk_size
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
@@ -242,6 +243,10 @@ class SigLipLoss(nn.Module):
         normalize: L2-normalise the image and text embeddings first (default True); False takes them as given.
         reduction: "mean" (default): the paper's sum over the N^2 pairs divided by N; "sum": over the pairs;
             "none": the (N, N) [image, text] matrix.
+        chunk_size: None (default): the (N, N) logits at once; an int: walked in blocks of chunk_size image rows
+            with the gradients recomputed in backward (same value, exact gradients of the embeddings and of
+            logit_scale/logit_bias), memory O(chunk_size * N): about 9 * chunk_size * N floats plus O(N * D),
+            instead of ~6 * N^2. Not with reduction "none".
 
     Example:
         >>> loss = SigLipLoss(init_logit_bias=-5.0)
@@ -256,17 +261,25 @@ class SigLipLoss(nn.Module):
         init_logit_bias: float = -10.0,
         normalize: bool = True,
         reduction: Reduction = "mean",
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.init_logit_scale, self.init_logit_bias = float(init_logit_scale), float(init_logit_bias)
         self.normalize = bool(normalize)
         self.reduction = check_reduction(self.loss_name, reduction)
+        self.chunk_size = check_chunk_size(self.loss_name, chunk_size, self.reduction, rowwise_none=False)
         self.logit_scale = nn.Parameter(torch.tensor(self.init_logit_scale))
         self.logit_bias = nn.Parameter(torch.tensor(self.init_logit_bias))
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return VL.siglip_loss(
-            input, target, self.logit_scale, self.logit_bias, normalize=self.normalize, reduction=self.reduction
+            input,
+            target,
+            self.logit_scale,
+            self.logit_bias,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
         )
 
 
