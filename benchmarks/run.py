@@ -1,4 +1,4 @@
-"""Run the loss benchmarks of issues 3, 4 and 11 and write ``benchmarks/RESULTS.md``.
+"""Run the loss benchmarks of issues 3, 4, 11 and 13 and write ``benchmarks/RESULTS.md``.
 
 Usage::
 
@@ -8,7 +8,7 @@ Usage::
     python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
     python benchmarks/run.py --only issue11   # every case of one issue (issue3, issue4, issue11)
 
-The cases come from ``cases.py`` (issues 3 and 4) and the issue-11 case modules (``CASE_MODULES``); a case
+The cases come from ``cases.py`` (issues 3 and 4) and the optional case modules (``CASE_MODULES``); a case
 module that is missing or fails to import is skipped with a note, never a failed run.
 
 Every case times forward+backward of losskit, MONAI, kornia and a floor on the same tensors in this process,
@@ -55,20 +55,30 @@ from cases import Case, Impl, Inputs, LossFn, make_cases  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
-#: Optional case modules of issue 11: (module in benchmarks/, factory ``f(quick) -> list[Case]``). Their cases
-#: count as issue 11 whatever their ``Case.issue`` says (the ``issue11`` selector and the report's section).
-CASE_MODULES = (
-    ("cases_issue11", "make_issue11_cases"),
-    ("cases_boundary", "make_boundary_cases"),
-    ("cases_topology", "make_topology_cases"),
-    ("cases_image_registration_extra", "make_image_registration_extra_cases"),
+#: Optional case modules: (module in benchmarks/, factory ``f(quick) -> list[Case]``, issue). With an issue, the
+#: module's cases count as that issue whatever their ``Case.issue`` says (the ``issueN`` selector and the report's
+#: section); None keeps the cases' own.
+CASE_MODULES: tuple[tuple[str, str, int | None], ...] = (
+    ("cases_issue11", "make_issue11_cases", 11),
+    ("cases_boundary", "make_boundary_cases", 11),
+    ("cases_topology", "make_topology_cases", 11),
+    ("cases_image_registration_extra", "make_image_registration_extra_cases", 11),
+    ("cases_memory", "make_memory_cases", None),
+    ("cases_contrastive", "make_contrastive_cases", None),
 )
+#: Section titles of RESULTS.md by issue (an issue not listed gets a plain "Issue N" section).
+SECTIONS = {
+    3: "segmentation / classification",
+    4: "registration and boxes",
+    11: "topology, boundary, image quality",
+    13: "memory-bounded losses",
+}
 
 
 def load_cases(quick: bool) -> tuple[list[Case], list[str]]:
-    """Every case (``cases.make_cases`` first, then the issue-11 modules) and a note per module skipped."""
+    """Every case (``cases.make_cases`` first, then the optional modules) and a note per module skipped."""
     cases, notes = make_cases(quick), []
-    for module, factory in CASE_MODULES:
+    for module, factory, issue in CASE_MODULES:
         try:
             extra = getattr(importlib.import_module(module), factory)(quick)
         except ModuleNotFoundError as exc:
@@ -83,7 +93,7 @@ def load_cases(quick: bool) -> tuple[list[Case], list[str]]:
                 notes.append(f"{module}.py: case {case.id!r} skipped (the id is taken)")
                 continue
             seen.add(case.id)
-            cases.append(case if case.issue == 11 else dataclasses.replace(case, issue=11))
+            cases.append(case if issue is None or case.issue == issue else dataclasses.replace(case, issue=issue))
     return cases, notes
 
 
@@ -215,11 +225,10 @@ def write_results(
     ]
     if extra.get("notes"):
         lines += ["", "Case modules skipped: " + "; ".join(extra["notes"]) + "."]
-    sections = ((3, "segmentation / classification"), (4, "registration and boxes"), (11, "topology, boundary, image"))
-    for issue, title in sections:
+    for issue in sorted({r.case.issue for r in results}):
         sub = [r for r in results if r.case.issue == issue]
-        if sub:
-            lines += ["", f"## Issue {issue}: {title}", "", *case_table(sub)]
+        title = f": {SECTIONS[issue]}" if issue in SECTIONS else ""
+        lines += ["", f"## Issue {issue}{title}", "", *case_table(sub)]
     if extra.get("registry"):
         lines += ["", *extra["registry"]]
     path.write_text("\n".join(lines) + "\n")
