@@ -85,6 +85,15 @@ def test_distance_transform_large_objects_are_exact() -> None:
         got = distance_transform(torch.from_numpy(masks), spatial_dims=2, dtype=torch.float64, sampling=sampling)
         want = np.stack([distance_transform_edt(mb, sampling=sampling) for mb in masks])
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+    corner = np.ones((2, 12, 12), dtype=bool)  # whole-map windows of the uint8 path: d^2 = 242 > its cap
+    corner[0, 0, 0] = False
+    corner[1, 11, 0] = False
+    got = distance_transform(torch.from_numpy(corner), spatial_dims=2, dtype=torch.float64)
+    np.testing.assert_allclose(got.numpy(), np.stack([distance_transform_edt(m) for m in corner]), rtol=1e-12)
+    cube = np.ones((1, 9, 10, 11), dtype=bool)
+    cube[0, 0, 0, 0] = False
+    got = distance_transform(torch.from_numpy(cube), spatial_dims=3, dtype=torch.float64)
+    np.testing.assert_allclose(got.numpy()[0], distance_transform_edt(cube[0]), rtol=1e-12)
     line = np.ones((2, 3, 300), dtype=bool)  # distances beyond the int16 path's radius (127): the float path
     line[0, 1, 0] = False
     line[1, 2, 299] = False

@@ -126,20 +126,26 @@ def _squared(fg: Tensor, sampling: Sequence[float], dtype: torch.dtype) -> tuple
     exact = False
     while True:
         radii = radii_for(reach)
-        tier = next(((t, c) for t, c, rmax in _TIERS if iso and max(radii) <= rmax), (dtype, math.inf))
+        # an integer tier holds every in-window squared distance below its cap (sum r_a^2 < cap): a value at the cap
+        # is then never a clamped real distance of the windows, only "farther" or unreached
+        tier = next(
+            ((t, c) for t, c, rmax in _TIERS if iso and max(radii) <= rmax and sum(r * r for r in radii) < c),
+            (dtype, math.inf),
+        )
         sq = _windowed(fg, radii, steps, tier[0], tier[1])
-        if exact or radii == full:
+        if exact:
             break
         # one host read: the largest distance found, the cap if a map with a zero (its minimum is 0) left an
         # element unreached; a map without a zero is the cap everywhere and does not count
         low, high = torch.aminmax(sq.flatten(1), dim=1)
         top = float(torch.where(low == 0, high, torch.zeros_like(high)).amax())
-        if top >= tier[1]:
+        if top >= tier[1] and radii != full:
             reach *= 2.0
             continue
-        d = math.sqrt(top)
+        d = math.sqrt(top) if top < tier[1] else reach
+        # the hint follows the data down as well as up (a full-line run is exact, but its D sets the next window)
         _LAST_REACH[key] = max(d * (1.0 + 1e-6) + 1e-9, min(steps))
-        if all(r == n or d < v * (r + 1) for r, n, v in zip(radii, full, steps, strict=True)):
+        if radii == full or all(r == n or d < v * (r + 1) for r, n, v in zip(radii, full, steps, strict=True)):
             break
         # the rerun is exact: every nearest zero now lies inside the windows (|b_a - i_a| s_a <= D <= d)
         reach, exact = _LAST_REACH[key], True
