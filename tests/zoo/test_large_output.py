@@ -98,14 +98,27 @@ def test_batch_time_hidden_and_the_none_shape() -> None:
     torch.testing.assert_close(mean, unfused(h, w, t, b, label_smoothing=0.1, softcap=5.0), rtol=1e-6, atol=1e-12)
 
 
-def test_gradcheck() -> None:
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_gradcheck(reduction: str) -> None:
     h, w, t, b = _inputs(n=(5,), h=3, v=4)
     assert b is not None
 
     def fn(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return linear_cross_entropy(h, w, t, b, label_smoothing=0.1, z_loss=0.05, softcap=2.0, chunk_size=2)
+        opts: dict[str, Any] = {"label_smoothing": 0.1, "z_loss": 0.05, "softcap": 2.0, "chunk_size": 2}
+        return linear_cross_entropy(h, w, t, b, reduction=reduction, **opts)  # type: ignore[arg-type]
 
-    assert torch.autograd.gradcheck(fn, (h, w, b))
+    # "mean" forms its gradients in the forward; gradcheck's second backward through the same graph recomputes
+    # them from the saved logsumexp (another summation order): equal to ~1e-16, not bit for bit
+    assert torch.autograd.gradcheck(fn, (h, w, b), nondet_tol=1e-12)
+
+
+def test_a_second_backward_through_the_graph_recomputes_the_same_gradients() -> None:
+    h, w, t, b = _inputs()
+    loss = linear_cross_entropy(h, w, t, b, z_loss=0.1, chunk_size=3)
+    first = torch.autograd.grad(loss, (h, w), retain_graph=True)
+    second = torch.autograd.grad(2 * loss, (h, w))
+    for a, e in zip(first, second, strict=True):
+        torch.testing.assert_close(2 * a, e, rtol=1e-12, atol=1e-14)
 
 
 BF16_OPTIONS: list[dict[str, Any]] = [{}, {"z_loss": 1e-4, "softcap": 30.0, "label_smoothing": 0.1}]
@@ -156,11 +169,13 @@ class _MaxNumel(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
 
-def test_never_holds_the_logits_nor_their_gradient() -> None:
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_never_holds_the_logits_nor_their_gradient(reduction: str) -> None:
     n, hdim, v = 256, 8, 512
     h, w, t, b = _inputs(n=(n,), h=hdim, v=v, dtype=torch.float32)
     with _MaxNumel() as seen:
-        torch.autograd.backward(linear_cross_entropy(h, w, t, b, chunk_size=16, z_loss=1e-3, softcap=4.0))
+        out = linear_cross_entropy(h, w, t, b, chunk_size=16, z_loss=1e-3, softcap=4.0, reduction=reduction)  # type: ignore[arg-type]
+        torch.autograd.backward(out.sum())
     assert seen.largest <= max(16 * v, v * hdim, n * hdim), seen.largest  # one chunk, never n * v
     with _MaxNumel() as unfused_seen:
         torch.autograd.backward(unfused(h, w, t, b))
@@ -185,6 +200,14 @@ def test_all_ignored_and_empty_are_zero_with_zero_gradient(reduction: str) -> No
         assert all(x.grad is not None and (x.grad == 0).all() for x in (h, w, b) if x is not None)
     none = linear_cross_entropy(*_inputs(n=(0,), h=4, v=5)[:3], reduction="none")
     assert none.shape == (0,)
+
+
+def test_no_grad_value_equals_the_value_with_gradients() -> None:
+    h, w, t, b = _inputs()
+    for reduction in ("mean", "sum"):
+        with torch.no_grad():
+            plain = linear_cross_entropy(h, w, t, b, reduction=reduction, z_loss=0.1)
+        torch.testing.assert_close(plain, linear_cross_entropy(h, w, t, b, reduction=reduction, z_loss=0.1).detach())
 
 
 def test_nan_in_gives_nan_out() -> None:

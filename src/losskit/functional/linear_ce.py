@@ -1,10 +1,14 @@
 r"""Cross-entropy over a large output layer without the (N, V) logits: ``linear_cross_entropy``.
 
 ``cross_entropy(hidden @ weight.T + bias, target)`` computed by a custom autograd function that walks the rows
-in chunks of ``chunk_size``. The forward keeps only the per-row logsumexp (N floats); the backward recomputes
-each chunk's logits from ``hidden`` and ``weight`` and forms the gradients of ``hidden``, ``weight`` and
-``bias`` chunk by chunk, so neither the logits nor their gradient ever exist in full. The chunk machinery
-(:func:`chunk_rows`, :func:`matmul_dtype`, :func:`chunk_logits`) is shared with ``linear_distill``.
+in chunks of ``chunk_size`` (:func:`walk_rows`, the one pass over the logits). The forward keeps only the
+per-row logsumexp (N floats); the gradients of ``hidden``, ``weight`` and ``bias`` are formed chunk by chunk
+from each chunk's logits, so neither the logits nor their gradient ever exist in full. For "none" the backward
+recomputes each chunk's logits from the saved logsumexp. For "mean"/"sum" (a scalar, whose upstream gradient is
+one number) the gradients are formed in the forward's own pass over the logits and scaled in backward: one
+logits matmul instead of two, which keeps the time at the unfused computation's on CPU (a second backward through
+the same graph, ``retain_graph=True``, recomputes them). The chunk machinery (:func:`chunk_rows`,
+:func:`matmul_dtype`, :func:`chunk_logits`, :func:`walk_rows`) is the one for every linear-output loss.
 
 Precision: the logsumexp, the softmax, the per-row losses, the reduction and the ``weight``/``bias`` gradient
 accumulators are float32 (float64 stays float64). Under fp16/bf16 autocast the chunk matmuls run in the
@@ -15,7 +19,7 @@ they run in the inputs' dtype. The loss is returned in float32 (float64 for floa
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
@@ -23,9 +27,9 @@ from torch import Tensor
 from ..errors import LossInputError
 from ._checks import check_float, check_labels, check_reduction, check_tensor, ignored_mask, shape_str
 from ._precision import autocast_off
-from ._reduce import acc_dtype, reduce
+from ._reduce import reduce
 
-__all__ = ["linear_cross_entropy", "chunk_rows", "matmul_dtype", "chunk_logits", "LOGITS_BUDGET_BYTES"]
+__all__ = ["linear_cross_entropy", "chunk_rows", "matmul_dtype", "chunk_logits", "walk_rows", "LOGITS_BUDGET_BYTES"]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -69,53 +73,73 @@ class _Options:
         self.smoothing, self.z_loss, self.softcap, self.chunk, self.mm = smoothing, z_loss, softcap, chunk, mm
 
 
-def _forward_rows(h: Tensor, w: Tensor, b: Tensor | None, t: Tensor, o: _Options) -> tuple[Tensor, Tensor]:
-    """Per-row loss and logsumexp, chunk by chunk (``t`` holds 0 at ignored rows; masking is the caller's)."""
-    acc = acc_dtype(w) if h.dtype != torch.float64 else torch.float64
-    n, v = h.shape[0], w.shape[0]
-    rows = h.new_empty(n, dtype=acc)
-    lse = h.new_empty(n, dtype=acc)
-    w_mm = w.to(o.mm)
-    for start in range(0, n, o.chunk):
-        stop = min(start + o.chunk, n)
-        y = _softcapped(chunk_logits(h[start:stop].to(o.mm), w_mm, b, acc), o.softcap)
-        m = torch.logsumexp(y, dim=1)
-        picked = y.gather(1, t[start:stop, None]).squeeze(1)
-        loss = m - (1.0 - o.smoothing) * picked
-        if o.smoothing:
-            loss = loss - (o.smoothing / v) * y.sum(dim=1)
-        if o.z_loss:
-            loss = loss + o.z_loss * m * m
-        rows[start:stop], lse[start:stop] = loss, m
-    return rows, lse
+Grads = tuple[Tensor | None, Tensor | None, Tensor | None]
 
 
-def _backward_rows(
-    h: Tensor, w: Tensor, b: Tensor | None, t: Tensor, lse: Tensor, g: Tensor, o: _Options, need: tuple[bool, ...]
-) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """Gradients of ``sum_n g[n] * row_loss[n]`` w.r.t. hidden, weight and bias, recomputing each chunk's logits.
+def _logit_grad(p: Tensor, y: Tensor, t: Tensor, m: Tensor, g: Tensor, o: _Options) -> Tensor:
+    """d (sum_n g_n row_n) / d z for one chunk, in place in ``p`` = softmax(y):
+    ``g (p (1 + 2 z_loss lse) - (1 - eps) onehot(t) - eps / V)``, times ``1 - (y / softcap)^2`` under a softcap."""
+    p.mul_(g * (1.0 + 2.0 * o.z_loss * m) if o.z_loss else g)
+    p.scatter_add_(1, t[:, None], -(1.0 - o.smoothing) * g)
+    if o.smoothing:
+        p.sub_((o.smoothing / p.shape[1]) * g)
+    if o.softcap is not None:
+        p.mul_(1.0 - (y / o.softcap) ** 2)
+    return p
 
-    d row / d y_v = softmax(y)_v (1 + 2 z_loss lse) - (1 - eps) [v = t] - eps / V, times
-    d y / d z = 1 - (y / softcap)^2 under a softcap.
+
+def walk_rows(
+    h: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    t: Tensor,
+    o: _Options,
+    *,
+    g: Tensor | None = None,
+    lse: Tensor | None = None,
+    need: tuple[bool, bool, bool] = (True, True, True),
+) -> tuple[Tensor | None, Tensor, Grads]:
+    """One pass over the rows in chunks: the per-row losses and logsumexp (when ``lse`` is not given) and, when
+    per-row weights ``g`` are given, the gradients of ``sum_n g[n] row_loss[n]`` w.r.t. (hidden, weight, bias)
+    for those ``need``-ed. With a saved ``lse`` it is the backward's recompute (no losses).
+
+    ``t`` holds a valid class at every row (0 at ignored ones: their ``g`` is 0 and the caller masks the loss).
+    Logits are formed in ``o.mm`` and upcast before any statistic; losses and accumulators are float32 (float64).
     """
-    acc = lse.dtype
+    acc = torch.float64 if torch.float64 in (h.dtype, w.dtype) else torch.float32
     n, v = h.shape[0], w.shape[0]
+    rows = h.new_empty(n, dtype=acc) if lse is None else None
+    out_lse = h.new_empty(n, dtype=acc) if lse is None else lse
+    grad_h = torch.empty(h.shape, dtype=acc, device=h.device) if g is not None and need[0] else None
+    grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if g is not None and need[1] else None
+    grad_b = torch.zeros(v, dtype=acc, device=w.device) if g is not None and need[2] and b is not None else None
     w_mm = w.to(o.mm)
-    grad_h = torch.empty(h.shape, dtype=acc, device=h.device) if need[0] else None
-    grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if need[1] else None
-    grad_b = torch.zeros(v, dtype=acc, device=w.device) if need[2] and b is not None else None
     for start in range(0, n, o.chunk):
         stop = min(start + o.chunk, n)
-        h_c = h[start:stop].to(o.mm)
+        h_c, t_c = h[start:stop].to(o.mm), t[start:stop]
         y = _softcapped(chunk_logits(h_c, w_mm, b, acc), o.softcap)
-        m = lse[start:stop, None]
-        scale = g[start:stop, None] * (1.0 + 2.0 * o.z_loss * m) if o.z_loss else g[start:stop, None]
-        d = torch.exp(y - m).mul_(scale)
-        d.scatter_add_(1, t[start:stop, None], -(1.0 - o.smoothing) * g[start:stop, None])
-        if o.smoothing:
-            d.sub_((o.smoothing / v) * g[start:stop, None])
-        if o.softcap is not None:
-            d.mul_(1.0 - (y / o.softcap) ** 2)
+        p = None
+        if lse is not None:  # the backward's recompute: softmax from the saved logsumexp
+            m = lse[start:stop, None]
+            p = torch.exp(y - m)
+        elif g is None:  # loss only
+            m = torch.logsumexp(y, dim=1, keepdim=True)
+        else:  # loss and gradient from one exp pass
+            top = y.amax(dim=1, keepdim=True)
+            p = (y - top).exp_()
+            total = p.sum(dim=1, keepdim=True)
+            p.div_(total)
+            m = top + total.log()
+        if rows is not None:
+            loss = m[:, 0] - (1.0 - o.smoothing) * y.gather(1, t_c[:, None])[:, 0]
+            if o.smoothing:
+                loss = loss - (o.smoothing / v) * y.sum(dim=1)
+            if o.z_loss:
+                loss = loss + o.z_loss * m[:, 0] ** 2
+            rows[start:stop], out_lse[start:stop] = loss, m[:, 0]
+        if g is None or p is None:
+            continue
+        d = _logit_grad(p, y, t_c, m, g[start:stop, None].to(acc), o)
         del y
         if grad_b is not None:
             grad_b += d.sum(dim=0)
@@ -126,33 +150,43 @@ def _backward_rows(
             grad_w.addmm_(d_mm.T, h_c)  # in place: no (V, H) temporary per chunk
         elif grad_w is not None:
             grad_w += d_mm.T @ h_c
-    return grad_h, grad_w, grad_b
+    return rows, out_lse, (grad_h, grad_w, grad_b)
+
+
+def _as(grads: tuple[Tensor | None, ...], *like: Tensor | None) -> tuple[Tensor | None, ...]:
+    return tuple(None if gr is None or x is None else gr.to(x.dtype) for gr, x in zip(grads, like, strict=True))
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """Per-row losses (N,) of the chunked linear cross-entropy; see the module doc."""
+    """The chunked linear cross-entropy: per-row losses (N,), or with ``total`` their sum over the rows weighted
+    by ``valid`` (a scalar), whose gradients are formed in the forward's pass over the logits (see the docs of
+    :func:`linear_cross_entropy`); see also the module doc."""
 
     @staticmethod
-    def forward(ctx: Any, h: Tensor, w: Tensor, b: Tensor | None, t: Tensor, o: _Options) -> Tensor:
+    def forward(
+        ctx: Any, h: Tensor, w: Tensor, b: Tensor | None, t: Tensor, valid: Tensor, o: _Options, total: bool
+    ) -> Tensor:
+        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
+        g = valid if total and any(need) else None
         with autocast_off(h):
-            rows, lse = _forward_rows(h, w, b, t, o)
-        ctx.save_for_backward(h, w, b, t, lse)
-        ctx.options = o
-        return rows
+            rows, lse, grads = walk_rows(h, w, b, t, o, g=g, need=need)
+        rows = cast(Tensor, rows)  # walk_rows returns the losses when no lse is given
+        ctx.save_for_backward(h, w, b, t, valid, lse)
+        ctx.options, ctx.grads = o, (grads if g is not None else None)
+        return torch.where(valid > 0, rows, 0.0).sum() if total else rows
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        h, w, b, t, lse = ctx.saved_tensors
-        need = tuple(ctx.needs_input_grad[:3])
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        h, w, b, t, valid, lse = ctx.saved_tensors
+        grads, ctx.grads = ctx.grads, None  # formed in the forward: scaled in place, released, used once
+        if grads is not None:
+            scaled = tuple(None if gr is None else gr.mul_(grad.to(gr.dtype)) for gr in grads)
+            return (*_as(scaled, h, w, b), None, None, None, None)
+        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
+        g = (grad * valid).to(lse.dtype)  # a scalar upstream (a second backward of "total") broadcasts here
         with autocast_off(h):
-            grad_h, grad_w, grad_b = _backward_rows(h, w, b, t, lse, g.to(lse.dtype), ctx.options, need)
-        return (
-            None if grad_h is None else grad_h.to(h.dtype),
-            None if grad_w is None else grad_w.to(w.dtype),
-            None if grad_b is None else grad_b.to(b.dtype),
-            None,
-            None,
-        )
+            _, _, recomputed = walk_rows(h, w, b, t, ctx.options, g=g, lse=lse, need=need)
+        return (*_as(recomputed, h, w, b), None, None, None, None)
 
 
 def _check(
@@ -206,8 +240,10 @@ def linear_cross_entropy(
     Label smoothing ``eps`` as ``F.cross_entropy``'s; PaLM's auxiliary z-loss ``lambda_z lse^2`` (Chowdhery et
     al. 2022); Gemma 2's logit softcap (Gemma Team 2024). Rows whose target is ``ignore_index`` count for
     nothing. The rows are walked in chunks (a custom autograd function): the forward keeps the per-row
-    logsumexp, the backward recomputes each chunk's logits and forms the gradients of ``hidden``, ``weight``
-    and ``bias``. No ``.item()``, no host sync (except the label-range check, under its switch).
+    logsumexp, and each chunk's logits give the gradients of ``hidden``, ``weight`` and ``bias`` chunk by chunk:
+    recomputed in backward for ``"none"``; for ``"mean"``/``"sum"`` formed in the forward's pass (when gradients
+    are enabled) and scaled by the upstream gradient in backward. No ``.item()``, no host sync (except the
+    label-range check, under its switch).
 
     Memory, besides the inputs and their gradients: ``8 N`` bytes (per-row loss and logsumexp, float32), a
     float32 accumulator ``4 (V H + V)`` bytes for the ``weight``/``bias`` gradient and ``4 N H`` for the
@@ -215,7 +251,9 @@ def linear_cross_entropy(
     matmul dtype when it differs (autocast), and the chunk's working set, about ``4 c V`` float32 elements
     (``16 c V`` bytes). The automatic chunk is ``c = max(1, 64 MiB // (16 V))`` rows (128 at V = 32768):
     about 64 MiB whatever N is, against ``4 N V`` bytes for the logits alone (and as much again for their
-    gradient) in the unfused computation. Time: one matmul in the forward, three in the backward.
+    gradient) in the unfused computation. For "mean"/"sum" the ``hidden``/``weight``/``bias`` gradients exist
+    from the forward on (the unfused backward allocates them too, later). Time: three matmuls of the logits' size
+    for "mean"/"sum" (as unfused), four for "none" (the recompute).
 
     Precision: the chunk matmuls run in the autocast dtype under fp16/bf16 autocast (as ``F.linear``), else in
     the inputs' dtype; logsumexp, softmax, the losses, the reduction and the gradient accumulators are float32
@@ -267,6 +305,12 @@ def linear_cross_entropy(
     valid = torch.ones_like(flat, dtype=torch.bool) if ignored is None else ~ignored
     t = torch.where(valid, flat, 0).long()  # ignored rows gather class 0; their loss and gradient are zeroed
     options = _Options(float(label_smoothing), float(z_loss), softcap, chunk_rows(n, v, chunk_size), mm)
-    rows: Tensor = _LinearCrossEntropy.apply(h, weight, bias, t, options)  # type: ignore[no-untyped-call]
-    rows = torch.where(valid, rows, 0.0)
-    return reduce(rows, reduction, valid).reshape(target.shape if reduction == "none" else ())
+    # "mean"/"sum" with gradients wanted: one pass over the logits forms the loss and its gradients (the upstream
+    # gradient of a scalar is one number, applied in backward); "none": the backward recomputes the logits
+    total = reduction != "none" and torch.is_grad_enabled()
+    w_valid = valid.to(torch.float64 if torch.float64 in (hidden.dtype, weight.dtype) else torch.float32)
+    out: Tensor = _LinearCrossEntropy.apply(h, weight, bias, t, w_valid, options, total)  # type: ignore[no-untyped-call]
+    if not total:
+        rows = reduce(torch.where(valid, out, 0.0), reduction, valid)
+        return rows.reshape(target.shape) if reduction == "none" else rows
+    return out if reduction == "sum" else out / valid.sum(dtype=out.dtype).clamp_min(1)

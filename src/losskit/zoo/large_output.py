@@ -38,8 +38,9 @@ def _hidden_head_labels(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tens
 )
 class LinearCrossEntropyLoss(nn.Module):
     """Cross-entropy of ``hidden @ weight.T + bias`` without the (N, V) logits
-    (:func:`losskit.functional.linear_cross_entropy`): the rows are walked in chunks, the backward recomputes
-    each chunk's logits. Memory beyond the inputs and their gradients: ``8 N`` bytes plus a chunk of about
+    (:func:`losskit.functional.linear_cross_entropy`): the rows are walked in chunks and each chunk's logits
+    give their gradients (formed in the forward's pass for "mean"/"sum", recomputed in backward for "none").
+    Memory beyond the inputs and their gradients: ``8 N`` bytes plus a chunk of about
     ``16 c V`` bytes (``c = max(1, 64 MiB // (16 V))`` rows by default), against ``4 N V`` for the logits alone.
 
     The module holds options only; the output layer stays in the model:

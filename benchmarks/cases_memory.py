@@ -1,0 +1,96 @@
+"""The benchmark cases of issue 13 (memory-bounded losses for large outputs), part 1: ``linear_cross_entropy``.
+
+``linear_cross_entropy(hidden, weight, target)`` against the unfused ``F.cross_entropy(F.linear(hidden, weight),
+target)``, eagerly and under ``torch.compile`` (inductor; the compile happens in the build call, before any
+timing or memory figure), at N=8192 rows, H=1024, V=32768 (float32, CPU). Every implementation runs
+forward+backward on the same tensors; ``hidden`` and ``weight`` require grad (the harness drops ``hidden``'s
+gradient after each step; ``weight.grad`` stays allocated after the warm-up, alike for every row, as in
+training). Goals (issue 13): peak memory <= 1/8 of the eager unfused and <= the compiled unfused; time <= 1.3x
+the eager unfused; the same value.
+
+The unfused path holds the (N, V) logits, their log-softmax and their gradient: 1 GiB each at these shapes;
+losskit's holds a chunk of about 64 MiB, the per-row logsumexp and the gradient accumulators ((V, H) for the
+weight: 128 MiB, what the unfused backward allocates too). V=131072 is left out: the unfused rows would need
+about 12 GiB. Measured while developing (1 thread, shared machine, this module's rows): at (8192, 256, 32768)
+losskit 64 MiB / 5.3 s vs eager unfused 3072 MiB / 8.6 s; --quick (2048, 128, 4096, 64-row chunks) losskit
+5.9 MiB / 75 ms, eager 96 MiB / 146 ms, compiled 35 MiB / 98 ms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from cases import Case, Goal, Impl, Inputs, LossFn
+
+__all__ = ["make_memory_cases"]
+
+LOSSKIT = "losskit linear_cross_entropy"
+EAGER = "torch unfused (eager)"
+COMPILED = "torch unfused (torch.compile)"
+
+
+def lm_inputs(shape: tuple[int, ...]) -> Inputs:
+    """Hidden states (N, H) and a head weight (V, H) scaled like ``nn.Linear``'s init, both requiring grad, and
+    targets (N,) in [0, V) with 1 in 16 ignored (-100, padding)."""
+    n, h, v = shape
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(n, h, generator=g).requires_grad_()
+    weight = (torch.randn(v, h, generator=g) / h**0.5).requires_grad_()
+    target = torch.randint(0, v, (n,), generator=g)
+    target[::16] = -100
+    return {"pred": hidden, "weight": weight, "labels": target}
+
+
+def _unfused(d: Inputs) -> torch.Tensor:
+    return F.cross_entropy(F.linear(d["pred"], d["weight"]), d["labels"])
+
+
+def _losskit(**options: Any) -> Impl:
+    def make() -> LossFn:
+        import losskit
+
+        loss = losskit.build_loss("linear_cross_entropy", **options)
+        return lambda d: loss(d["pred"], d["weight"], d["labels"])
+
+    opts = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return Impl(LOSSKIT, "losskit", make, opts, 'chunked rows; "mean": gradients formed in the forward pass')
+
+
+def _eager() -> Impl:
+    return Impl(EAGER, "torch", lambda: _unfused, "", "F.cross_entropy(F.linear(h, w), t)")
+
+
+def _compiled() -> Impl:
+    def make() -> LossFn:
+        torch._dynamo.reset()
+        return torch.compile(_unfused)
+
+    return Impl(COMPILED, "torch", make, "", "the same under torch.compile (inductor)")
+
+
+def make_memory_cases(quick: bool = False) -> list[Case]:
+    """linear_cross_entropy vs the eager and compiled unfused computation at (N, H, V) = (8192, 1024, 32768);
+    ``quick``: (2048, 128, 4096) with 64-row chunks (the full run's chunk-to-logits proportion), a smoke run."""
+    shape = (2048, 128, 4096) if quick else (8192, 1024, 32768)
+    goals = (
+        Goal(LOSSKIT, "memory", 0.125, (EAGER,)),
+        Goal(LOSSKIT, "memory", 1.0, (COMPILED,)),
+        Goal(LOSSKIT, "time", 1.3, (EAGER,)),
+        Goal(LOSSKIT, "value", 1.0, (EAGER,)),
+    )
+    return [
+        Case(
+            issue=13,
+            family="linear_cross_entropy",
+            shape=shape,
+            inputs=lm_inputs,
+            impls=(_losskit(chunk_size=64) if quick else _losskit(), _eager(), _compiled()),
+            goals=goals,
+            budget_s=10.0 if quick else 60.0,
+            shape_text="N{}xH{}xV{}".format(*shape),
+            note="float32, CPU; the (N, V) logits of the unfused rows are 4 N V bytes",
+        )
+    ]
