@@ -260,8 +260,10 @@ class Registry(Generic[T]):
         close: list[str] = []
         picked: dict[str, int] = {}
         # One suggestion per entry, its canonical name if close. difflib is quadratic in the length of the
-        # query: a huge name gets no suggestions, only a short repr.
-        for key in suggest(name, state.index, limit=6) if len(name) <= 200 else []:
+        # query: a huge name gets no suggestions, only a short repr. A path is never a name, and a suggestion
+        # that depends on its spelling would make two paths (one existing, one not) read differently.
+        path_like = "/" in name or "\\" in name
+        for key in suggest(name, state.index, limit=6) if len(name) <= 200 and not path_like else []:
             owner = state.index[key]
             if owner not in picked:
                 picked[owner] = len(close)
