@@ -35,6 +35,7 @@ from .hausdorff_er import hausdorff_er_loss
 from .image_quality import ms_ssim_loss, psnr_loss, ssim_loss
 from .image_registration import dice_smooth_loss, lncc_dvf_loss
 from .linear_ce import linear_cross_entropy
+from .linear_distill import linear_jsd_loss, linear_kd_loss
 from .lncc import global_ncc_loss, lncc_loss
 from .long_tail import aucm_loss, class_balanced_loss, ldam_loss
 from .lovasz import lovasz_loss
@@ -225,6 +226,8 @@ __all__ = [
     "kl_div_loss",
     "kd_loss",
     "linear_cross_entropy",
+    "linear_kd_loss",
+    "linear_jsd_loss",
     "feature_distillation_loss",
     # self-supervised
     "barlow_twins_loss",

@@ -19,7 +19,7 @@ they run in the inputs' dtype. The loss is returned in float32 (float64 for floa
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -29,7 +29,17 @@ from ._checks import check_float, check_labels, check_reduction, check_tensor, i
 from ._precision import autocast_off
 from ._reduce import reduce
 
-__all__ = ["linear_cross_entropy", "chunk_rows", "matmul_dtype", "chunk_logits", "walk_rows", "LOGITS_BUDGET_BYTES"]
+__all__ = [
+    "linear_cross_entropy",
+    "chunk_rows",
+    "matmul_dtype",
+    "chunk_logits",
+    "walk_rows",
+    "ChunkedLinear",
+    "ChunkSpec",
+    "ChunkKernel",
+    "LOGITS_BUDGET_BYTES",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -66,61 +76,141 @@ def _softcapped(z: Tensor, softcap: float | None) -> Tensor:
     return z if softcap is None else softcap * torch.tanh(z / softcap)
 
 
-class _Options:
-    """The options the chunk kernels need, in one object (saved on the autograd context)."""
-
-    def __init__(self, smoothing: float, z_loss: float, softcap: float | None, chunk: int, mm: torch.dtype) -> None:
-        self.smoothing, self.z_loss, self.softcap, self.chunk, self.mm = smoothing, z_loss, softcap, chunk, mm
-
-
 Grads = tuple[Tensor | None, Tensor | None, Tensor | None]
+#: What a chunk kernel returns for rows [start, stop): their losses (None in a backward recompute), a per-row
+#: statistic to save for the backward (None: nothing), and d(sum_n g_n loss_n)/d logits (None without ``g``).
+ChunkOut = tuple[Tensor | None, Tensor | None, Tensor | None]
 
 
-def _logit_grad(p: Tensor, y: Tensor, t: Tensor, m: Tensor, g: Tensor, o: _Options) -> Tensor:
-    """d (sum_n g_n row_n) / d z for one chunk, in place in ``p`` = softmax(y):
-    ``g (p (1 + 2 z_loss lse) - (1 - eps) onehot(t) - eps / V)``, times ``1 - (y / softcap)^2`` under a softcap."""
-    p.mul_(g * (1.0 + 2.0 * o.z_loss * m) if o.z_loss else g)
-    p.scatter_add_(1, t[:, None], -(1.0 - o.smoothing) * g)
-    if o.smoothing:
-        p.sub_((o.smoothing / p.shape[1]) * g)
-    if o.softcap is not None:
-        p.mul_(1.0 - (y / o.softcap) ** 2)
-    return p
+class ChunkKernel:
+    """The loss-specific part of a chunked linear-output loss: from one chunk's logits ``z`` (upcast, rows
+    [start, stop)) and the per-row gradient weights ``g`` (None: no gradient wanted), a :data:`ChunkOut`."""
+
+    def __call__(self, start: int, stop: int, z: Tensor, g: Tensor | None) -> ChunkOut:
+        raise NotImplementedError
+
+
+class ChunkSpec:
+    """A chunked linear-output loss for :class:`ChunkedLinear`: the chunk rows, the matmul dtype and its kernel,
+    built from the extra tensors (a teacher's hidden states and head), the saved per-row statistic (None in the
+    forward), the accumulation dtype and whether it is the forward (losses wanted) or the backward's recompute."""
+
+    def __init__(self, chunk: int, mm: torch.dtype) -> None:
+        self.chunk, self.mm = chunk, mm
+
+    def kernel(self, extra: tuple[Tensor, ...], stats: Tensor | None, acc: torch.dtype, forward: bool) -> ChunkKernel:
+        raise NotImplementedError
 
 
 def walk_rows(
     h: Tensor,
     w: Tensor,
     b: Tensor | None,
-    t: Tensor,
-    o: _Options,
+    spec: ChunkSpec,
+    kernel: ChunkKernel,
     *,
     g: Tensor | None = None,
-    lse: Tensor | None = None,
     need: tuple[bool, bool, bool] = (True, True, True),
-) -> tuple[Tensor | None, Tensor, Grads]:
-    """One pass over the rows in chunks: the per-row losses and logsumexp (when ``lse`` is not given) and, when
-    per-row weights ``g`` are given, the gradients of ``sum_n g[n] row_loss[n]`` w.r.t. (hidden, weight, bias)
-    for those ``need``-ed. With a saved ``lse`` it is the backward's recompute (no losses).
-
-    ``t`` holds a valid class at every row (0 at ignored ones: their ``g`` is 0 and the caller masks the loss).
-    Logits are formed in ``o.mm`` and upcast before any statistic; losses and accumulators are float32 (float64).
-    """
+) -> tuple[Tensor | None, Tensor | None, Grads]:
+    """The one pass over the rows in chunks of every linear-output loss: each chunk's logits ``h_c @ w.T + b``
+    (in ``spec.mm``, upcast to float32/float64) go to ``kernel``; its losses and statistics are gathered, and
+    with per-row weights ``g`` its logit gradients give those of (hidden, weight, bias) that are ``need``-ed,
+    accumulated in float32 (float64). Nothing of size (N, V) is ever made."""
     acc = torch.float64 if torch.float64 in (h.dtype, w.dtype) else torch.float32
     n, v = h.shape[0], w.shape[0]
-    rows = h.new_empty(n, dtype=acc) if lse is None else None
-    out_lse = h.new_empty(n, dtype=acc) if lse is None else lse
+    rows = stats = None
     grad_h = torch.empty(h.shape, dtype=acc, device=h.device) if g is not None and need[0] else None
     grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if g is not None and need[1] else None
     grad_b = torch.zeros(v, dtype=acc, device=w.device) if g is not None and need[2] and b is not None else None
-    w_mm = w.to(o.mm)
-    for start in range(0, n, o.chunk):
-        stop = min(start + o.chunk, n)
-        h_c, t_c = h[start:stop].to(o.mm), t[start:stop]
-        y = _softcapped(chunk_logits(h_c, w_mm, b, acc), o.softcap)
+    w_mm = w.to(spec.mm)
+    for start in range(0, n, spec.chunk):
+        stop = min(start + spec.chunk, n)
+        h_c = h[start:stop].to(spec.mm)
+        loss, stat, d = kernel(start, stop, chunk_logits(h_c, w_mm, b, acc), None if g is None else g[start:stop])
+        if loss is not None:
+            rows = h.new_empty(n, dtype=acc) if rows is None else rows
+            rows[start:stop] = loss
+        if stat is not None:
+            stats = h.new_empty(n, dtype=acc) if stats is None else stats
+            stats[start:stop] = stat
+        if d is None:
+            continue
+        if grad_b is not None:
+            grad_b += d.sum(dim=0)
+        d_mm = d.to(spec.mm)
+        if grad_h is not None:
+            grad_h[start:stop] = d_mm @ w_mm
+        if grad_w is not None and grad_w.dtype == spec.mm:
+            grad_w.addmm_(d_mm.T, h_c)  # in place: no (V, H) temporary per chunk
+        elif grad_w is not None:
+            grad_w += d_mm.T @ h_c
+    return rows, stats, (grad_h, grad_w, grad_b)
+
+
+def _as(grads: tuple[Tensor | None, ...], *like: Tensor | None) -> tuple[Tensor | None, ...]:
+    return tuple(None if gr is None or x is None else gr.to(x.dtype) for gr, x in zip(grads, like, strict=True))
+
+
+class ChunkedLinear(torch.autograd.Function):
+    """A chunked linear-output loss (``spec``) of ``h @ w.T + b``: the per-row losses (N,), or with ``total`` their
+    sum weighted by ``g`` (a scalar), whose gradients are formed in the forward's pass over the logits and scaled
+    by the upstream gradient in backward; otherwise (and for a second backward) the backward recomputes each
+    chunk's logits. ``extra`` tensors (a teacher) reach the kernel and get no gradient."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, h: Tensor, w: Tensor, b: Tensor | None, g: Tensor, spec: ChunkSpec, total: bool, *extra: Tensor
+    ) -> Tensor:
+        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
+        fused = total and any(need)
+        acc = torch.float64 if torch.float64 in (h.dtype, w.dtype) else torch.float32
+        with autocast_off(h):
+            rows, stats, grads = walk_rows(
+                h, w, b, spec, spec.kernel(extra, None, acc, True), g=g if fused else None, need=need
+            )
+        rows = h.new_zeros(h.shape[0], dtype=acc) if rows is None else rows  # None: no rows (N = 0)
+        ctx.save_for_backward(h, w, b, g, stats, *extra)
+        ctx.spec, ctx.total, ctx.grads = spec, total, (grads if fused else None)
+        return torch.where(g != 0, rows * g, 0.0).sum() if total else rows
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        h, w, b, g, stats, *extra = ctx.saved_tensors
+        nones = (None,) * (3 + len(extra))
+        grads, ctx.grads = ctx.grads, None  # formed in the forward: scaled in place, released, used once
+        if grads is not None:
+            scaled = tuple(None if gr is None else gr.mul_(grad.to(gr.dtype)) for gr in grads)
+            return (*_as(scaled, h, w, b), *nones)
+        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
+        acc = g.dtype
+        weights = (grad * g if ctx.total else grad).to(acc)  # a scalar upstream broadcasts over the rows
+        with autocast_off(h):
+            kernel = ctx.spec.kernel(tuple(extra), stats, acc, False)
+            _, _, recomputed = walk_rows(h, w, b, ctx.spec, kernel, g=weights, need=need)
+        return (*_as(recomputed, h, w, b), *nones)
+
+
+class _CrossEntropySpec(ChunkSpec):
+    def __init__(self, t: Tensor, smoothing: float, z_loss: float, softcap: float | None, chunk: int, mm: torch.dtype):
+        super().__init__(chunk, mm)
+        self.t, self.smoothing, self.z_loss, self.softcap = t, smoothing, z_loss, softcap
+
+    def kernel(self, extra: tuple[Tensor, ...], stats: Tensor | None, acc: torch.dtype, forward: bool) -> ChunkKernel:
+        return _CrossEntropyKernel(self, stats)
+
+
+class _CrossEntropyKernel(ChunkKernel):
+    """Cross-entropy rows (smoothing, z-loss, softcap); the statistic is the row's logsumexp."""
+
+    def __init__(self, o: _CrossEntropySpec, lse: Tensor | None) -> None:
+        self.o, self.lse = o, lse
+
+    def __call__(self, start: int, stop: int, z: Tensor, g: Tensor | None) -> ChunkOut:
+        o, t = self.o, self.o.t[start:stop]
+        y = _softcapped(z, o.softcap)
         p = None
-        if lse is not None:  # the backward's recompute: softmax from the saved logsumexp
-            m = lse[start:stop, None]
+        if self.lse is not None:  # the backward's recompute: softmax from the saved logsumexp
+            m = self.lse[start:stop, None]
             p = torch.exp(y - m)
         elif g is None:  # loss only
             m = torch.logsumexp(y, dim=1, keepdim=True)
@@ -130,63 +220,28 @@ def walk_rows(
             total = p.sum(dim=1, keepdim=True)
             p.div_(total)
             m = top + total.log()
-        if rows is not None:
-            loss = m[:, 0] - (1.0 - o.smoothing) * y.gather(1, t_c[:, None])[:, 0]
+        loss = None
+        if self.lse is None:
+            loss = m[:, 0] - (1.0 - o.smoothing) * y.gather(1, t[:, None])[:, 0]
             if o.smoothing:
-                loss = loss - (o.smoothing / v) * y.sum(dim=1)
+                loss = loss - (o.smoothing / y.shape[1]) * y.sum(dim=1)
             if o.z_loss:
                 loss = loss + o.z_loss * m[:, 0] ** 2
-            rows[start:stop], out_lse[start:stop] = loss, m[:, 0]
         if g is None or p is None:
-            continue
-        d = _logit_grad(p, y, t_c, m, g[start:stop, None].to(acc), o)
-        del y
-        if grad_b is not None:
-            grad_b += d.sum(dim=0)
-        d_mm = d.to(o.mm)
-        if grad_h is not None:
-            grad_h[start:stop] = d_mm @ w_mm
-        if grad_w is not None and grad_w.dtype == o.mm:
-            grad_w.addmm_(d_mm.T, h_c)  # in place: no (V, H) temporary per chunk
-        elif grad_w is not None:
-            grad_w += d_mm.T @ h_c
-    return rows, out_lse, (grad_h, grad_w, grad_b)
+            return loss, (m[:, 0] if self.lse is None else None), None
+        return loss, (m[:, 0] if self.lse is None else None), _logit_grad(p, y, t, m, g[:, None], o)
 
 
-def _as(grads: tuple[Tensor | None, ...], *like: Tensor | None) -> tuple[Tensor | None, ...]:
-    return tuple(None if gr is None or x is None else gr.to(x.dtype) for gr, x in zip(grads, like, strict=True))
-
-
-class _LinearCrossEntropy(torch.autograd.Function):
-    """The chunked linear cross-entropy: per-row losses (N,), or with ``total`` their sum over the rows weighted
-    by ``valid`` (a scalar), whose gradients are formed in the forward's pass over the logits (see the docs of
-    :func:`linear_cross_entropy`); see also the module doc."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, h: Tensor, w: Tensor, b: Tensor | None, t: Tensor, valid: Tensor, o: _Options, total: bool
-    ) -> Tensor:
-        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
-        g = valid if total and any(need) else None
-        with autocast_off(h):
-            rows, lse, grads = walk_rows(h, w, b, t, o, g=g, need=need)
-        rows = cast(Tensor, rows)  # walk_rows returns the losses when no lse is given
-        ctx.save_for_backward(h, w, b, t, valid, lse)
-        ctx.options, ctx.grads = o, (grads if g is not None else None)
-        return torch.where(valid > 0, rows, 0.0).sum() if total else rows
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        h, w, b, t, valid, lse = ctx.saved_tensors
-        grads, ctx.grads = ctx.grads, None  # formed in the forward: scaled in place, released, used once
-        if grads is not None:
-            scaled = tuple(None if gr is None else gr.mul_(grad.to(gr.dtype)) for gr in grads)
-            return (*_as(scaled, h, w, b), None, None, None, None)
-        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), bool(ctx.needs_input_grad[2]))
-        g = (grad * valid).to(lse.dtype)  # a scalar upstream (a second backward of "total") broadcasts here
-        with autocast_off(h):
-            _, _, recomputed = walk_rows(h, w, b, t, ctx.options, g=g, lse=lse, need=need)
-        return (*_as(recomputed, h, w, b), None, None, None, None)
+def _logit_grad(p: Tensor, y: Tensor, t: Tensor, m: Tensor, g: Tensor, o: _CrossEntropySpec) -> Tensor:
+    """d (sum_n g_n row_n) / d z for one chunk, in place in ``p`` = softmax(y):
+    ``g (p (1 + 2 z_loss lse) - (1 - eps) onehot(t) - eps / V)``, times ``1 - (y / softcap)^2`` under a softcap."""
+    p.mul_(g * (1.0 + 2.0 * o.z_loss * m) if o.z_loss else g)
+    p.scatter_add_(1, t[:, None], -(1.0 - o.smoothing) * g)
+    if o.smoothing:
+        p.sub_((o.smoothing / p.shape[1]) * g)
+    if o.softcap is not None:
+        p.mul_(1.0 - (y / o.softcap) ** 2)
+    return p
 
 
 def _check(
@@ -304,12 +359,12 @@ def linear_cross_entropy(
     ignored = ignored_mask(flat, ignore_index)
     valid = torch.ones_like(flat, dtype=torch.bool) if ignored is None else ~ignored
     t = torch.where(valid, flat, 0).long()  # ignored rows gather class 0; their loss and gradient are zeroed
-    options = _Options(float(label_smoothing), float(z_loss), softcap, chunk_rows(n, v, chunk_size), mm)
+    spec = _CrossEntropySpec(t, float(label_smoothing), float(z_loss), softcap, chunk_rows(n, v, chunk_size), mm)
     # "mean"/"sum" with gradients wanted: one pass over the logits forms the loss and its gradients (the upstream
     # gradient of a scalar is one number, applied in backward); "none": the backward recomputes the logits
     total = reduction != "none" and torch.is_grad_enabled()
     w_valid = valid.to(torch.float64 if torch.float64 in (hidden.dtype, weight.dtype) else torch.float32)
-    out: Tensor = _LinearCrossEntropy.apply(h, weight, bias, t, w_valid, options, total)  # type: ignore[no-untyped-call]
+    out: Tensor = ChunkedLinear.apply(h, weight, bias, w_valid, spec, total)  # type: ignore[no-untyped-call]
     if not total:
         rows = reduce(torch.where(valid, out, 0.0), reduction, valid)
         return rows.reshape(target.shape) if reduction == "none" else rows

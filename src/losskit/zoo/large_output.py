@@ -1,5 +1,6 @@
 """Losses over a large output layer (a language model's vocabulary, 100k classes), computed from the hidden states
-and the layer's weight in row chunks so the (N, V) logits are never held: ``linear_cross_entropy``."""
+and the layer's weight in row chunks so the (N, V) logits are never held: ``linear_cross_entropy``, and the
+distillation of such a layer, ``linear_kd`` and ``linear_jsd``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from torch import nn
 
 from ..functional._checks import check_reduction
 from ..functional.linear_ce import linear_cross_entropy
+from ..functional.linear_distill import linear_jsd_loss, linear_kd_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
-__all__ = ["LinearCrossEntropyLoss"]
+__all__ = ["LinearCrossEntropyLoss", "LinearKDLoss", "LinearJSDLoss"]
 
 
 def _hidden_head_labels(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,6 +108,187 @@ class LinearCrossEntropyLoss(nn.Module):
             label_smoothing=self.label_smoothing,
             z_loss=self.z_loss,
             softcap=self.softcap,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+        )
+
+
+def _student_teacher(loss: nn.Module, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """A student (8, 64) with a head (6, 64) and a teacher (8, 96) with a head (6, 96)."""
+    return (
+        torch.randn(8, 64, generator=g),
+        torch.randn(6, 64, generator=g) / 8,
+        torch.randn(8, 96, generator=g),
+        torch.randn(6, 96, generator=g) / 8,
+    )
+
+
+_DISTILL_INPUTS = (
+    TensorSpec("student_hidden", "(N, H_s) or (B, T, H_s)", "float", "the student's last hidden states"),
+    TensorSpec("student_weight", "(V, H_s)", "float", "the student's output layer weight (lm_head.weight)"),
+    TensorSpec("teacher_hidden", "(N, H_t) or (B, T, H_t)", "float", "the teacher's hidden states (detached)"),
+    TensorSpec("teacher_weight", "(V, H_t)", "float", "the teacher's output layer weight (detached)"),
+    TensorSpec("target", "(N,) or (B, T)", "long", "hard labels, for the CE mix and padding", optional=True),
+)
+_DistillReduction = Literal["batchmean", "sum", "none"]
+
+
+def _check_distill(loss: str, temperature: float, alpha: float, beta: float, chunk_size: int | None) -> None:
+    if not temperature > 0:
+        raise ValueError(f"{loss}: temperature must be > 0, got {temperature!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"{loss}: alpha must be in [0, 1], got {alpha!r}")
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"{loss}: beta must be in [0, 1], got {beta!r}")
+    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise ValueError(f"{loss}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+
+
+@register_loss(
+    "linear_kd",
+    aliases=["LinearKDLoss", "fused_linear_kd"],
+    tasks=["distillation", "language_modeling"],
+    tags=["large_output", "memory_bounded"],
+    inputs=InputSpec(tensors=_DISTILL_INPUTS, example=_student_teacher),
+)
+class LinearKDLoss(nn.Module):
+    """Logit distillation of a large output layer (:func:`losskit.functional.linear_kd_loss`):
+    ``alpha T^2 KL(softmax(u / T) || softmax(s / T)) + (1 - alpha) CE(s, target)`` on the logits
+    ``s = h_s W_s^T``, ``u = h_t W_t^T`` of student and (detached) teacher, walked in row chunks so neither
+    model's (N, V) logits are held: a chunk of about ``32 c V`` bytes (``c = max(1, 64 MiB // (32 V))``).
+
+    ``forward(student_hidden, student_weight, teacher_hidden, teacher_weight, target=None, student_bias=None,
+    teacher_bias=None)``; without a target the loss is the KD term alone; with one, rows labelled
+    ``ignore_index`` (padding) are left out of both terms. Parity: ``kd`` on ``F.linear`` logits.
+
+    Args:
+        temperature: T > 0 (default 4.0) dividing both models' logits before the softmax; the KL is scaled by
+            T^2 so the gradient scale does not depend on T.
+        alpha: the KD term's weight in [0, 1] with a target (default 0.5); the CE term gets ``1 - alpha``.
+        ignore_index: the label of rows left out of both terms (default -100, padding).
+        reduction: "batchmean" (default): the mean over the non-ignored rows; "sum": their sum; "none": per
+            row, the rows' shape (0 at ignored rows).
+        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, about 64 MiB of work.
+
+    Example:
+        >>> student, teacher = nn.Linear(8, 50, bias=False), nn.Linear(16, 50, bias=False)
+        >>> hs, ht = torch.randn(2, 5, 8, requires_grad=True), torch.randn(2, 5, 16)
+        >>> loss = LinearKDLoss(temperature=2.0)(hs, student.weight, ht, teacher.weight, torch.randint(0, 50, (2, 5)))
+        >>> loss.backward()
+        >>> student.weight.grad.shape, teacher.weight.grad is None
+        (torch.Size([50, 8]), True)
+    """
+
+    loss_name: str  # set by register_loss
+
+    def __init__(
+        self,
+        temperature: float = 4.0,
+        alpha: float = 0.5,
+        ignore_index: int = -100,
+        reduction: _DistillReduction = "batchmean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.reduction = check_reduction(self.loss_name, reduction, ("batchmean", "sum", "none"))
+        _check_distill(self.loss_name, temperature, alpha, 0.5, chunk_size)
+        self.temperature, self.alpha, self.ignore_index = float(temperature), float(alpha), ignore_index
+        self.chunk_size = chunk_size
+
+    def forward(
+        self,
+        student_hidden: torch.Tensor,
+        student_weight: torch.Tensor,
+        teacher_hidden: torch.Tensor,
+        teacher_weight: torch.Tensor,
+        target: torch.Tensor | None = None,
+        student_bias: torch.Tensor | None = None,
+        teacher_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return linear_kd_loss(
+            student_hidden,
+            student_weight,
+            teacher_hidden,
+            teacher_weight,
+            target,
+            student_bias=student_bias,
+            teacher_bias=teacher_bias,
+            temperature=self.temperature,
+            alpha=self.alpha,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+        )
+
+
+@register_loss(
+    "linear_jsd",
+    aliases=["LinearJSDLoss", "fused_linear_jsd", "generalized_jsd"],
+    tasks=["distillation", "language_modeling"],
+    tags=["large_output", "memory_bounded"],
+    inputs=InputSpec(tensors=_DISTILL_INPUTS, example=_student_teacher),
+)
+class LinearJSDLoss(nn.Module):
+    """Generalized Jensen-Shannon distillation of a large output layer (GKD, Agarwal et al. 2024; Liger-Kernel's
+    ``LigerFusedLinearJSD``; :func:`losskit.functional.linear_jsd_loss`): with ``p`` the teacher's and ``q`` the
+    student's tempered softmax and ``m = beta p + (1 - beta) q``, ``beta KL(p || m) + (1 - beta) KL(q || m)``,
+    walked in row chunks like :class:`LinearKDLoss` (same inputs, same memory).
+
+    Args:
+        beta: the mixture weight in [0, 1] (default 0.5, the symmetric JSD); 0 gives the forward KL(p || q), 1
+            the reverse KL(q || p), as TRL's ``generalized_jsd_loss``.
+        temperature: T > 0 (default 1.0) dividing both models' logits (no T^2 factor, unlike KD).
+        alpha: the JSD term's weight in [0, 1] with a target (default 0.5); the CE term gets ``1 - alpha``.
+        ignore_index: the label of rows left out of both terms (default -100, padding).
+        reduction: "batchmean" (default): the mean over the non-ignored rows; "sum": their sum; "none": per
+            row, the rows' shape (0 at ignored rows).
+        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, about 64 MiB of work.
+
+    Example:
+        >>> hs, ws = torch.randn(6, 8, requires_grad=True), torch.randn(40, 8, requires_grad=True)
+        >>> loss = LinearJSDLoss(beta=0.1)(hs, ws, torch.randn(6, 16), torch.randn(40, 16))
+        >>> loss.backward()
+    """
+
+    loss_name: str  # set by register_loss
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        temperature: float = 1.0,
+        alpha: float = 0.5,
+        ignore_index: int = -100,
+        reduction: _DistillReduction = "batchmean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.reduction = check_reduction(self.loss_name, reduction, ("batchmean", "sum", "none"))
+        _check_distill(self.loss_name, temperature, alpha, beta, chunk_size)
+        self.beta, self.temperature, self.alpha = float(beta), float(temperature), float(alpha)
+        self.ignore_index, self.chunk_size = ignore_index, chunk_size
+
+    def forward(
+        self,
+        student_hidden: torch.Tensor,
+        student_weight: torch.Tensor,
+        teacher_hidden: torch.Tensor,
+        teacher_weight: torch.Tensor,
+        target: torch.Tensor | None = None,
+        student_bias: torch.Tensor | None = None,
+        teacher_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return linear_jsd_loss(
+            student_hidden,
+            student_weight,
+            teacher_hidden,
+            teacher_weight,
+            target,
+            student_bias=student_bias,
+            teacher_bias=teacher_bias,
+            beta=self.beta,
+            temperature=self.temperature,
+            alpha=self.alpha,
+            ignore_index=self.ignore_index,
             reduction=self.reduction,
             chunk_size=self.chunk_size,
         )
