@@ -38,6 +38,8 @@ __all__ = [
     "ChunkedLinear",
     "ChunkSpec",
     "ChunkKernel",
+    "check_chunk_size",
+    "check_linear_ce_options",
     "LOGITS_BUDGET_BYTES",
 ]
 
@@ -244,6 +246,25 @@ def _logit_grad(p: Tensor, y: Tensor, t: Tensor, m: Tensor, g: Tensor, o: _Cross
     return p
 
 
+def check_chunk_size(loss: str, chunk_size: object) -> None:
+    """``chunk_size`` is None (automatic) or an int >= 1: else a ``ValueError`` naming the loss."""
+    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise ValueError(f"{loss}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+
+
+def check_linear_ce_options(
+    loss: str, label_smoothing: float, z_loss: float, softcap: float | None, chunk_size: int | None
+) -> None:
+    """The numeric options of :func:`linear_cross_entropy` (the functional form and the module check alike)."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{loss}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if not z_loss >= 0.0:
+        raise ValueError(f"{loss}: z_loss must be >= 0, got {z_loss!r}")
+    if softcap is not None and not softcap > 0.0:
+        raise ValueError(f"{loss}: softcap must be > 0 or None, got {softcap!r}")
+    check_chunk_size(loss, chunk_size)
+
+
 def _check(
     name: str, hidden: Tensor, weight: Tensor, target: Tensor, bias: Tensor | None, ignore_index: int
 ) -> tuple[int, int]:
@@ -344,14 +365,7 @@ def linear_cross_entropy(
     """
     name = "linear_cross_entropy"
     check_reduction(name, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    if not z_loss >= 0.0:
-        raise ValueError(f"{name}: z_loss must be >= 0, got {z_loss!r}")
-    if softcap is not None and not softcap > 0.0:
-        raise ValueError(f"{name}: softcap must be > 0 or None, got {softcap!r}")
-    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise ValueError(f"{name}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+    check_linear_ce_options(name, label_smoothing, z_loss, softcap, chunk_size)
     n, v = _check(name, hidden, weight, target, bias, ignore_index)
     mm = matmul_dtype(hidden, weight)
     h = hidden.reshape(n, hidden.shape[-1])

@@ -21,9 +21,18 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ._checks import check_float, check_labels, check_reduction, ignored_mask, shape_str
-from .linear_ce import ChunkedLinear, ChunkKernel, ChunkOut, ChunkSpec, chunk_logits, chunk_rows, matmul_dtype
+from .linear_ce import (
+    ChunkedLinear,
+    ChunkKernel,
+    ChunkOut,
+    ChunkSpec,
+    check_chunk_size,
+    chunk_logits,
+    chunk_rows,
+    matmul_dtype,
+)
 
-__all__ = ["linear_kd_loss", "linear_jsd_loss"]
+__all__ = ["linear_kd_loss", "linear_jsd_loss", "check_distill_options"]
 
 Reduction = Literal["batchmean", "sum", "none"]
 
@@ -79,6 +88,20 @@ class _DistillKernel(ChunkKernel):
         return (loss if self.forward else None), None, (None if g is None else d.mul_(g[:, None]))
 
 
+def check_distill_options(
+    loss: str, reduction: str, temperature: float, alpha: float, beta: float, chunk_size: int | None
+) -> None:
+    """The options of :func:`linear_kd_loss` / :func:`linear_jsd_loss` (the functional forms and the modules)."""
+    check_reduction(loss, reduction, ("batchmean", "sum", "none"))
+    if not temperature > 0:
+        raise ValueError(f"{loss}: temperature must be > 0, got {temperature!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"{loss}: alpha must be in [0, 1], got {alpha!r}")
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"{loss}: beta must be in [0, 1], got {beta!r}")
+    check_chunk_size(loss, chunk_size)
+
+
 def _distill(
     name: str,
     kind: str,
@@ -96,15 +119,7 @@ def _distill(
     reduction: str,
     chunk_size: int | None,
 ) -> Tensor:
-    check_reduction(name, reduction, ("batchmean", "sum", "none"))
-    if not temperature > 0:
-        raise ValueError(f"{name}: temperature must be > 0, got {temperature!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha!r}")
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"{name}: beta must be in [0, 1], got {beta!r}")
-    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise ValueError(f"{name}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+    check_distill_options(name, reduction, temperature, alpha, beta, chunk_size)
     for what, t, layout in (("student_hidden", hs, "(*, H_s)"), ("student_weight", ws, "(V, H_s)")):
         check_float(name, what, t, layout)
     for what, t, layout in (("teacher_hidden", ht, "(*, H_t)"), ("teacher_weight", wt, "(V, H_t)")):

@@ -4,14 +4,15 @@ distillation of such a layer, ``linear_kd`` and ``linear_jsd``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..functional._checks import check_reduction
-from ..functional.linear_ce import linear_cross_entropy
-from ..functional.linear_distill import linear_jsd_loss, linear_kd_loss
+from ..functional.linear_ce import check_linear_ce_options, linear_cross_entropy
+from ..functional.linear_distill import check_distill_options, linear_jsd_loss, linear_kd_loss
 from ..inputs import InputSpec, TensorSpec
 from ..registration import register_loss
 
@@ -85,14 +86,7 @@ class LinearCrossEntropyLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.reduction = check_reduction(self.loss_name, reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"{self.loss_name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-        if not z_loss >= 0.0:
-            raise ValueError(f"{self.loss_name}: z_loss must be >= 0, got {z_loss!r}")
-        if softcap is not None and not softcap > 0.0:
-            raise ValueError(f"{self.loss_name}: softcap must be > 0 or None, got {softcap!r}")
-        if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
-            raise ValueError(f"{self.loss_name}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+        check_linear_ce_options(self.loss_name, label_smoothing, z_loss, softcap, chunk_size)
         self.ignore_index, self.label_smoothing, self.z_loss = ignore_index, float(label_smoothing), float(z_loss)
         self.softcap, self.chunk_size = (None if softcap is None else float(softcap)), chunk_size
 
@@ -133,15 +127,54 @@ _DISTILL_INPUTS = (
 _DistillReduction = Literal["batchmean", "sum", "none"]
 
 
-def _check_distill(loss: str, temperature: float, alpha: float, beta: float, chunk_size: int | None) -> None:
-    if not temperature > 0:
-        raise ValueError(f"{loss}: temperature must be > 0, got {temperature!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"{loss}: alpha must be in [0, 1], got {alpha!r}")
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"{loss}: beta must be in [0, 1], got {beta!r}")
-    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise ValueError(f"{loss}: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+class _LinearDistillLoss(nn.Module):
+    """What linear_kd and linear_jsd share: the option checks and the forward (one call of ``_functional``)."""
+
+    loss_name: str  # set by register_loss
+    _functional: Callable[..., torch.Tensor]
+
+    def _options(
+        self,
+        temperature: float,
+        alpha: float,
+        beta: float,
+        ignore_index: int,
+        reduction: _DistillReduction,
+        chunk_size: int | None,
+    ) -> None:
+        check_distill_options(self.loss_name, reduction, temperature, alpha, beta, chunk_size)
+        self.temperature, self.alpha, self.ignore_index = float(temperature), float(alpha), ignore_index
+        self.reduction: _DistillReduction = reduction
+        self.chunk_size = chunk_size
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    def forward(
+        self,
+        student_hidden: torch.Tensor,
+        student_weight: torch.Tensor,
+        teacher_hidden: torch.Tensor,
+        teacher_weight: torch.Tensor,
+        target: torch.Tensor | None = None,
+        student_bias: torch.Tensor | None = None,
+        teacher_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return type(self)._functional(
+            student_hidden,
+            student_weight,
+            teacher_hidden,
+            teacher_weight,
+            target,
+            student_bias=student_bias,
+            teacher_bias=teacher_bias,
+            temperature=self.temperature,
+            alpha=self.alpha,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            **self._extra(),
+        )
 
 
 @register_loss(
@@ -151,7 +184,7 @@ def _check_distill(loss: str, temperature: float, alpha: float, beta: float, chu
     tags=["large_output", "memory_bounded"],
     inputs=InputSpec(tensors=_DISTILL_INPUTS, example=_student_teacher),
 )
-class LinearKDLoss(nn.Module):
+class LinearKDLoss(_LinearDistillLoss):
     """Logit distillation of a large output layer (:func:`losskit.functional.linear_kd_loss`):
     ``alpha T^2 KL(softmax(u / T) || softmax(s / T)) + (1 - alpha) CE(s, target)`` on the logits
     ``s = h_s W_s^T``, ``u = h_t W_t^T`` of student and (detached) teacher, walked in row chunks so neither
@@ -180,6 +213,7 @@ class LinearKDLoss(nn.Module):
     """
 
     loss_name: str  # set by register_loss
+    _functional = staticmethod(linear_kd_loss)
 
     def __init__(
         self,
@@ -190,35 +224,7 @@ class LinearKDLoss(nn.Module):
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.reduction = check_reduction(self.loss_name, reduction, ("batchmean", "sum", "none"))
-        _check_distill(self.loss_name, temperature, alpha, 0.5, chunk_size)
-        self.temperature, self.alpha, self.ignore_index = float(temperature), float(alpha), ignore_index
-        self.chunk_size = chunk_size
-
-    def forward(
-        self,
-        student_hidden: torch.Tensor,
-        student_weight: torch.Tensor,
-        teacher_hidden: torch.Tensor,
-        teacher_weight: torch.Tensor,
-        target: torch.Tensor | None = None,
-        student_bias: torch.Tensor | None = None,
-        teacher_bias: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return linear_kd_loss(
-            student_hidden,
-            student_weight,
-            teacher_hidden,
-            teacher_weight,
-            target,
-            student_bias=student_bias,
-            teacher_bias=teacher_bias,
-            temperature=self.temperature,
-            alpha=self.alpha,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-        )
+        self._options(temperature, alpha, 0.5, ignore_index, reduction, chunk_size)
 
 
 @register_loss(
@@ -228,7 +234,7 @@ class LinearKDLoss(nn.Module):
     tags=["large_output", "memory_bounded"],
     inputs=InputSpec(tensors=_DISTILL_INPUTS, example=_student_teacher),
 )
-class LinearJSDLoss(nn.Module):
+class LinearJSDLoss(_LinearDistillLoss):
     """Generalized Jensen-Shannon distillation of a large output layer (GKD, Agarwal et al. 2024; Liger-Kernel's
     ``LigerFusedLinearJSD``; :func:`losskit.functional.linear_jsd_loss`): with ``p`` the teacher's and ``q`` the
     student's tempered softmax and ``m = beta p + (1 - beta) q``, ``beta KL(p || m) + (1 - beta) KL(q || m)``,
@@ -251,6 +257,7 @@ class LinearJSDLoss(nn.Module):
     """
 
     loss_name: str  # set by register_loss
+    _functional = staticmethod(linear_jsd_loss)
 
     def __init__(
         self,
@@ -262,33 +269,8 @@ class LinearJSDLoss(nn.Module):
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.reduction = check_reduction(self.loss_name, reduction, ("batchmean", "sum", "none"))
-        _check_distill(self.loss_name, temperature, alpha, beta, chunk_size)
-        self.beta, self.temperature, self.alpha = float(beta), float(temperature), float(alpha)
-        self.ignore_index, self.chunk_size = ignore_index, chunk_size
+        self._options(temperature, alpha, beta, ignore_index, reduction, chunk_size)
+        self.beta = float(beta)
 
-    def forward(
-        self,
-        student_hidden: torch.Tensor,
-        student_weight: torch.Tensor,
-        teacher_hidden: torch.Tensor,
-        teacher_weight: torch.Tensor,
-        target: torch.Tensor | None = None,
-        student_bias: torch.Tensor | None = None,
-        teacher_bias: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return linear_jsd_loss(
-            student_hidden,
-            student_weight,
-            teacher_hidden,
-            teacher_weight,
-            target,
-            student_bias=student_bias,
-            teacher_bias=teacher_bias,
-            beta=self.beta,
-            temperature=self.temperature,
-            alpha=self.alpha,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-        )
+    def _extra(self) -> dict[str, Any]:
+        return {"beta": self.beta}
