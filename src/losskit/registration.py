@@ -34,6 +34,7 @@ KNOWN_TASKS = (
     "self_supervised",
     "ordinal",
     "augmentation",
+    "language_modeling",
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
