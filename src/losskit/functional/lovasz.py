@@ -5,20 +5,22 @@ the batch) sorted along its last dimension in one call; the Jaccard gradient of 
 ``cumsum``. No Python loop over classes or images, no one-hot target (the foreground of the sorted errors is
 read from the labels through the sort permutation).
 
-Multiclass class-index targets with rows of at least 32768 voxels (CPU) take a per-row path instead: the
-errors' float bits become integer sort keys in place, each row is radix-sorted (1-D integer ``torch.sort``)
-on one intra-op thread, its Lovász gradient is scattered back into the same buffer, and a custom backward
-multiplies it by the upstream gradient and applies the fused softmax backward. Two (N, C, S) buffers in all
-(the probabilities and that shared buffer), no (N, C, S) permutation; 2-2.6x faster than the batched path
-forward plus backward (2 CPU threads, 2D and 3D maps of 65536-262144 voxels per row).
+Multiclass class-index targets with rows of at least 32768 voxels (CPU) take a per-row path instead: each
+row's errors become integer sort keys (float32: the error's bits and the voxel index packed in one int64, so
+the sorted keys carry the permutation and ties keep index order), worked one row at a time in NumPy (its
+sort, cumsum and scatter are single-threaded: no OpenMP barriers and no process-wide thread setting), its
+Lovász gradient is scattered back into the errors' buffer, and a custom backward multiplies it by the upstream gradient and applies the fused softmax
+backward. Two (N, C, S) buffers in all (the probabilities and that shared buffer), no (N, C, S) permutation;
+2-2.6x faster than the batched path forward plus backward (2 CPU threads, 2D and 3D maps of 65536-262144
+voxels per row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -49,28 +51,11 @@ def _rows(t: Tensor, batch: bool) -> Tensor:
     return t.transpose(0, 1).reshape(t.shape[1], -1) if batch else t
 
 
-# Rows at least this long go through the per-row path below: torch.sort of a 1-D integer tensor of that size
-# is a radix sort (ATen's GRAIN_SIZE is the threshold), several times faster than the comparison sort of a
-# float matrix. Shorter rows (many small problems) stay on the batched path.
+# Rows at least this long go through the per-row path below: NumPy's sort of one row's integer keys is several
+# times faster than torch's comparison sort of a float matrix there. Shorter rows (many small problems) stay on
+# the batched path, where the per-row Python loop would cost more than it saves.
 _RADIX_MIN_ROW = 32768
 _INF_BITS = {torch.float32: (torch.int32, 0x7F800000), torch.float64: (torch.int64, 0x7FF0000000000000)}
-
-
-@contextmanager
-def _one_intra_op_thread() -> Iterator[None]:
-    """Run a stretch of small serial work on one intra-op thread, then restore the caller's setting.
-
-    ATen's 1-D radix sort is an OpenMP loop with a barrier per pass: over rows of ~10^5 elements, with two or
-    more threads, those barriers cost more than the sort (up to 50x slower on a loaded machine). The rows are
-    independent, so one thread sorting them back to back is the fast schedule."""
-    n = torch.get_num_threads()
-    if n > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if n > 1:
-            torch.set_num_threads(n)
 
 
 def _label_rows(p: Tensor, labels: Tensor, valid: Tensor | None, batch: bool) -> tuple[Tensor, Tensor]:
@@ -89,30 +74,50 @@ def _label_rows(p: Tensor, labels: Tensor, valid: Tensor | None, batch: bool) ->
 def _lovasz_rows(err: Tensor, labels: Tensor, c: int) -> tuple[Tensor, Tensor]:
     """Per row r (class ``r % c`` of label row ``r // c``): the Lovász-softmax loss ``dot(sorted errors, lovasz
     grad)`` and the foreground count; ``err`` is overwritten with the signed gradient ``d loss / d p`` (the
-    Lovász gradient in the original order, negated on the foreground where the error is ``1 - p``)."""
+    Lovász gradient in the original order, negated on the foreground where the error is ``1 - p``).
+
+    Runs in NumPy on the tensors' memory (CPU only). Why: on rows of 32768+ elements every torch op (the 1-D
+    radix sort above all, one set of OpenMP barriers per pass) is a parallel region, and with 2+ threads on a
+    loaded machine ~15 of them per row cost up to 50x the work; the only torch way around that,
+    ``torch.set_num_threads(1)``, is process-wide (another thread of the process sees it). NumPy's sort and
+    elementwise ops are single-threaded, and its sort is 2x faster than the one-thread radix sort on these rows;
+    the rows are independent, so one thread working them back to back is the fast schedule at any setting."""
     rows, length = err.shape
-    dt = err.dtype
-    ibits, inf_bits = _INF_BITS[dt]
-    key = err.view(ibits)
-    # Non-negative floats order like their bit patterns: descending errors = ascending (inf_bits - bits).
-    top = torch.tensor(inf_bits, dtype=ibits, device=err.device)
-    torch.sub(top, key, out=key)
-    rank = torch.arange(1, length + 1, dtype=dt, device=err.device)
-    sorted_key = torch.empty(length, dtype=ibits, device=err.device)
-    perm = torch.empty(length, dtype=torch.long, device=err.device)
-    losses, counts = [], []
-    with _one_intra_op_thread():
-        for r in range(rows):
-            torch.sort(key[r], stable=True, out=(sorted_key, perm))
-            fg = labels[r // c].index_select(0, perm).eq_(r % c).to(dt)
-            total = fg.sum()
-            union = torch.sub(rank, fg.cumsum(0)).add_(total)  # |fg| + i - |fg in first i|, >= 1
-            jac = torch.div(rank, union, out=union)  # J_i = 1 - |fg \ first i| / |fg U first i| = i / union_i
-            grad = torch.diff(jac, prepend=jac.new_zeros(1))
-            losses.append(torch.dot(torch.sub(top, sorted_key, out=sorted_key).view(dt), grad))
-            counts.append(total)
-            err[r].index_copy_(0, perm, torch.addcmul(grad, grad, fg, value=-2.0))
-    return torch.stack(losses), torch.stack(counts)
+    ndt = np.float32 if err.dtype == torch.float32 else np.float64
+    ibits = np.int32 if ndt == np.float32 else np.int64
+    inf_bits = _INF_BITS[err.dtype][1]
+    e_all = err.numpy()
+    lab_all = labels.numpy()
+    rank = np.arange(1, length + 1, dtype=ndt)
+    col = np.arange(length, dtype=np.int64)
+    # float32: (key << 32) | index packs a distinct int64 per element, so the (unstable, SIMD) in-place sort gives
+    # the stable order and its low 32 bits are the permutation. float64 bits fill an int64: a stable argsort.
+    packed = ndt == np.float32 and length < 2**32
+    key = np.empty(length, dtype=np.int64)
+    perm = np.empty(length, dtype=np.int64)
+    losses = np.empty(rows, dtype=ndt)
+    counts = np.empty(rows, dtype=ndt)
+    for r in range(rows):
+        e = e_all[r]
+        # Non-negative floats order like their bit patterns: descending errors = ascending (inf_bits - bits).
+        np.subtract(inf_bits, e.view(ibits), out=key)
+        if packed:
+            np.left_shift(key, 32, out=key)
+            np.bitwise_or(key, col, out=key)
+            key.sort()
+            np.bitwise_and(key, 0xFFFFFFFF, out=perm)
+        else:
+            perm = np.argsort(key, kind="stable")
+        fg = np.take(lab_all[r // c], perm) == r % c
+        total = np.count_nonzero(fg)
+        union = (rank - np.cumsum(fg, dtype=ndt)) + ndt(total)  # |fg| + i - |fg in first i|, >= 1
+        jac = np.divide(rank, union, out=union)  # J_i = 1 - |fg \ first i| / |fg U first i| = i / union_i
+        grad = np.diff(jac, prepend=ndt(0))
+        losses[r] = np.multiply(np.take(e, perm), grad).sum()
+        counts[r] = total
+        np.negative(grad, out=grad, where=fg)
+        e[perm] = grad
+    return torch.from_numpy(losses), torch.from_numpy(counts)
 
 
 class _LovaszSoftmaxRows(torch.autograd.Function):
