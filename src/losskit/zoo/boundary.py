@@ -121,26 +121,11 @@ class HausdorffDTLoss(_DistanceBase):
     inputs=_SEG_INPUTS,
 )
 @seg_args(**_ARGS, alpha=_ALPHA)
-class LogHausdorffDTLoss(_DistanceBase):
+class LogHausdorffDTLoss(HausdorffDTLoss):
     """``log(1 + hausdorff_dt)`` of the reduced Hausdorff DT loss (elementwise for "none"), MONAI's
-    ``LogHausdorffDTLoss``; options and parity mapping as ``hausdorff_dt``. Functional form:
-    ``losskit.functional.log_hausdorff_dt_loss``.
+    ``LogHausdorffDTLoss``; options (the constructor of ``hausdorff_dt``) and parity mapping as ``hausdorff_dt``.
+    Functional form: ``losskit.functional.log_hausdorff_dt_loss``.
     """
-
-    def __init__(
-        self,
-        mode: Mode = DEFAULT_MODE,
-        from_logits: bool = True,
-        alpha: float = 2.0,
-        include_background: bool = True,
-        num_classes: int | None = None,
-        batch: bool = False,
-        sampling: float | Sequence[float] | None = None,
-        reduction: Reduction = "mean",
-    ) -> None:
-        super().__init__()
-        self._setup(mode, from_logits, include_background, num_classes, batch, sampling, reduction)
-        self.alpha = check_alpha(self.loss_name, alpha)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return log_hausdorff_dt_loss(input, target, alpha=self.alpha, **self._common())
