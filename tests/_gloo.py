@@ -1,7 +1,6 @@
 """A 2-process gloo group on CPU for the distributed tests: :func:`spawn_gloo` starts ``worker(rank, port, out_dir)``
 in ``world`` spawned processes, waits for them (failing the test past ``timeout_s``) and loads what each rank saved
-as ``out_dir/rank{r}.pt``; :func:`init_gloo` is the worker's first call. (tests/test_distributed.py and
-tests/test_distributed_self_supervised.py spell the same pattern out; new tests use this.)"""
+as ``out_dir/rank{r}.pt``; :func:`init_gloo` is the worker's first call."""
 
 from __future__ import annotations
 

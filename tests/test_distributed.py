@@ -3,19 +3,17 @@ single-process loss over the concatenated batch."""
 
 from __future__ import annotations
 
-import datetime
-import socket
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import losskit
 from losskit.distributed import DistributedLossWrapper, GatherLoss, gather_with_grad, is_distributed
+
+from ._gloo import init_gloo, spawn_gloo
 
 WORLD = 2
 # name, target kind, rows held by rank 0 (the rest go to rank 1)
@@ -71,14 +69,7 @@ def _run(
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=datetime.timedelta(seconds=60),
-    )
+    init_gloo(rank, port, WORLD)
     try:
         results = {}
         for name, kind, split in CASES:
@@ -99,26 +90,9 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    out_dir = tmp_path_factory.mktemp("ddp")
-    ctx = mp.start_processes(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=False, start_method="spawn")
-    deadline = time.monotonic() + 90
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("the 2-process gloo group did not finish within 90 s")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-    return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return spawn_gloo(_worker, tmp_path_factory.mktemp("ddp"), world=WORLD)
 
 
 @pytest.mark.parametrize("name,kind,split", CASES)

@@ -5,21 +5,19 @@ batch so every rank holds the single-process centre."""
 
 from __future__ import annotations
 
-import datetime
-import socket
-import time
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 from losskit import build_loss
 from losskit.distributed import GatherLoss
 from losskit.zoo.self_supervised import DINOLoss
+
+from ._gloo import init_gloo, spawn_gloo
 
 WORLD = 2
 GATHERED = ("barlow_twins", "vicreg", "dcl", "siglip")
@@ -44,9 +42,7 @@ def _gloo_data() -> tuple[nn.Linear, Tensor, Tensor]:
 
 
 def _gloo_worker(rank: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    timeout = datetime.timedelta(seconds=60)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD, timeout=timeout)
+    init_gloo(rank, port, WORLD)
     try:
         results: dict[str, Any] = {}
         rows = slice(0, 4) if rank == 0 else slice(4, None)  # unequal halves
@@ -73,23 +69,7 @@ def _gloo_worker(rank: int, port: int, out_dir: str) -> None:
 
 @pytest.fixture(scope="module")
 def gloo_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out_dir = tmp_path_factory.mktemp("ddp_ssl")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.start_processes(  # type: ignore[attr-defined,no-untyped-call]
-        _gloo_worker, args=(port, str(out_dir)), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 90
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("the 2-process gloo group did not finish within 90 s")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-    return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return spawn_gloo(_gloo_worker, tmp_path_factory.mktemp("ddp_ssl"), world=WORLD)
 
 
 @pytest.mark.parametrize("name", GATHERED)
