@@ -247,8 +247,7 @@ def info_nce_loss(
         return _empty(x, (0, 0), reduction)
     if chunk is not None:
         xn = F.normalize(_upcast(x), dim=-1)
-        per_row, n_pos = tiled_row_losses(INFO_NCE, xn, None, (labels, None), chunk, 1.0 / temperature)
-        total = per_row.sum()
+        total, n_pos = tiled_row_losses(INFO_NCE, xn, None, (labels, None), chunk, 1.0 / temperature, total=True)
         return total if reduction == "sum" else total / n_pos.sum().clamp_min(1).to(total.dtype)
     s = cosine_similarity_matrix(_upcast(x)) / temperature
     pos, neg = pair_masks(labels)
@@ -293,8 +292,11 @@ def supcon_loss(
         return _empty(x, (0,), reduction)
     if chunk is not None:
         xn = F.normalize(_upcast(x), dim=-1)
-        loss, n_pos = tiled_row_losses(SUPCON, xn, None, (labels, None), chunk, 1.0 / temperature)
-        return reduce(loss, reduction, n_pos > 0)
+        summed = reduction != "none"
+        loss, n_pos = tiled_row_losses(SUPCON, xn, None, (labels, None), chunk, 1.0 / temperature, total=summed)
+        if reduction == "mean":  # the mean over the anchors with a positive, as reduce(loss, "mean", n_pos > 0)
+            return loss / (n_pos > 0).sum().clamp_min(1).to(loss.dtype)
+        return loss
     s = cosine_similarity_matrix(_upcast(x)) / temperature
     pos, neg = pair_masks(labels)
     log_prob = s - _masked_logsumexp(s, pos | neg)[:, None]

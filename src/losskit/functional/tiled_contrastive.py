@@ -156,9 +156,61 @@ def _blocks(m: int, chunk: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk, m)) for start in range(0, m, chunk)]
 
 
+Grads = tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
+
+
+def _zero_grads(
+    a: torch.Tensor, cols: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, need: tuple[bool, ...], same: bool
+) -> Grads:
+    """Zeroed gradients of (a, cols, scale, bias) for those ``need``-ed; with ``a @ a.T`` (``same``) both sides
+    share one tensor, so the column gradient lands on ``a``."""
+    grad_a = torch.zeros_like(a) if need[0] else None
+    grad_b = grad_a if same else torch.zeros_like(cols) if need[1] else None
+    return grad_a, grad_b, torch.zeros_like(scale) if need[2] else None, torch.zeros_like(bias) if need[3] else None
+
+
+def _accumulate(
+    grads: Grads, g: torch.Tensor, dots: torch.Tensor, cols: torch.Tensor, a_rows: torch.Tensor, start: int, stop: int
+) -> None:
+    """One block's share, ``g = dL/dlogits`` of rows [start, stop): ``da_I += g @ b``, ``db += g.T @ a_I`` (both
+    still to be multiplied by ``scale``: :func:`_scaled`), ``dscale += sum g * (a_I @ b.T)``, ``dbias += sum g``."""
+    grad_a, grad_b, grad_scale, grad_bias = grads
+    if grad_a is not None:
+        grad_a[start:stop].addmm_(g, cols)
+    if grad_b is not None:
+        grad_b.addmm_(g.T, a_rows)
+    if grad_scale is not None:
+        grad_scale += (g * dots).sum()
+    if grad_bias is not None:
+        grad_bias += g.sum()
+
+
+def _scaled(grads: Grads, factor: torch.Tensor, scale: torch.Tensor, same: bool) -> tuple[torch.Tensor | None, ...]:
+    """The gradients for ``backward``, times the upstream ``factor`` (0-d; 1 when it was applied per row), with the
+    embeddings' ones times ``scale`` (one (M, D) multiply instead of one per block), ``None`` for ``b`` when it
+    was ``a``."""
+    grad_a, grad_b, grad_scale, grad_bias = grads
+    emb_factor = factor * scale
+    for gr, f in (
+        (grad_a, emb_factor),
+        (None if same else grad_b, emb_factor),
+        (grad_scale, factor),
+        (grad_bias, factor),
+    ):
+        if gr is not None:
+            gr.mul_(f)
+    return grad_a, None if same else grad_b, grad_scale, grad_bias, None, None, None, None, None
+
+
 class _TiledRows(torch.autograd.Function):
-    """Per-row losses (M,) of ``kernel`` over the logits ``scale * a @ b.T + bias``, in row blocks of ``chunk``, and
-    the number of positives of each row (M,) (int64, no gradient: what a mean over positive pairs divides by)."""
+    """Per-row losses (M,) of ``kernel`` over the logits ``scale * a @ b.T + bias``, in row blocks of ``chunk``, or
+    with ``total`` their sum (a scalar), and the number of positives of each row (M,) (int64, no gradient: what a
+    mean over positive pairs divides by).
+
+    With ``total`` and gradients wanted, the forward's one pass over the blocks also forms the gradients (the
+    upstream gradient of a scalar is one number, applied in backward), so no block is built twice: the same three
+    (M, M', D) matmuls as the unchunked loss. Otherwise (``"none"``, or a second backward through a retained
+    graph) the backward recomputes each block's logits from ``a`` and ``b``."""
 
     @staticmethod
     def forward(
@@ -171,52 +223,56 @@ class _TiledRows(torch.autograd.Function):
         col_labels: torch.Tensor | None,
         kernel: RowKernel,
         chunk: int,
+        total: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # b None: the columns are the rows (a @ a.T); torch.compile refuses the same tensor passed twice
         cols, col_ids = (a, row_labels) if b is None else (b, col_labels if col_labels is not None else row_labels)
+        same = b is None
+        need = tuple(bool(x) for x in ctx.needs_input_grad[:4])
+        grads = _zero_grads(a, cols, scale, bias, need, same) if total and any(need) else None
         losses, stats, counts = [], [], []
-        for start, stop in _blocks(a.shape[0], chunk):
-            pos, neg = _masks(row_labels[start:stop], col_ids, start, kernel.exclude_self)
-            loss, stat = kernel.forward(scale * (a[start:stop] @ cols.T) + bias, pos, neg)
-            losses.append(loss)
-            stats.append(stat)
-            counts.append(pos.sum(dim=1))
+        with autocast_off(a):
+            for start, stop in _blocks(a.shape[0], chunk):
+                a_rows = a[start:stop]
+                dots = a_rows @ cols.T
+                z = scale * dots + bias
+                pos, neg = _masks(row_labels[start:stop], col_ids, start, kernel.exclude_self)
+                loss, stat = kernel.forward(z, pos, neg)
+                if grads is not None:
+                    _accumulate(grads, kernel.grad(z, pos, neg, stat), dots, cols, a_rows, start, stop)
+                losses.append(loss)
+                stats.append(stat)
+                counts.append(pos.sum(dim=1))
         ctx.save_for_backward(a, cols, scale, bias, row_labels, col_ids, torch.cat(stats))
-        ctx.kernel, ctx.chunk, ctx.same = kernel, chunk, b is None
+        ctx.kernel, ctx.chunk, ctx.same, ctx.grads = kernel, chunk, same, grads
         n_pos = torch.cat(counts)
         ctx.mark_non_differentiable(n_pos)
-        return torch.cat(losses), n_pos
+        rows = torch.cat(losses)
+        return (rows.sum() if total else rows), n_pos
 
     @staticmethod
-    def backward(ctx: Any, grad_rows: torch.Tensor, _grad_counts: Any) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad_out: torch.Tensor, _grad_counts: Any) -> tuple[torch.Tensor | None, ...]:
         if torch.is_grad_enabled():  # create_graph=True: the saved statistics would be constants, the result wrong
             raise RuntimeError(
                 f"{ctx.kernel.name}: chunk_size gives first derivatives only (no create_graph / double backward); "
                 "use chunk_size=None for a second derivative"
             )
+        grads, ctx.grads = ctx.grads, None  # formed in the forward: scaled in place, released, used once
+        if grads is not None:
+            return _scaled(grads, grad_out, ctx.saved_tensors[2], ctx.same)
         a, b, scale, bias, row_labels, col_ids, stats = ctx.saved_tensors
         kernel: RowKernel = ctx.kernel
-        need_a, need_b, need_scale, need_bias = ctx.needs_input_grad[:4]
-        grad_a = torch.zeros_like(a) if need_a else None
-        # a @ a.T: the column gradient lands on a too
-        grad_b = grad_a if ctx.same else torch.zeros_like(b) if need_b else None
-        grad_scale = torch.zeros_like(scale) if need_scale else None
-        grad_bias = torch.zeros_like(bias) if need_bias else None
+        need = tuple(bool(x) for x in ctx.needs_input_grad[:4])
+        grads = _zero_grads(a, b, scale, bias, need, ctx.same)
         with autocast_off(a):
             for start, stop in _blocks(a.shape[0], ctx.chunk):
                 a_rows = a[start:stop]
                 dots = a_rows @ b.T
                 pos, neg = _masks(row_labels[start:stop], col_ids, start, kernel.exclude_self)
-                g = kernel.grad(scale * dots + bias, pos, neg, stats[start:stop]) * grad_rows[start:stop, None]
-                if grad_a is not None:
-                    grad_a[start:stop] += (g @ b) * scale
-                if grad_b is not None:
-                    grad_b += (g.T @ a_rows) * scale
-                if grad_scale is not None:
-                    grad_scale += (g * dots).sum()
-                if grad_bias is not None:
-                    grad_bias += g.sum()
-        return grad_a, None if ctx.same else grad_b, grad_scale, grad_bias, None, None, None, None
+                g = kernel.grad(scale * dots + bias, pos, neg, stats[start:stop])
+                g = g * (grad_out if grad_out.dim() == 0 else grad_out[start:stop, None])
+                _accumulate(grads, g, dots, b, a_rows, start, stop)
+        return _scaled(grads, torch.ones_like(scale), scale, ctx.same)
 
 
 def tiled_row_losses(
@@ -227,12 +283,17 @@ def tiled_row_losses(
     chunk_size: int,
     scale: torch.Tensor | float,
     bias: torch.Tensor | float = 0.0,
+    *,
+    total: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row losses (M,) and positives per row (M,) of ``kernel`` over ``scale * a @ b.T + bias`` (``a`` (M, D),
     ``b`` (M', D), or None for ``a @ a.T``), walked in blocks of ``chunk_size`` rows; ``labels`` = (row labels (M,),
     column labels (M',) or None: the row labels), equal labels = positive. ``scale`` and ``bias`` may be 0-d
-    tensors with gradients (siglip's learnable ones)."""
+    tensors with gradients (siglip's learnable ones). ``total``: the sum of the per-row losses (a scalar) instead,
+    with its gradients formed in the same pass (what "mean" and "sum" need: no block is built twice)."""
     scale_t = torch.as_tensor(scale, dtype=a.dtype, device=a.device)
     bias_t = torch.as_tensor(bias, dtype=a.dtype, device=a.device)
-    losses, n_pos = _TiledRows.apply(a, b, scale_t, bias_t, *labels, kernel, chunk_size)  # type: ignore[no-untyped-call]
+    losses, n_pos = _TiledRows.apply(  # type: ignore[no-untyped-call]
+        a, b, scale_t, bias_t, *labels, kernel, chunk_size, total
+    )
     return losses, n_pos

@@ -91,8 +91,8 @@ def siglip_loss(
     bias = torch.as_tensor(logit_bias, dtype=a.dtype, device=a.device)
     if chunk is not None and n > 0:
         ids = torch.arange(n, device=a.device)  # row i's only positive is column i
-        per_row, _ = tiled_row_losses(SIGLIP, a, b, (ids, None), chunk, scale, bias)
-        return per_row.sum() / max(n, 1) if reduction == "mean" else per_row.sum()
+        total, _ = tiled_row_losses(SIGLIP, a, b, (ids, None), chunk, scale, bias, total=True)
+        return total / n if reduction == "mean" else total
     logits = scale * (a @ b.T) + bias
     sign = 2.0 * torch.eye(n, dtype=a.dtype, device=a.device) - 1.0
     per_pair = -F.logsigmoid(sign * logits)
