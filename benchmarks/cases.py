@@ -21,7 +21,7 @@ __all__ = ["Impl", "Goal", "Case", "Inputs", "LossFn", "PEER_LIBS", "make_cases"
 
 Inputs = dict[str, torch.Tensor]
 #: The libraries whose rows are peers ("best peer" columns and goals without an explicit ``against``).
-PEER_LIBS = ("monai", "kornia", "scipy")
+PEER_LIBS = ("monai", "kornia", "scipy", "pml")
 LossFn = Callable[[Inputs], torch.Tensor]
 
 
@@ -69,6 +69,7 @@ class Case:
     goals: tuple[Goal, ...] = ()
     budget_s: float = 6.0
     note: str = ""
+    min_repeats: int = 3  # 1 for a case whose every call takes tens of seconds
     shape_text: str = field(default="")
 
     @property

@@ -141,7 +141,7 @@ def run_case(case: Case, *, repeats: int, memory: bool, quick: bool) -> CaseResu
         steps,
         repeats=repeats,
         budget_s=case.budget_s / (4 if quick else 1),
-        min_repeats=2 if quick else 3,
+        min_repeats=min(2, case.min_repeats) if quick else case.min_repeats,
         warmup=1 if quick else 2,
         min_total_s=0.0 if quick else 1.5,
     )

@@ -177,7 +177,7 @@ def test_second_derivative_is_refused() -> None:
 
 
 def test_retained_graph_backward_twice_gives_the_same_gradients() -> None:
-    """"mean"/"sum" form the gradients in the forward and hand them out once; a second backward through a retained
+    """ "mean"/"sum" form the gradients in the forward and hand them out once; a second backward through a retained
     graph recomputes the blocks instead, and both equal the unchunked gradients."""
     x, view, _ = _data(7)
     scale, bias = torch.tensor(0.8, dtype=torch.float64), torch.tensor(-1.5, dtype=torch.float64)

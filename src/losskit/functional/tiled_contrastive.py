@@ -4,9 +4,11 @@ and ``siglip`` with ``chunk_size``.
 The logits are ``scale * (a @ b.T) + bias`` (``a`` (M, D), ``b`` (M', D); ``a is b`` for the self-similarity
 losses). :class:`_TiledRows` walks the rows of ``a`` in blocks of ``chunk_size``: the forward pass builds one
 (chunk_size, M') block of logits at a time, turns it into per-row losses and keeps only per-row statistics (a
-log-sum-exp and a positive-term factor: O(M)); the backward pass recomputes each block's logits from ``a`` and
-``b`` and forms the exact gradient of the block, ``G = dL/dlogits``, in closed form, then
-``da_I = scale * G @ b``, ``db += scale * G.T @ a_I``, ``dbias = sum G``, ``dscale = sum G * (a_I @ b.T)``. Nothing
+log-sum-exp and a positive-term factor: O(M)). The exact gradient of a block, ``G = dL/dlogits``, follows in
+closed form and gives ``da_I = scale * G @ b``, ``db += scale * G.T @ a_I``, ``dbias = sum G``,
+``dscale = sum G * (a_I @ b.T)``. For a summed loss ("mean"/"sum") this happens in the forward's own pass (the
+upstream gradient of a scalar is one number, applied in backward), so the three (M, M', D) matmuls are those of
+the unchunked loss; for per-row losses the backward recomputes each block from ``a`` and ``b``. Nothing
 of size M x M' is ever held: the working memory is a few (chunk_size, M') blocks, about
 ``9 * chunk_size * M'`` floats, plus ``O((M + M') * D)`` for the embeddings and their gradients.
 

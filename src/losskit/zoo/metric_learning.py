@@ -201,7 +201,7 @@ class InfoNCELoss(nn.Module):
         reduction: "mean" (default) over positive pairs, "sum", or "none": the (M, M) per-pair matrix (M = N
             with labels, 2N with two views), 0 off positive pairs.
         chunk_size: None (default): the (M, M) similarity matrix at once; an int: walked in blocks of chunk_size
-            rows with the gradients recomputed in backward (same value, exact gradients), memory O(chunk_size * M):
+            rows, the gradients formed in the same pass (same value, exact gradients), memory O(chunk_size * M):
             about 9 * chunk_size * M floats plus O(M * D), instead of ~6 * M^2. Not with reduction "none".
 
     Example:
@@ -238,8 +238,9 @@ class SupConLoss(nn.Module):
         reduction: "mean" (default) over the anchors with at least one positive, "sum", or "none": (M,) per
             anchor (M = N with labels, 2N with two views), 0 for anchors without a positive.
         chunk_size: None (default): the (M, M) similarity matrix at once; an int: walked in blocks of chunk_size
-            rows with the gradients recomputed in backward (same value, exact gradients, every reduction), memory
-            O(chunk_size * M): about 9 * chunk_size * M floats plus O(M * D), instead of ~6 * M^2.
+            rows, the gradients formed in the same pass ("none": recomputed in backward; same value, exact
+            gradients, every reduction), memory O(chunk_size * M): about 9 * chunk_size * M floats plus O(M * D),
+            instead of ~6 * M^2.
 
     Example:
         >>> value = SupConLoss()(torch.randn(8, 16), torch.arange(8) % 3)

@@ -244,7 +244,7 @@ class SigLipLoss(nn.Module):
         reduction: "mean" (default): the paper's sum over the N^2 pairs divided by N; "sum": over the pairs;
             "none": the (N, N) [image, text] matrix.
         chunk_size: None (default): the (N, N) logits at once; an int: walked in blocks of chunk_size image rows
-            with the gradients recomputed in backward (same value, exact gradients of the embeddings and of
+            with the gradients formed in the same pass (same value, exact gradients of the embeddings and of
             logit_scale/logit_bias), memory O(chunk_size * N): about 9 * chunk_size * N floats plus O(N * D),
             instead of ~6 * N^2. Not with reduction "none".
 
