@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["reference", "PINNED"]
+__all__ = ["reference", "load_file", "PINNED"]
 
 #: The wheels ``make install`` puts in the environment with ``--no-deps`` (keep in step with the Makefile).
 PINNED = {"timm": "1.0.31", "segmentation_models_pytorch": "0.6.0", "pytorch_toolbelt": "0.8.0"}
@@ -30,12 +30,12 @@ def _package_dir(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def reference(package: str, module: str) -> types.ModuleType:
-    """``package.module`` (e.g. ``("timm", "loss.jsd")``) loaded from its file; skips the test when the peer is
-    not installed or the file needs more than torch."""
+def load_file(package: str, module: str) -> types.ModuleType:
+    """``package.module`` (e.g. ``("timm", "loss.jsd")``) loaded from its file. ImportError when the peer is not
+    installed or the file needs more than torch (the benchmarks' sweep uses this form)."""
     root = _package_dir(package)
     if root is None:
-        pytest.skip(f"{package} is not installed (make install adds it with --no-deps)")
+        raise ImportError(f"{package} is not installed (make install adds it with --no-deps)")
     private = f"_losskit_ref_{package}"
     parts = module.split(".")
     for depth in range(len(parts)):  # the private package and its sub-packages, without their __init__ files
@@ -47,4 +47,13 @@ def reference(package: str, module: str) -> types.ModuleType:
     try:
         return importlib.import_module(f"{private}.{module}")
     except ImportError as exc:  # the file reaches outside its folder (OpenCV, torchvision, the peer's utils)
-        pytest.skip(f"{package}.{module} needs more than torch: {exc}")
+        raise ImportError(f"{package}.{module} needs more than torch: {exc}") from exc
+
+
+def reference(package: str, module: str) -> types.ModuleType:
+    """:func:`load_file` for a test: skips the test when the peer is not installed or the file needs more than
+    torch."""
+    try:
+        return load_file(package, module)
+    except ImportError as exc:
+        pytest.skip(str(exc))

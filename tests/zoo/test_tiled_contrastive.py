@@ -243,7 +243,7 @@ def test_gradcheck_siglip_parameters() -> None:
 @pytest.mark.parametrize("name", ["info_nce", "supcon", "siglip"])
 def test_check_loss_with_chunk_size(name: str) -> None:
     loss = build_loss(name, chunk_size=3)
-    report = check_loss(loss)
+    report = check_loss(loss, dynamic=False)  # the block loop's length follows N: a new N traces again
     assert "deterministic" in report.passed
     assert "chunk_size=3" in repr(loss)
 

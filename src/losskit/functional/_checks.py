@@ -9,6 +9,7 @@ which costs a device-to-host sync: it is on by default and can be switched off f
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "ignored_mask",
     "as_class_weight",
     "shape_str",
+    "is_finite",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -63,6 +65,12 @@ def label_checks_enabled() -> bool:
     local = getattr(_state, "enabled", None)
     enabled = _default if local is None else local
     return enabled and not torch.compiler.is_compiling()
+
+
+def is_finite(value: float) -> bool:
+    """``math.isfinite`` for an option value, in a form ``torch.compile`` traces: under ``dynamic=True`` a float
+    option reaches the loss as a symbolic float, which ``math.isfinite`` rejects (a graph break)."""
+    return value == value and -math.inf < value < math.inf
 
 
 def shape_str(t: torch.Tensor) -> str:

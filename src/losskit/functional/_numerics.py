@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from ._checks import is_finite
 
 __all__ = ["validate_smoothing_params", "check_smoothing", "MIN_SMOOTH_NR", "MIN_SMOOTH_DR"]
 
@@ -46,7 +46,7 @@ def check_smoothing(
     nr = smooth if smooth_nr is None else smooth_nr
     dr = smooth if smooth_dr is None else smooth_dr
     for what, value in (("smooth_nr", nr), ("smooth_dr", dr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_finite(value) or value < 0:
             raise ValueError(f"{loss}: {what} must be a finite number >= 0, got {value!r}")
     if positive_dr and dr <= 0:
         raise ValueError(f"{loss}: smooth_dr must be > 0 (it floors a variance that is 0 on flat regions), got {dr!r}")

@@ -20,7 +20,7 @@ here, which pads the channels to blocks of 16); elsewhere a depthwise ``conv2d``
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +38,19 @@ def window_taps(window: str, size: int, sigma: float) -> tuple[float, ...]:
     constants."""
     if window == "uniform":
         return (1.0 / size,) * size
-    taps = [math.exp(-((i - (size - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(size)]
+    offsets = [i - (size - 1) / 2 for i in range(size)]
+    taps = [math.exp(-(d * d) / (2 * sigma * sigma)) for d in offsets]  # d * d: a traced pow of a negative fails
     total = sum(taps)
     return tuple(t / total for t in taps)
+
+
+def _into(out: Tensor, op: Any, *args: Any, **kwargs: Any) -> Tensor:
+    """``op(*args, out=out)`` into a strided view without a temporary; under ``torch.compile``, which cannot trace
+    ``out=`` into a non-contiguous view, ``out.copy_(op(*args))`` (the compiler fuses it)."""
+    if torch.compiler.is_compiling():
+        return out.copy_(op(*args, **kwargs))
+    result: Tensor = op(*args, **kwargs, out=out)
+    return result
 
 
 def _conv_axis(x: Tensor, axis: int, taps: Tensor, pad: int) -> Tensor:
@@ -114,21 +124,32 @@ def filter_full(maps: Tensor, taps: tuple[float, ...]) -> Tensor:
 CHUNK_BYTES = 16 << 20
 
 
+def _stacked(xs: Tensor, ys: Tensor) -> Tensor:
+    """``[x, y, x^2, y^2, xy]`` stacked along the channels, (B, 5C, *spatial)."""
+    c = xs.shape[1]
+    maps = xs.new_empty(xs.shape[0], 5 * c, *xs.shape[2:])
+    maps[:, :c] = xs
+    maps[:, c : 2 * c] = ys
+    _into(maps[:, 2 * c : 3 * c], torch.mul, xs, xs)
+    _into(maps[:, 3 * c : 4 * c], torch.mul, ys, ys)
+    _into(maps[:, 4 * c :], torch.mul, xs, ys)
+    return maps
+
+
 def _moments(x: Tensor, y: Tensor, taps: tuple[float, ...]) -> Tensor:
     """The filtered ``[x, y, x^2, y^2, xy]`` stacked along the channels, (B, 5C, *valid)."""
-    b, c = x.shape[:2]
-    valid = [s - len(taps) + 1 for s in x.shape[2:]]
-    stats = x.new_empty(b, 5 * c, *valid)
+    b = x.shape[0]
+    # eagerly the batch goes in chunks (the peak holds one chunk's five maps); under torch.compile in one piece,
+    # so that no loop's length (unrolled in the graph) follows the batch size
+    if torch.compiler.is_compiling():
+        return filter_valid(_stacked(x, y), taps)
     step = max(1, CHUNK_BYTES // max(1, 5 * x[:1].numel() * x.element_size()))
+    if step >= b:
+        return filter_valid(_stacked(x, y), taps)
+    valid = [s - len(taps) + 1 for s in x.shape[2:]]
+    stats = x.new_empty(b, 5 * x.shape[1], *valid)
     for i in range(0, b, step):
-        xs, ys = x[i : i + step], y[i : i + step]
-        maps = x.new_empty(xs.shape[0], 5 * c, *x.shape[2:])
-        maps[:, :c] = xs
-        maps[:, c : 2 * c] = ys
-        torch.mul(xs, xs, out=maps[:, 2 * c : 3 * c])
-        torch.mul(ys, ys, out=maps[:, 3 * c : 4 * c])
-        torch.mul(xs, ys, out=maps[:, 4 * c :])
-        stats[i : i + step] = filter_valid(maps, taps)
+        stats[i : i + step] = filter_valid(_stacked(x[i : i + step], y[i : i + step]), taps)
     return stats
 
 
@@ -171,16 +192,16 @@ class _SSIMMean(torch.autograd.Function):
         pairs = [ab for ab, needed in zip(((mu_y, mu_x), (mu_x, mu_y)), need, strict=True) if needed]
         for (a, b), d in zip(pairs, parts, strict=False):
             if kind == "ssim":  # 2 cs (a - lum b) / b1 + 2 lum (cs b - a) / b2, (a, b) = (mu_y, mu_x) for mu_x
-                torch.addcmul(a, lum, b, value=-1, out=d).mul_(cs).div_(b1)
+                _into(d, torch.addcmul, a, lum, b, value=-1).mul_(cs).div_(b1)
                 d.add_((cs * b).sub_(a).mul_(lum).mul_(inv_b2)).mul_(2)
             else:  # 2 (cs b - a) / b2
-                torch.mul(cs, b, out=d).sub_(a).mul_(inv_b2).mul_(2)
+                _into(d, torch.mul, cs, b).sub_(a).mul_(inv_b2).mul_(2)
         if kind == "ssim":
-            torch.mul(out_map, inv_b2, out=parts[-2]).neg_()  # -ssim / b2
-            torch.mul(lum, inv_b2, out=parts[-1]).mul_(2)  # 2 lum / b2
+            _into(parts[-2], torch.mul, out_map, inv_b2).neg_()  # -ssim / b2
+            _into(parts[-1], torch.mul, lum, inv_b2).mul_(2)  # 2 lum / b2
         else:
-            torch.mul(cs, inv_b2, out=parts[-2]).neg_()  # -cs / b2
-            torch.mul(inv_b2, 2, out=parts[-1])  # 2 / b2
+            _into(parts[-2], torch.mul, cs, inv_b2).neg_()  # -cs / b2
+            _into(parts[-1], torch.mul, inv_b2, 2)  # 2 / b2
         ctx.save_for_backward(x, y, derivs)
         ctx.taps = taps  # type: ignore[attr-defined]
         return out

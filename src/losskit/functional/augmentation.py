@@ -95,7 +95,7 @@ def jsd_loss(
         )
     n = total // num_splits
     check_labels(name, target, c)
-    if target.dim() != 1 or target.shape[0] not in (n, total):
+    if target.dim() != 1 or (target.shape[0] != n and target.shape[0] != total):  # (not `in`: traced sizes)
         raise LossInputError(
             f"{name}: expected target of shape ({n},) or ({total},) for an input {shape_str(input)} with "
             f"num_splits={num_splits}, got {shape_str(target)}"

@@ -250,7 +250,53 @@ def _distance(
     """``distance ** power`` of validated arguments (``power`` > 0), written (or, with ``out``, added) into a
     tensor of the mask's shape. ``signed`` (two-sided): ``1 - distance`` on the mask's nonzero elements (the
     boundary loss's map). The losses take d^alpha straight from the squared distances, chunk by chunk into one
-    output: no full-size temporaries beyond it."""
+    output: no full-size temporaries beyond it.
+
+    Under ``torch.compile`` the transform runs as one opaque op (``losskit::distance``): its window proof reads a
+    number back per chunk, which a graph cannot hold, and the op keeps the compiled step in one graph."""
+    if torch.compiler.is_compiling():
+        d = _distance_op(mask.detach(), [float(v) for v in spacing], spatial_dims, dtype, two_sided, power, signed)
+        return d if out is None else out.add_(d)
+    return _distance_eager(mask, spacing, spatial_dims, dtype, two_sided, power, signed=signed, out=out)
+
+
+@torch.library.custom_op("losskit::distance", mutates_args=())
+def _distance_op(
+    mask: Tensor,
+    spacing: list[float],
+    spatial_dims: int,
+    dtype: torch.dtype,
+    two_sided: bool,
+    power: float,
+    signed: bool,
+) -> Tensor:
+    return _distance_eager(mask, spacing, spatial_dims, dtype, two_sided, power, signed=signed)
+
+
+@_distance_op.register_fake
+def _(
+    mask: Tensor,
+    spacing: list[float],
+    spatial_dims: int,
+    dtype: torch.dtype,
+    two_sided: bool,
+    power: float,
+    signed: bool,
+) -> Tensor:
+    return torch.empty(mask.shape, dtype=dtype, device=mask.device)
+
+
+def _distance_eager(
+    mask: Tensor,
+    spacing: Sequence[float],
+    spatial_dims: int,
+    dtype: torch.dtype,
+    two_sided: bool,
+    power: float = 1.0,
+    *,
+    signed: bool = False,
+    out: Tensor | None = None,
+) -> Tensor:
     spatial = mask.shape[mask.dim() - spatial_dims :]
     result = torch.zeros(mask.shape, dtype=dtype, device=mask.device) if out is None else out
     if mask.numel() == 0:

@@ -14,7 +14,7 @@ logits (kornia#918) and ``0 * log 0`` never appears (kornia#2115).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +92,51 @@ class _SigmoidFocal(torch.autograd.Function):
             grad.mul_(_alpha_t(yf, alpha, scratch))
         grad.mul_(grad_out)
         return grad.to(x.dtype), None, None, None
+
+
+def _sigmoid_focal_sum_and_grad(
+    x: Tensor, y: Tensor, alpha: float, gamma: float, grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The summed loss (in the accumulation dtype) and, with ``grad``, its gradient with respect to ``x``, from one
+    evaluation of the sigmoid terms (the backward formula of :class:`_SigmoidFocal`, without the upstream factor)."""
+    xf, yf = _upcast(x), y.to(acc_dtype(x))
+    ce, s_pos, s_neg = _sigmoid_terms(xf, yf)
+    a_t = _alpha_t(yf, alpha, torch.empty_like(ce)) if alpha >= 0 else None
+    if gamma != 0:
+        q = torch.lerp(s_pos, s_neg, yf).clamp_min_(torch.finfo(s_pos.dtype).tiny)
+        ratio = s_neg.mul_(s_pos).div_(q).mul_(ce).mul_(torch.mul(yf, -2.0).add_(1.0)) if grad else None
+        q_g = q.pow_(gamma)
+        loss = ce.mul_(q_g)
+        d = s_pos.sub_(yf).add_(ratio, alpha=gamma).mul_(q_g) if ratio is not None else None
+    else:
+        loss, d = ce, (s_pos.sub_(yf) if grad else None)
+    if a_t is not None:
+        loss.mul_(a_t)
+        if d is not None:
+            d.mul_(a_t)
+    return loss.sum(dtype=acc_dtype(loss)), d
+
+
+class _SigmoidFocalSum(torch.autograd.Function):
+    """The summed sigmoid focal loss ("mean"/"sum"), its gradient formed in the same pass as the value (the upstream
+    gradient of a scalar is one number, applied in backward): the sigmoid terms are evaluated once, not again in
+    backward. The gradient is held from forward to backward (the one input-sized buffer the backward would make
+    anyway); a second backward through a retained graph recomputes it."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:
+        total, d = _sigmoid_focal_sum_and_grad(x, y, alpha, gamma, bool(ctx.needs_input_grad[0]))
+        ctx.save_for_backward(x, y)
+        ctx.alpha, ctx.gamma, ctx.grad = alpha, gamma, d
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
+        x, y = ctx.saved_tensors
+        d, ctx.grad = ctx.grad, None  # used once, scaled in place
+        if d is None:  # with grad=True the helper always forms the gradient
+            d = cast(Tensor, _sigmoid_focal_sum_and_grad(x, y, ctx.alpha, ctx.gamma, True)[1])
+        return d.mul_(grad_out.to(d.dtype)).to(x.dtype), None, None, None
 
 
 def _sigmoid_focal_autograd(x: Tensor, y: Tensor, alpha: float, gamma: float) -> Tensor:
@@ -198,6 +243,9 @@ def sigmoid_focal_loss(
         raise LossInputError(f"{loss}: configured for num_classes={num_classes}, got input {shape_str(input)}")
     check_probabilities(loss, target)
     out: Tensor
+    if reduction != "none" and weight is None and not target.requires_grad:
+        total: Tensor = _SigmoidFocalSum.apply(input, target, a, float(gamma))  # type: ignore[no-untyped-call]
+        return total if reduction == "sum" else total / max(input.numel(), 1)
     if target.requires_grad:
         out = _sigmoid_focal_autograd(input, target, a, float(gamma))
     else:

@@ -13,12 +13,11 @@ convolution is ~20x slower than the adds on CPU), so all classes go in one pass.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._checks import is_finite
 from ._precision import float32_loss
 from ._reduce import reduce
 from .segmentation_input import Mode, Reduction, prepare_segmentation
@@ -29,7 +28,7 @@ __all__ = ["hausdorff_er_loss", "check_hausdorff_er_options"]
 
 def check_hausdorff_er_options(loss: str, alpha: float, k: int) -> None:
     """The option checks of ``hausdorff_er`` (functional form and constructor): ValueError naming the loss."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not is_finite(alpha):
         raise ValueError(f"{loss}: alpha must be a finite number, got {alpha!r}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"{loss}: k (the number of erosions) must be an int >= 1, got {k!r}")

@@ -216,7 +216,8 @@ def ms_ssim_loss(
             if min(x.shape[2:]) < 2:
                 raise LossInputError(f"{name}: the input {shape_str(input)} is too small for {len(w)} scales")
             x, y = _avg_pool2(x), _avg_pool2(y)
-        k = min(window_size, (min(x.shape[2:]) - 1) // 2 * 2 + 1)
+        # int(): the window is a host constant (under torch.compile a guard on the spatial size, not a symbol)
+        k = min(window_size, (int(min(x.shape[2:])) - 1) // 2 * 2 + 1)
         kind: Literal["ssim", "cs"] = "ssim" if j == len(w) - 1 else "cs"
         levels.append(torch.relu(ssim_mean(x, y, window_taps(window, k, sigma), c1, c2, kind)))
     exps = torch.tensor(w, dtype=input.dtype, device=input.device).unsqueeze(1)

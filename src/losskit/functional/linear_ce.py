@@ -41,19 +41,24 @@ __all__ = [
     "check_chunk_size",
     "check_linear_ce_options",
     "LOGITS_BUDGET_BYTES",
+    "MIN_CHUNK_ROWS",
 ]
 
 Reduction = Literal["mean", "sum", "none"]
 
 #: The automatic chunk's working set: about four (chunk, V) float32 buffers live at once (the logits, their
-#: exponentials, the logit gradient and a temporary) must fit in this many bytes.
+#: exponentials, the logit gradient and a temporary) must fit in this many bytes...
 LOGITS_BUDGET_BYTES = 64 * 2**20
+#: ...but a chunk is never narrower than this many rows: the chunk's (rows, H) @ (H, V) matmul runs at a fraction
+#: of the machine's speed below it (measured at N=2048, H=1024, V=131072, 2 CPU threads, forward+backward against
+#: the unfused 7.0 s: 32 rows 11.1 s, 64 10.2 s, 128 8.2 s, 256 7.3 s, 512 7.5 s).
+MIN_CHUNK_ROWS = 256
 
 
 def chunk_rows(n: int, v: int, chunk_size: int | None, itemsize: int = 4) -> int:
-    """Rows per chunk: ``chunk_size`` when given, else ``max(1, 64 MiB // (4 * V * itemsize))``, at most N."""
+    """Rows per chunk: ``chunk_size`` when given, else ``max(256, 64 MiB // (4 * V * itemsize))``, at most N."""
     if chunk_size is None:
-        chunk_size = max(1, LOGITS_BUDGET_BYTES // (4 * max(v, 1) * itemsize))
+        chunk_size = max(MIN_CHUNK_ROWS, LOGITS_BUDGET_BYTES // (4 * max(v, 1) * itemsize))
     return max(1, min(int(chunk_size), max(n, 1)))
 
 
@@ -325,9 +330,10 @@ def linear_cross_entropy(
     float32 accumulator ``4 (V H + V)`` bytes for the ``weight``/``bias`` gradient and ``4 N H`` for the
     ``hidden`` gradient (these are the gradients when the inputs are float32), a copy of ``weight`` in the
     matmul dtype when it differs (autocast), and the chunk's working set, about ``4 c V`` float32 elements
-    (``16 c V`` bytes). The automatic chunk is ``c = max(1, 64 MiB // (16 V))`` rows (128 at V = 32768):
-    about 64 MiB whatever N is, against ``4 N V`` bytes for the logits alone (and as much again for their
-    gradient) in the unfused computation. For "mean"/"sum" the ``hidden``/``weight``/``bias`` gradients exist
+    (``16 c V`` bytes). The automatic chunk is ``c = max(256, 64 MiB // (16 V))`` rows (256 from V = 16384
+    up: a narrower chunk's matmul is slow): 64 MiB at V <= 16384, ``4 KiB * V`` above (512 MiB at V = 131072),
+    whatever N is, against ``4 N V`` bytes for the logits alone (and as much again for their gradient) in the
+    unfused computation. For "mean"/"sum" the ``hidden``/``weight``/``bias`` gradients exist
     from the forward on (the unfused backward allocates them too, later). Time: three matmuls of the logits' size
     for "mean"/"sum" (as unfused), four for "none" (the recompute).
 

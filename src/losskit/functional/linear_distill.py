@@ -193,7 +193,7 @@ def linear_kd_loss(
     the CE term only with a ``target`` (without one, :math:`\ell_n` is the KD term alone). The teacher is
     detached. Rows are walked in chunks as in :func:`~losskit.functional.linear_cross_entropy`; memory besides
     the inputs and the student's gradients: a chunk of about ``8 c V`` float32 elements (both models' logits,
-    their softmaxes, the gradient), ``c = max(1, 64 MiB // (32 V))`` rows by default, against ``4 N V`` bytes
+    their softmaxes, the gradient), ``c = max(256, 64 MiB // (32 V))`` rows by default, against ``4 N V`` bytes
     per logits tensor unfused. Under fp16/bf16 autocast the matmuls run in the autocast dtype, everything else
     in float32.
 

@@ -12,7 +12,8 @@ sort, cumsum and scatter are single-threaded: no OpenMP barriers and no process-
 Lovász gradient is scattered back into the errors' buffer, and a custom backward multiplies it by the upstream
 gradient and applies the fused softmax backward. Two (N, C, S) buffers in all (the probabilities and that
 shared buffer), no (N, C, S) permutation; forward plus backward 1.2-3x faster than the batched path at one
-thread and 2.5-7x at two on a loaded machine (rows of 1024-262144 voxels, 2D and 3D).
+thread and 2.5-7x at two on a loaded machine (rows of 1024-262144 voxels, 2D and 3D). Under ``torch.compile``
+the batched torch path runs instead (NumPy cannot be traced), so a compiled step keeps one graph.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def _lovasz(
         mode == "multiclass"
         and not target.is_floating_point()
         and x.device.type == "cpu"
+        and not torch.compiler.is_compiling()  # NumPy cannot be traced: the compiler gets the torch sort below
         and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW
     ):
         y = target.reshape(n, x.shape[-1]).long()

@@ -158,7 +158,10 @@ def mutual_information_loss(
     if a.shape[0] == 0:  # empty batch: 0, still connected to the graph
         return reduce((a.sum(1) + b.sum(1)) * 0.0, reduction)
     n = a.shape[1]
-    chunk = chunk_size or max(1024, MI_CHUNK_ELEMENTS // (a.shape[0] * (num_bins + 1)))
+    # under torch.compile the chunk ignores the batch size, so that a new batch size keeps the graph (the loop
+    # over chunks is unrolled); eagerly it bounds the (B, chunk, bins) weights whatever B is
+    rows = 1 if torch.compiler.is_compiling() else a.shape[0]
+    chunk = chunk_size or max(1024, MI_CHUNK_ELEMENTS // (rows * (num_bins + 1)))
     preterm = 0.0
     if kernel_type == "gaussian":
         a, b = _unit_range(a, value_range), _unit_range(b, value_range)

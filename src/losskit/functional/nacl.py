@@ -8,7 +8,6 @@ separable filter.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -17,7 +16,7 @@ from torch import Tensor
 
 from ..compose.terms import with_terms
 from ..errors import LossInputError
-from ._checks import check_choice, shape_str
+from ._checks import check_choice, is_finite, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 from .cross_entropy import cross_entropy_loss
@@ -43,9 +42,9 @@ def check_nacl_options(
     check_choice(loss, "distance_type", distance_type, DISTANCE_TYPES)
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
         raise ValueError(f"{loss}: kernel_size must be a positive int, got {kernel_size!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha >= 0):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (is_finite(alpha) and alpha >= 0):
         raise ValueError(f"{loss}: alpha must be finite and >= 0, got {alpha!r}")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (is_finite(sigma) and sigma > 0):
         raise ValueError(f"{loss}: sigma must be finite and > 0, got {sigma!r}")
     if dim is not None and (isinstance(dim, bool) or dim not in (2, 3)):
         raise ValueError(f"{loss}: dim must be 2, 3 or None (from the input), got {dim!r}")

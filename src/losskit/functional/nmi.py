@@ -131,7 +131,10 @@ def nmi_loss(
     a, b = input.to(dtype).flatten(1), target.to(dtype).flatten(1)
     if a.shape[0] == 0:  # empty batch: 0, still connected to the graph
         return reduce((a.sum(1) + b.sum(1)) * 0.0, reduction)
-    chunk = chunk_size or max(1024, MI_CHUNK_ELEMENTS // (a.shape[0] * (num_bins + 1)))
+    # under torch.compile the chunk ignores the batch size, so that a new batch size keeps the graph (the loop
+    # over chunks is unrolled); eagerly it bounds the (B, chunk, bins) weights whatever B is
+    rows = 1 if torch.compiler.is_compiling() else a.shape[0]
+    chunk = chunk_size or max(1024, MI_CHUNK_ELEMENTS // (rows * (num_bins + 1)))
     (a, nan_a), (b, nan_b) = _bin_coordinates(a, num_bins), _bin_coordinates(b, num_bins)
     weights = partial(_kde_weights, kernel_type=kernel_type, num_bins=num_bins, window_radius=float(window_radius))
     joint = chunked_joint_histogram(a, b, weights, weights, chunk)[:, :num_bins, :num_bins]

@@ -37,7 +37,15 @@ from torch.autograd.function import once_differentiable
 from ._precision import autocast_off, float32_loss
 from ._reduce import acc_dtype
 
-__all__ = ["RegionStats", "region_stats", "pool_stats", "safe_ratio", "class_row", "flat_logits"]
+__all__ = [
+    "RegionStats",
+    "region_stats",
+    "region_stats_with_nll",
+    "pool_stats",
+    "safe_ratio",
+    "class_row",
+    "flat_logits",
+]
 
 
 class RegionStats(NamedTuple):
@@ -68,6 +76,30 @@ def _softmax_backward(grad: Tensor, p: Tensor) -> Tensor:
     return torch._softmax_backward_data(grad, p, 1, p.dtype)
 
 
+def _softmax_and_nll(x: Tensor, labels: Tensor, valid: Tensor | None, dt: torch.dtype) -> tuple[Tensor, Tensor]:
+    """``(softmax(x), per-sample sum of -log p_y over the valid voxels)`` from one ``log_softmax``: the
+    cross-entropy of :func:`region_stats_with_nll` at the cost of an ``exp`` pass, exact for any logits (no
+    ``log`` of an underflowed probability)."""
+    logp = torch.log_softmax(x, dim=1, dtype=dt)
+    nll = logp.gather(1, labels.unsqueeze(1)).squeeze(1).neg_()
+    if valid is not None:
+        nll.mul_(valid)
+    return logp.exp_(), nll.sum(-1)
+
+
+def _add_nll_grad(grad: Tensor, p: Tensor, labels: Tensor, valid: Tensor | None, g_nll: Tensor | None) -> None:
+    """``grad += g_nll (p - onehot(y))`` at the valid voxels: the cross-entropy's gradient with respect to the
+    logits, added after the softmax backward of the region terms (in place; a scatter for the one-hot part)."""
+    if g_nll is None:
+        return
+    n, _, s = p.shape
+    w = g_nll.to(p.dtype).unsqueeze(-1).expand(n, s)
+    if valid is not None:
+        w = w * valid
+    grad.addcmul_(p, w.unsqueeze(1))
+    grad.scatter_add_(1, labels.unsqueeze(1), w.neg().unsqueeze(1))
+
+
 def _grads(g_inter: Tensor | None, g_pred: Tensor | None, p: Tensor) -> tuple[Tensor, Tensor]:
     n, c = p.shape[:2]
     gi = p.new_zeros((n, c)) if g_inter is None else g_inter.to(p.dtype)
@@ -83,11 +115,15 @@ class _GramStats(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool = False
+    ) -> tuple[Tensor, ...]:
         dt = acc_dtype(x)
         s = x.shape[2]
-        p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+        nll = None
+        if with_nll:
+            p, nll = _softmax_and_nll(x, labels, valid, dt)
+        else:
+            p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
         h = _one_hot(p, labels, valid)
         gram = torch.bmm(p, h.transpose(1, 2))  # gram[b, i, j] = sum_s p[b, i, s] [y_s = j]
         inter = gram.diagonal(0, 1, 2).clone()
@@ -96,19 +132,19 @@ class _GramStats(torch.autograd.Function):
         # p and h live on ctx (not save_for_backward): backward overwrites h with the gradient, and rebuilds it
         # from the labels if it is called again (retain_graph).
         ctx.save_for_backward(labels, valid)
-        ctx.p, ctx.h, ctx.softmax, ctx.in_dtype = p, h, softmax, x.dtype
+        ctx.p, ctx.h, ctx.softmax, ctx.in_dtype = p, h, softmax or with_nll, x.dtype
         ctx.mark_non_differentiable(true)
-        return inter, pred, true
+        return (inter, pred, true) if nll is None else (inter, pred, true, nll)
 
     @staticmethod
     @once_differentiable
     def backward(
-        ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None]:
+        ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None, g_nll: Tensor | None = None
+    ) -> tuple[Tensor | None, None, None, None, None]:
         p, h = ctx.p, ctx.h
         ctx.h = None
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         with autocast_off(p):
             gi, gp = _grads(g_inter, g_pred, p)
             labels, valid = ctx.saved_tensors
@@ -119,7 +155,8 @@ class _GramStats(torch.autograd.Function):
                 grad.mul_(valid.unsqueeze(1))
             if ctx.softmax:
                 grad = _softmax_backward(grad, p)
-        return grad.to(ctx.in_dtype), None, None, None
+            _add_nll_grad(grad, p, labels, valid, g_nll)
+        return grad.to(ctx.in_dtype), None, None, None, None
 
 
 class _ScatterStats(torch.autograd.Function):
@@ -129,33 +166,38 @@ class _ScatterStats(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool = False
+    ) -> tuple[Tensor, ...]:
         dt = acc_dtype(x)
         n, c, s = x.shape
-        p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+        nll = None
+        if with_nll:
+            p, nll = _softmax_and_nll(x, labels, valid, dt)
+        else:
+            p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
         lab = labels if valid is None else labels.masked_fill(valid == 0, c)
         gram = torch.zeros((n, c, c + 1), dtype=dt, device=x.device)
         gram = gram.scatter_add_(2, lab.unsqueeze(1).expand(n, c, s), p)[:, :, :c]
         ones = torch.ones((1, 1), dtype=dt, device=x.device).expand(n, s)
         true = torch.zeros((n, c + 1), dtype=dt, device=x.device).scatter_add_(1, lab, ones)[:, :c]
-        ctx.save_for_backward(lab)
-        ctx.p, ctx.softmax, ctx.in_dtype = p, softmax, x.dtype
+        ctx.save_for_backward(lab, labels, valid)
+        ctx.p, ctx.softmax, ctx.in_dtype = p, softmax or with_nll, x.dtype
         ctx.mark_non_differentiable(true)
-        return gram.diagonal(0, 1, 2).clone(), gram.sum(2), true
+        stats = (gram.diagonal(0, 1, 2).clone(), gram.sum(2), true)
+        return stats if nll is None else (*stats, nll)
 
     @staticmethod
     @once_differentiable
     def backward(
-        ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None
-    ) -> tuple[Tensor | None, None, None, None]:
+        ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None, g_nll: Tensor | None = None
+    ) -> tuple[Tensor | None, None, None, None, None]:
         p = ctx.p
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         with autocast_off(p):
             gi, gp = _grads(g_inter, g_pred, p)
             n, c, s = p.shape
-            (lab,) = ctx.saved_tensors
+            lab, labels, valid = ctx.saved_tensors
             # dL/dp[b, i, s] = table[b, i, y_s], table = g_P + diag(g_I), a zero column for ignored voxels.
             table = torch.zeros((n, c, c + 1), dtype=p.dtype, device=p.device)
             table[:, :, :c] = torch.diag_embed(gi)
@@ -163,7 +205,8 @@ class _ScatterStats(torch.autograd.Function):
             grad = table.gather(2, lab.unsqueeze(1).expand(n, c, s))
             if ctx.softmax:
                 grad = _softmax_backward(grad, p)
-        return grad.to(ctx.in_dtype), None, None, None
+            _add_nll_grad(grad, p, labels, valid, g_nll)
+        return grad.to(ctx.in_dtype), None, None, None, None
 
 
 def _one_hot(p: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
@@ -272,6 +315,26 @@ def region_stats(
         pred, diff = p.sum(-1), d.sum(-1)
     inter = (pred + true - diff) * 0.5
     return RegionStats(inter, pred, true, count)
+
+
+@float32_loss
+def region_stats_with_nll(
+    input: Tensor, target: Tensor, *, ignore_index: int | None = None
+) -> tuple[RegionStats, Tensor]:
+    """:func:`region_stats` of multiclass logits against class indices, plus the cross-entropy summed per sample
+    over the valid voxels (N,), from one softmax pass and one backward pass (what ``dice_ce`` needs: no second
+    ``log_softmax`` and no second gradient buffer). Inputs must already be validated."""
+    x = flat_logits(input, False)
+    n, c, s = x.shape
+    y = target.reshape(n, s).long()
+    valid = None
+    if ignore_index is not None:
+        keep = y != ignore_index
+        y = torch.where(keep, y, torch.zeros_like(y))
+        valid = keep.to(acc_dtype(x))
+    fn = _ScatterStats if c > _GRAM_MAX_CLASSES else _GramStats
+    inter, pred, true, nll = fn.apply(x, y, valid, True, True)  # type: ignore[no-untyped-call]
+    return RegionStats(inter, pred, true, true.sum(-1, keepdim=True)), nll
 
 
 def pool_stats(stats: RegionStats, batch: bool, include_background: bool = True) -> RegionStats:

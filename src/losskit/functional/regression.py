@@ -22,7 +22,14 @@ from torch import Tensor
 
 from ..errors import LossInputError
 from ..signatures import AllowInf
-from ._checks import check_broadcast_weight, check_float, check_reduction, check_same_shape, shape_str
+from ._checks import (
+    check_broadcast_weight,
+    check_float,
+    check_reduction,
+    check_same_shape,
+    label_checks_enabled,
+    shape_str,
+)
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 
@@ -139,10 +146,36 @@ def gaussian_nll_loss(
         tensor([0., 2.])
     """
     _pair("gaussian_nll", input, target, reduction)
+    var = _gaussian_var(input, var)
+    # torch clamps a clone of var under no_grad: the clamp is invisible to the gradient, which flows to var as is
+    clamped = var + (var.clamp_min(eps) - var).detach()
+    loss = 0.5 * (torch.log(clamped) + (input - target).square() / clamped)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return reduce(loss, reduction)
+
+
+def _gaussian_var(input: Tensor, var: Tensor) -> Tensor:
+    """``var`` checked and shaped as ``F.gaussian_nll_loss`` takes it: the input's shape, one fewer trailing dim
+    (unsqueezed), or the input's rank with one size-1 dim (homoscedastic). Entries must be >= 0: a value check,
+    so it follows the label-check switch (:func:`~losskit.functional.set_label_checks`; skipped under
+    ``torch.compile``, where ``F.gaussian_nll_loss``'s own check breaks the graph)."""
     check_float("gaussian_nll", "var", var)
-    if reduction == "mean" and input.numel():
-        return F.gaussian_nll_loss(input, target, var, full=full, eps=eps)
-    return reduce(F.gaussian_nll_loss(input, target, var, full=full, eps=eps, reduction="none"), reduction)
+    if var.shape != input.shape:
+        if var.shape == input.shape[:-1]:
+            var = var.unsqueeze(-1)
+        elif not (
+            var.dim() == input.dim()
+            and sum(1 for a, b in zip(input.shape, var.shape, strict=True) if a != b) == 1
+            and all(b in (a, 1) for a, b in zip(input.shape, var.shape, strict=True))
+        ):
+            raise LossInputError(
+                f"gaussian_nll: expected var of the input's shape {shape_str(input)}, of {tuple(input.shape[:-1])} "
+                f"(one variance per row), or with one dim of size 1, got {shape_str(var)}"
+            )
+    if label_checks_enabled() and var.numel() and bool((var < 0).any()):
+        raise LossInputError("gaussian_nll: expected var >= 0 everywhere, got a negative entry")
+    return var
 
 
 @float32_loss
@@ -314,7 +347,7 @@ def barron_loss(
     if isinstance(alpha, Tensor):
         return reduce(_barron_tensor_alpha(z, alpha.to(d.dtype)), reduction)
     a = float(alpha)
-    if math.isnan(a):
+    if a != a:  # NaN (math.isnan breaks a dynamic=True graph)
         raise ValueError("barron: alpha must not be NaN")
     if a == 2.0:
         out = 0.5 * z

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import LossInputError
-from ._checks import check_choice, check_float, check_reduction, shape_str
+from ._checks import check_choice, check_float, check_reduction, is_finite, shape_str
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 from .regression import _pair, _residual, barron_loss
@@ -115,7 +115,7 @@ def welsch_loss(input: Tensor, target: Tensor, *, reduction: Reduction = "mean")
 def check_wing_options(w: float, epsilon: float) -> None:
     """``w`` and ``epsilon`` must be finite and > 0 (else the log branch or its constant is undefined)."""
     for what, v in (("w", w), ("epsilon", epsilon)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        if not (isinstance(v, (int, float)) and is_finite(v) and v > 0):
             raise ValueError(f"wing: {what} must be a finite number > 0, got {v!r}")
 
 

@@ -22,7 +22,7 @@ from ._precision import float32_loss
 from ._reduce import reduce
 from .focal import kept_sigmoid_focal, softmax_focal_loss
 from .region import dice_from_stats, region_terms
-from .region_stats import class_row
+from .region_stats import class_row, pool_stats, region_stats_with_nll
 from .segmentation_input import DEFAULT_MODE, Mode, PairReduction, prepare_segmentation
 
 __all__ = [
@@ -154,6 +154,13 @@ def dice_ce_loss(
         num_classes=num_classes,
         reductions=_PAIR,
     )
+    if mode == "multiclass" and from_logits and not target.is_floating_point() and w is None and not label_smoothing:
+        # the common case: both terms from one softmax and one backward pass (region_stats_with_nll)
+        stats, nll = region_stats_with_nll(input, target, ignore_index=ignore_index)
+        dice = reduce(dice_from_stats(pool_stats(stats, batch, include_background), smooth_nr, smooth_dr), reduction)
+        total_nll = nll.sum()
+        ce = total_nll if reduction == "sum" else total_nll / stats.count.sum().clamp_min(1)
+        return with_terms(lambda_dice * dice + lambda_ce * ce, {"dice": dice, "ce": ce}, return_terms)
     dice = _dice(
         input, target, mode, from_logits, smooth_nr, smooth_dr, w, ignore_index, batch, include_background, reduction
     )

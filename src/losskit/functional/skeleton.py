@@ -149,9 +149,23 @@ def _cross_dilate(x: Tensor, radius: int) -> Tensor:
 def tube(target: Tensor, radius: int = 2) -> Tensor:
     """The tubed skeleton of a (N, C, *spatial) {0, 1} map (2-D or 3-D), per channel: :func:`skeletonize`,
     dilated ``radius`` times with the cross, then cut back to the channel's mask (Kirchhoff et al.'s
-    ``skel = dilation(dilation(skeletonize(seg))) * seg``). Float {0, 1} of the target's shape and dtype."""
+    ``skel = dilation(dilation(skeletonize(seg))) * seg``). Float {0, 1} of the target's shape and dtype.
+
+    Under ``torch.compile`` the thinning runs as one opaque op (``losskit::skeletonize``): its iteration count
+    depends on the data, which a graph cannot hold, and the op keeps the compiled step in one graph."""
     mask = target > 0.5
-    return (_cross_dilate(skeletonize(mask), radius) & mask).to(target.dtype)
+    skeleton = _skeletonize_op(mask) if torch.compiler.is_compiling() else skeletonize(mask)
+    return (_cross_dilate(skeleton, radius) & mask).to(target.dtype)
+
+
+@torch.library.custom_op("losskit::skeletonize", mutates_args=())
+def _skeletonize_op(mask: Tensor) -> Tensor:
+    return skeletonize(mask)
+
+
+@_skeletonize_op.register_fake
+def _(mask: Tensor) -> Tensor:
+    return torch.empty(mask.shape, dtype=torch.bool, device=mask.device)
 
 
 def check_skeleton_recall_options(loss: str, smooth: float, tube_radius: int) -> None:

@@ -13,7 +13,6 @@ MONAI (and the paper's code) is binary: background channel 0, foreground channel
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..compose.terms import with_terms
-from ._checks import check_choice
+from ._checks import check_choice, is_finite
 from ._precision import float32_loss
 from ._reduce import acc_dtype, reduce
 from .region import tversky_index
@@ -43,11 +42,7 @@ def check_unified_focal_options(loss: str, lambda_focal: float, gamma: float, de
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
         # gamma > 1 would raise (1 - TI)^(1 - gamma) to a negative power: an infinite loss at a perfect class
         raise ValueError(f"{loss}: gamma must be in [0, 1], got {gamma!r}")
-    if (
-        isinstance(epsilon, bool)
-        or not isinstance(epsilon, (int, float))
-        or not (math.isfinite(epsilon) and epsilon >= 0)
-    ):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (is_finite(epsilon) and epsilon >= 0):
         raise ValueError(f"{loss}: epsilon must be a finite number >= 0, got {epsilon!r}")
 
 

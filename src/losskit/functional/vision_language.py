@@ -176,7 +176,7 @@ def dino_loss(
             f"got {len(teachers)} of {shape_str(teachers[0])}"
         )
     k = students[0].shape[1]
-    if center is not None and center.shape not in ((k,), (1, k)):
+    if center is not None and (center.dim() not in (1, 2) or center.shape[-1] != k or center.numel() != k):
         raise LossInputError(f"dino: expected center of shape ({k},), got {shape_str(center)}")
     log_p = [F.log_softmax(s.to(acc_dtype(s)) / student_temperature, dim=1) for s in students]
     probs = []

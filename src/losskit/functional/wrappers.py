@@ -19,7 +19,7 @@ from torch import Tensor
 from ..compose.calling import CallPlan
 from ..compose.terms import accepts_return_terms, with_terms
 from ..errors import LossInputError
-from ._checks import check_choice, check_float, check_reduction, check_tensor, shape_str
+from ._checks import check_choice, check_float, check_reduction, check_tensor, is_finite, shape_str
 from ._precision import float32_loss
 from .lncc import _WindowSum
 
@@ -61,10 +61,14 @@ def check_mask(name: str, input: Tensor, target: Tensor, mask: Tensor) -> None:
     """``mask`` is (N or 1, 1, *spatial) for an input (N, C, *spatial); the target the input's dims (dense) or
     one fewer (class indices)."""
     check_tensor(name, "mask", mask)
-    want = f"(N or 1, 1{', *spatial' if input.dim() > 2 else ''}) for input {shape_str(input)}"
-    if input.dim() < 2 or mask.dim() != input.dim():
-        raise LossInputError(f"{name}: expected mask {want}, got {shape_str(mask)}")
-    if mask.shape[0] not in (1, input.shape[0]) or mask.shape[1] != 1 or mask.shape[2:] != input.shape[2:]:
+    if (
+        input.dim() < 2
+        or mask.dim() != input.dim()
+        or mask.shape[0] not in (1, input.shape[0])
+        or mask.shape[1] != 1
+        or mask.shape[2:] != input.shape[2:]
+    ):  # the message is built only when raising (a traced shape cannot be formatted under torch.compile)
+        want = f"(N or 1, 1{', *spatial' if input.dim() > 2 else ''}) for input {shape_str(input)}"
         raise LossInputError(f"{name}: expected mask {want}, got {shape_str(mask)}")
     if target.dim() not in (input.dim(), input.dim() - 1):
         raise LossInputError(
@@ -172,7 +176,7 @@ def check_multi_scale_options(scales: Sequence[float] | None, kernel: str, reduc
     if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
         raise ValueError(f"multi_scale: scales must be a non-empty list of numbers >= 0 or None, got {scales!r}")
     for s in scales:
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (is_finite(s) and s >= 0):
             raise ValueError(f"multi_scale: every scale must be a finite number >= 0 (0: no smoothing), got {s!r}")
 
 
@@ -261,7 +265,7 @@ def check_deep_supervision_options(weight_mode: str, weights: Sequence[float] | 
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or not weights:
         raise ValueError(f"deep_supervision: weights must be a non-empty list of numbers or None, got {weights!r}")
     for w in weights:
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not is_finite(w):
             raise ValueError(f"deep_supervision: every weight must be a finite number, got {w!r}")
 
 

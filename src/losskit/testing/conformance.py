@@ -14,8 +14,11 @@ you ask for (``shapes={"input": (2, 3, 16, 16)}``: the other inputs follow; see
 Checks, in order: the loss runs (an exception it raises is a failed check, not a crash of the suite); a tensor
 output, scalar unless ``reduction="none"``; a finite value; finite gradients that
 reach the inputs; determinism; pickling and a ``state_dict`` round trip; a finite value under
-``torch.autocast("cpu", dtype=torch.bfloat16)`` close to float32; and, when ``compile`` names a backend,
-the same value through ``torch.compile``. The first failure raises ``AssertionError`` naming the check.
+``torch.autocast("cpu", dtype=torch.bfloat16)`` close to float32; the gradient's relative error under bfloat16 and
+float16 autocast against float64 (reported as ``grad_error``; a failure only over ``grad_tolerance``); and, when
+``compile`` names a backend, the same value and gradients through ``torch.compile`` in one graph
+(``fullgraph=True``), and no recompilation when only the batch size changes (a dynamic batch dim). The first
+failure raises ``AssertionError`` naming the check.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from ..compose.calling import loss_label
 from ..config.builder import build_loss
 from ..inputs import Example, make_generator
 from .examples import MAX_EXAMPLE_ELEMENTS, example_for
+from .numerics import autocast_grad_error
+from .shapes import input_names
 
 __all__ = ["check_loss", "ConformanceReport"]
 
@@ -47,6 +52,8 @@ class ConformanceReport:
     value: float
     passed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: relative error of the input gradient under autocast against float64, by dtype ("bfloat16", "float16")
+    grad_error: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"check_loss({self.loss!r}): value {self.value:.6g}, {len(self.passed)} checks passed"]
@@ -108,7 +115,10 @@ def check_loss(
     shapes: Mapping[str, Sequence[int]] | None = None,
     max_elements: int = MAX_EXAMPLE_ELEMENTS,
     compile: str | None = "aot_eager",
+    fullgraph: bool = True,
+    dynamic: bool = True,
     bf16_tolerance: float = 0.05,
+    grad_tolerance: float | None = None,
     seed: int = 0,
 ) -> ConformanceReport:
     """Run the conformance checks on a loss.
@@ -122,8 +132,15 @@ def check_loss(
         max_elements: cap on the elements of the generated inputs together; over it is an
             :class:`~losskit.testing.ExampleTooLarge` (a ``ValueError``) and nothing that large is allocated.
         compile: the ``torch.compile`` backend to check (``"inductor"``, ``"aot_eager"``...), or ``None``.
-            A machine where compilation itself cannot run skips the check (reported as skipped).
+            A machine where compilation itself cannot run skips the check (reported as skipped). Label checks
+            (host syncs) are skipped while compiling, as in any compiled training step.
+        fullgraph: require one graph (``torch.compile(fullgraph=True)``): a graph break fails the check.
+        dynamic: compile with the batch dim dynamic (``torch._dynamo.mark_dynamic`` on dim 0 of the inputs of the
+            first input's batch size) and call again with the batch size doubled (generated inputs only): a loss
+            that specializes the batch size, or a recompilation, fails the check.
         bf16_tolerance: relative tolerance of the bfloat16-autocast value against float32.
+        grad_tolerance: fail when the gradient's relative error under bfloat16 or float16 autocast (against
+            float64) is over this; None (default) only reports it in ``report.grad_error``.
         seed: seed of the generated inputs.
 
     Raises:
@@ -209,28 +226,136 @@ def check_loss(
     if not math.isclose(float(low_value), float(value), rel_tol=bf16_tolerance, abs_tol=bf16_tolerance):
         raise _fail(label, "bfloat16 autocast", f"{float(low_value)!r} vs float32 {float(value)!r}")
     report.passed.append("bfloat16 autocast")
-    # 7. torch.compile
+    # 7. the gradient under bfloat16 / float16 autocast against float64
+    _check_grad_error(module, example, label, grad_tolerance, report)
+    # 8. torch.compile
     if compile:
-        _check_compiled(module, example, value, compile, label, report)
+        resized = None
+        if dynamic and inputs is None:
+            resized = _batch_resized(module, example, seed, max_elements)
+            if resized is None:
+                report.skipped["torch.compile dynamic batch"] = "the example's batch size cannot be changed"
+        compiled = _check_compiled(module, example, value, compile, label, report, fullgraph=fullgraph, dynamic=dynamic)
+        if compiled is not None and resized is not None:
+            _check_no_recompile(compiled, resized, label, report)
     return report
 
 
-def _check_compiled(
-    module: nn.Module, example: Example, value: torch.Tensor, backend: str, label: str, report: ConformanceReport
+def _check_grad_error(
+    module: nn.Module, example: Example, label: str, tolerance: float | None, report: ConformanceReport
 ) -> None:
+    for dtype in (torch.bfloat16, torch.float16):
+        name = str(dtype).removeprefix("torch.")
+        try:
+            err = autocast_grad_error(module, example, dtype)
+        except Exception as exc:
+            raise _fail(label, f"{name} gradient", f"the loss raised {type(exc).__name__}: {exc}") from exc
+        if err is None:
+            report.skipped["autocast gradient error"] = "the output does not require grad"
+            return
+        report.grad_error[name] = err
+        if tolerance is not None and not err <= tolerance:
+            raise _fail(label, f"{name} gradient", f"relative error {err:.3g} against float64 > {tolerance:g}")
+    errors = ", ".join(f"{k} {v:.2g}" for k, v in report.grad_error.items())
+    report.passed.append(f"autocast gradient error vs float64 ({errors})")
+
+
+def _batch_resized(module: nn.Module, example: Example, seed: int, max_elements: int) -> Example | None:
+    """The generated example with the first input's batch size doubled (a loss that splits its batch into views
+    keeps a valid one), or None where it cannot be changed. A batch of 1 is left alone: ``torch.compile``
+    specializes sizes 0 and 1 by design."""
+    names = input_names(module)
+    first = example.args[0] if example.args else None
+    if not names or not isinstance(first, torch.Tensor) or first.dim() == 0 or first.shape[0] < 2:
+        return None
+    shape = (first.shape[0] * 2, *first.shape[1:])
+    try:
+        resized = example_for(module, make_generator(seed + 1), shapes={names[0]: shape}, max_elements=max_elements)
+        copy.deepcopy(module)(*resized.args, **resized.kwargs)  # inputs that do not follow the batch: not valid
+    except Exception:  # noqa: BLE001 - any failure means "cannot be changed", reported as skipped
+        return None
+    return resized
+
+
+def _check_compiled(
+    module: nn.Module,
+    example: Example,
+    value: torch.Tensor,
+    backend: str,
+    label: str,
+    report: ConformanceReport,
+    *,
+    fullgraph: bool,
+    dynamic: bool,
+) -> Any:
+    """The compiled loss after checking its value and gradients against eager; None when this machine cannot
+    compile (reported as skipped)."""
     import torch._dynamo  # only needed here
 
+    check = f"torch.compile[{backend}]" + (" fullgraph" if fullgraph else "")
     torch._dynamo.reset()
-    compiled = torch.compile(module, backend=backend)
+    compiled = torch.compile(module, backend=backend, fullgraph=fullgraph)
     try:
-        run = _fresh(example, grad=False)[0]
+        run, leaves = _fresh(example, grad=True)
+        if dynamic:
+            _mark_batch_dynamic(run)
         out = compiled(*run.args, **run.kwargs)
+        if out.requires_grad and leaves:
+            grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
     except Exception as exc:
         if type(exc).__name__ in ("BackendCompilerFailed", "InductorError") and "compiler" in str(exc).lower():
-            report.skipped[f"torch.compile[{backend}]"] = f"cannot compile on this machine: {exc}"
-            return
-        raise _fail(label, f"torch.compile[{backend}]", f"{type(exc).__name__}: {exc}") from exc
+            report.skipped[check] = f"cannot compile on this machine: {exc}"
+            return None
+        if type(exc).__name__ == "ConstraintViolationError":  # the marked-dynamic batch was specialized
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            why = "the loss specializes the batch size: " + " ".join(lines[:3])
+            raise _fail(label, "torch.compile dynamic batch (no recompilation)", why) from exc
+        raise _fail(label, check, f"{type(exc).__name__}: {exc}") from exc
     got = out.detach().double().sum()
     if not torch.allclose(got, value, rtol=1e-4, atol=1e-6):
-        raise _fail(label, f"torch.compile[{backend}]", f"{float(got)!r} vs eager {float(value)!r}")
-    report.passed.append(f"torch.compile[{backend}]")
+        raise _fail(label, check, f"{float(got)!r} vs eager {float(value)!r}")
+    if out.requires_grad and leaves:
+        eager_run, eager_leaves = _fresh(example, grad=True)
+        eager = torch.autograd.grad(_call(module, eager_run, label, check).sum(), eager_leaves, allow_unused=True)
+        for g, e in zip(grads, eager, strict=True):
+            if (g is None) != (e is None) or (
+                g is not None and e is not None and not torch.allclose(g, e, rtol=1e-3, atol=1e-6)
+            ):
+                raise _fail(label, check, "the compiled gradient differs from the eager one")
+    report.passed.append(check)
+    return compiled
+
+
+def _mark_batch_dynamic(example: Example) -> None:
+    """Mark dim 0 of the example's tensors that share the first input's batch size as dynamic: the batch is a
+    symbol from the first compile on (the other sizes stay static, as in a training loop), so a loss that
+    specializes it fails here, and one that does not runs any batch size without recompiling."""
+    import torch._dynamo
+
+    first = example.args[0] if example.args else None
+    if not isinstance(first, torch.Tensor) or first.dim() == 0 or first.shape[0] < 2:
+        return
+    batch = first.shape[0]
+    for value in (*example.args, *example.kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == batch:
+            torch._dynamo.mark_dynamic(value, 0)
+
+
+def _check_no_recompile(compiled: Any, example: Example, label: str, report: ConformanceReport) -> None:
+    import torch._dynamo
+
+    check = "torch.compile dynamic batch (no recompilation)"
+    try:
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            run, leaves = _fresh(example, grad=True)  # as the first call: only the batch size differs
+            _mark_batch_dynamic(run)
+            out = compiled(*run.args, **run.kwargs)
+            if out.requires_grad and leaves:
+                torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        why = " ".join(lines[:3]) if lines else type(exc).__name__
+        raise _fail(
+            label, check, f"a new batch size recompiled the loss or failed: {type(exc).__name__}: {why}"
+        ) from exc
+    report.passed.append(check)

@@ -4,8 +4,9 @@ The loss's own example is the template: each input keeps its dtype and its *valu
 integers in the template's range, binary masks stay {0, 1}, probabilities stay in [0, 1], logits stay
 normal); only shapes change. Inputs the user does not name follow a named one where their template shapes
 show how: the same shape, the same without the class dimension (dim 1: logits ``(N, C, *S)`` and labels
-``(N, *S)``), or the same batch (``(N,)``). Any other input keeps its template shape. Labels that follow a
-logit tensor stay below its new class count.
+``(N, *S)``), the same batch (``(N,)``), or a broadcast companion of the same rank and batch (a mask
+``(N, 1, *S)``; where either side has size 1 the companion keeps its size).
+Any other input keeps its template shape. Labels that follow a logit tensor stay below its new class count.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def _follow(template: tuple[int, ...], src_old: tuple[int, ...], src_new: tuple[
         return src_new[:1] + src_new[2:]
     if len(template) == 1 and src_old and template[0] == src_old[0] and src_new:
         return src_new[:1]
+    if (
+        len(template) == len(src_old) == len(src_new)
+        and template[0] == src_old[0]
+        and all(t == o or 1 in (t, o) for t, o in zip(template, src_old, strict=True))
+    ):  # a broadcast companion: a mask (N, 1, *S) of logits (N, C, *S), an image (N, 3, *S) of a depth (N, 1, *S)
+        return tuple(n if t == o else t for t, o, n in zip(template, src_old, src_new, strict=True))
     return None
 
 
@@ -80,7 +87,7 @@ def _like(t: torch.Tensor, shape: tuple[int, ...], g: torch.Generator, classes: 
     low, high = (float(t.min()), float(t.max())) if t.numel() else (0.0, 1.0)
     if t.numel() and bool(((t == 0) | (t == 1)).all()):
         return torch.randint(0, 2, shape, generator=g).to(t.dtype)
-    if low >= 0.0 and high <= 1.0:
+    if low >= 0.0:  # non-negative values (probabilities, distances, bin positions) keep their range
         return (torch.rand(shape, generator=g) * (high - low) + low).to(t.dtype)
     return torch.randn(shape, generator=g).to(t.dtype)
 

@@ -44,7 +44,7 @@ class LinearCrossEntropyLoss(nn.Module):
     (:func:`losskit.functional.linear_cross_entropy`): the rows are walked in chunks and each chunk's logits
     give their gradients (formed in the forward's pass for "mean"/"sum", recomputed in backward for "none").
     Memory beyond the inputs and their gradients: ``8 N`` bytes plus a chunk of about
-    ``16 c V`` bytes (``c = max(1, 64 MiB // (16 V))`` rows by default), against ``4 N V`` for the logits alone.
+    ``16 c V`` bytes (``c = max(256, 64 MiB // (16 V))`` rows by default), against ``4 N V`` for the logits alone.
 
     The module holds options only; the output layer stays in the model:
     ``loss(hidden, model.lm_head.weight, target)`` (and ``bias=model.lm_head.bias`` if it has one).
@@ -62,7 +62,7 @@ class LinearCrossEntropyLoss(nn.Module):
             softmax; None (default) for none.
         reduction: "mean" (default): the mean over the non-ignored rows (0 when there is none); "sum": their
             sum; "none": the per-row losses, the target's shape (0 at ignored rows).
-        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, about 64 MiB of logits work.
+        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, max(256, 64 MiB // (16 V)) rows.
 
     Example:
         >>> head = nn.Linear(16, 100, bias=False)
@@ -188,7 +188,7 @@ class LinearKDLoss(_LinearDistillLoss):
     """Logit distillation of a large output layer (:func:`losskit.functional.linear_kd_loss`):
     ``alpha T^2 KL(softmax(u / T) || softmax(s / T)) + (1 - alpha) CE(s, target)`` on the logits
     ``s = h_s W_s^T``, ``u = h_t W_t^T`` of student and (detached) teacher, walked in row chunks so neither
-    model's (N, V) logits are held: a chunk of about ``32 c V`` bytes (``c = max(1, 64 MiB // (32 V))``).
+    model's (N, V) logits are held: a chunk of about ``32 c V`` bytes (``c = max(256, 64 MiB // (32 V))``).
 
     ``forward(student_hidden, student_weight, teacher_hidden, teacher_weight, target=None, student_bias=None,
     teacher_bias=None)``; without a target the loss is the KD term alone; with one, rows labelled
@@ -201,7 +201,7 @@ class LinearKDLoss(_LinearDistillLoss):
         ignore_index: the label of rows left out of both terms (default -100, padding).
         reduction: "batchmean" (default): the mean over the non-ignored rows; "sum": their sum; "none": per
             row, the rows' shape (0 at ignored rows).
-        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, about 64 MiB of work.
+        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, max(256, 64 MiB // (32 V)) rows.
 
     Example:
         >>> student, teacher = nn.Linear(8, 50, bias=False), nn.Linear(16, 50, bias=False)
@@ -248,7 +248,7 @@ class LinearJSDLoss(_LinearDistillLoss):
         ignore_index: the label of rows left out of both terms (default -100, padding).
         reduction: "batchmean" (default): the mean over the non-ignored rows; "sum": their sum; "none": per
             row, the rows' shape (0 at ignored rows).
-        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, about 64 MiB of work.
+        chunk_size: rows per chunk (an int >= 1), or None (default): automatic, max(256, 64 MiB // (32 V)) rows.
 
     Example:
         >>> hs, ws = torch.randn(6, 8, requires_grad=True), torch.randn(40, 8, requires_grad=True)
