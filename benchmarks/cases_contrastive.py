@@ -101,7 +101,7 @@ def make_contrastive_cases(quick: bool = False) -> list[Case]:
     return [
         _case("info_nce tiled", "info_nce", (16384, 256), 1024, None, "labels", **nce),
         _case("info_nce tiled", "info_nce", (8192, 128), 512, None, "labels", **nce),
-        _case("info_nce tiled", "info_nce", (4096, 512), 1024, None, "labels", **nce),
+        _case("info_nce tiled", "info_nce", (4096, 512), 512, None, "labels", **nce),
         _case("supcon tiled", "supcon", (8192, 256), 1024, _pml("SupConLoss", 0.1), "labels", **sup),
         _case(
             "siglip tiled", "siglip", (8192, 256), 1024, None, "two views; open_clip is not installed", normalize=True

@@ -7,13 +7,17 @@ Usage::
     python benchmarks/run.py --threads 1 --out benchmarks/RESULTS-1thread.md   # a control run
     python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
     python benchmarks/run.py --only issue11   # every case of one issue (issue3, issue4, issue11)
+    python benchmarks/run.py --sweep          # issue 14's full sweep only (RESULTS-sweep.md, sweep-full-heatmap.png)
+    python benchmarks/run.py --sweep --device cuda --out benchmarks/RESULTS-cuda.md   # the sweep on a GPU
 
 The cases come from ``cases.py`` (issues 3 and 4) and the optional case modules (``CASE_MODULES``); a case
 module that is missing or fails to import is skipped with a note, never a failed run.
 
 Every case times forward+backward of losskit, MONAI, kornia and a floor on the same tensors in this process,
 interleaved (medians; see ``_harness``), then measures each implementation's peak memory in a fresh worker
-process (``--memory-worker``). See ``benchmarks/README.md``.
+process (``--memory-worker``). Then the sweep (``sweep.py``, issue 14) walks the hot losses over its default grid
+against every peer and two compiled baselines, and adds its goals and a heat map (``sweep-heatmap.png``). See
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -229,6 +233,8 @@ def write_results(
         sub = [r for r in results if r.case.issue == issue]
         title = f": {SECTIONS[issue]}" if issue in SECTIONS else ""
         lines += ["", f"## Issue {issue}{title}", "", *case_table(sub)]
+    if extra.get("sweep"):
+        lines += ["", *extra["sweep"]]
     if extra.get("registry"):
         lines += ["", *extra["registry"]]
     path.write_text("\n".join(lines) + "\n")
@@ -280,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
     ap.add_argument("--no-registry", action="store_true", help="skip the issue-2 tables (bench_registry.py)")
     ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
+    ap.add_argument("--sweep", action="store_true", help="only issue 14's sweep, over the full grid")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the sweep (the cases only)")
+    ap.add_argument("--device", default="cpu", help="the sweep's device (cuda: the sweep only)")
     ap.add_argument("--memory-worker", metavar="CASE_ID", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -292,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     t0 = time.perf_counter()
     load_start, revision = load_average(), _revision()
+    if args.sweep or args.device != "cpu":
+        return _sweep_only(args, command, t0, load_start, revision, memory)
     cases, notes = load_cases(args.quick)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -304,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no case matches {args.only!r}", file=sys.stderr)
         return 2
     extra = {"registry": [] if args.only or args.no_registry else _registry(args.quick)}
+    grid = "quick" if args.quick else "default"
+    extra["sweep"] = [] if args.no_sweep or args.only else _sweep(grid, "cpu", memory, out.parent)
     extra["load"] = [load_start, load_average()]
     extra["notes"] = notes
     extra["revision"] = [revision]
@@ -311,6 +324,38 @@ def main(argv: list[str] | None = None) -> int:
     goals = [g for r in results for g in check_goals(r)]
     print("\n" + "\n".join(goals_table(goals)))
     print(f"\nwrote {out}")
+    return 0
+
+
+def _sweep(grid: str, device: str, memory: bool, folder: Path, only: str | None = None) -> list[str]:
+    """Run the sweep and return its markdown section; the heat map goes next to the report."""
+    import sweep
+    import sweep_report
+
+    print(f"sweep ({grid} grid, {device})", flush=True)
+    results = sweep.run_sweep(grid, device, only=only, memory=memory)
+    name = "sweep-heatmap.png" if grid == "default" and device == "cpu" else f"sweep-{grid}-{device}-heatmap.png"
+    note = sweep_report.heatmap(results, folder / name) if results else "no heat map: no loss ran"
+    return [*sweep_report.sweep_markdown(results, grid, device), f"{note}", ""]
+
+
+def _sweep_only(args: argparse.Namespace, command: str, t0: float, load_start: str, revision: str, memory: bool) -> int:
+    """``--sweep`` / ``--device cuda``: the sweep alone, in its own report."""
+    grid = "full" if args.sweep else "default"
+    out = args.out or HERE / ("RESULTS-sweep.md" if args.device == "cpu" else f"RESULTS-{args.device}.md")
+    section = _sweep(grid, args.device, memory, out.parent, only=args.only)
+    info = machine_info()
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else info["cpu"]
+    head = [
+        "# losskit sweep results",
+        "",
+        f"- Command: `{command}` ({(time.perf_counter() - t0) / 60:.1f} min); source: {revision}",
+        f"- Device: {device}; torch {info['torch']}, {info['threads']} CPU threads, {_versions()}",
+        f"- Load average at the start: {load_start}; at the end: {load_average()}",
+        "",
+    ]
+    out.write_text("\n".join(head + section) + "\n")
+    print(f"wrote {out}")
     return 0
 
 
