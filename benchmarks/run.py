@@ -7,7 +7,8 @@ Usage::
     python benchmarks/run.py --threads 1 --out benchmarks/RESULTS-1thread.md   # a control run
     python benchmarks/run.py --only dice      # cases whose id contains / matches the pattern
     python benchmarks/run.py --only issue11   # every case of one issue (issue3, issue4, issue11)
-    python benchmarks/run.py --sweep          # issue 14's full sweep only (RESULTS-sweep.md, sweep-full-heatmap.png)
+    python benchmarks/run.py --sweep          # issue 14's full sweep only (RESULTS-sweep.md and a heat map)
+    python benchmarks/run.py --sweep default  # the sweep's default grid alone (what make bench appends)
     python benchmarks/run.py --sweep --device cuda --out benchmarks/RESULTS-cuda.md   # the sweep on a GPU
 
 The cases come from ``cases.py`` (issues 3 and 4) and the optional case modules (``CASE_MODULES``); a case
@@ -286,7 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
     ap.add_argument("--no-registry", action="store_true", help="skip the issue-2 tables (bench_registry.py)")
     ap.add_argument("--out", type=Path, help="markdown output (default RESULTS.md, RESULTS.quick.md)")
-    ap.add_argument("--sweep", action="store_true", help="only issue 14's sweep, over the full grid")
+    ap.add_argument(
+        "--sweep",
+        nargs="?",
+        const="full",
+        choices=("quick", "default", "full"),
+        help="only issue 14's sweep, over this grid (default: full)",
+    )
     ap.add_argument("--no-sweep", action="store_true", help="skip the sweep (the cases only)")
     ap.add_argument("--device", default="cpu", help="the sweep's device (cuda: the sweep only)")
     ap.add_argument("--memory-worker", metavar="CASE_ID", help=argparse.SUPPRESS)
@@ -341,7 +348,7 @@ def _sweep(grid: str, device: str, memory: bool, folder: Path, only: str | None 
 
 def _sweep_only(args: argparse.Namespace, command: str, t0: float, load_start: str, revision: str, memory: bool) -> int:
     """``--sweep`` / ``--device cuda``: the sweep alone, in its own report."""
-    grid = "full" if args.sweep else "default"
+    grid = args.sweep or "default"
     out = args.out or HERE / ("RESULTS-sweep.md" if args.device == "cpu" else f"RESULTS-{args.device}.md")
     section = _sweep(grid, args.device, memory, out.parent, only=args.only)
     info = machine_info()

@@ -82,6 +82,18 @@ def torchvision_formula(name: str) -> Impl:
     return Impl(f"torchvision {name} (formula)", "torchvision", lambda: lambda d: fn(d["pred"], d["target"]))
 
 
+def _linear_ce() -> Impl:
+    """losskit's linear_cross_entropy on (hidden, weight, target) (``cases.lk`` calls two inputs)."""
+
+    def make() -> LossFn:
+        import losskit
+
+        loss = losskit.build_loss("linear_cross_entropy")
+        return lambda d: loss(d["pred"], d["weight"], d["labels"])
+
+    return Impl("losskit linear_cross_entropy", "losskit", make)
+
+
 _SOFT = {"softmax": True, "to_onehot_y": True}
 _ML = ("pred", "target")
 _MC = {"mode": "multiclass", "from_logits": True}
@@ -173,7 +185,7 @@ HOT: tuple[Hot, ...] = (
     Hot(
         "linear_cross_entropy",
         "lm",
-        lk("linear_cross_entropy", ("pred", "weight", "labels")),
+        _linear_ce(),
         (),
         ("pred", "weight", "labels"),
         (),
