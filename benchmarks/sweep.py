@@ -197,6 +197,19 @@ def _build(impl: Impl, inputs: Inputs, sync: Callable[[], None]) -> tuple[Step |
         return None, f"{type(exc).__name__}: {first}"[:140]
 
 
+def _build_all(impls: list[Impl], inputs: Inputs, sync: Callable[[], None], res: PointResult) -> dict[str, Step]:
+    """The steps of ``impls`` that build and run, by label; the others go to ``res.skipped`` with the reason."""
+    steps: dict[str, Step] = {}
+    for impl in impls:
+        step, why = _build(impl, inputs, sync)
+        if step is None:
+            res.skipped[impl.label] = why
+        else:
+            steps[impl.label] = step
+            res.libs[impl.label] = impl.lib
+    return steps
+
+
 def _time(steps: dict[str, Step], budget_s: float) -> dict[str, Timing]:
     return time_interleaved(steps, repeats=7, min_repeats=3, warmup=1, budget_s=budget_s, min_total_s=0.3)
 
@@ -211,14 +224,7 @@ def run_point(hot: Hot, shape: tuple[int, ...], device: str, budget_s: float, me
     inputs = inputs_for(hot.kind, shape, device)
     naive = hot.naive()
     eager = [hot.losskit, *hot.peers, *([naive] if naive else [])]
-    steps: dict[str, Step] = {}
-    for impl in eager:
-        step, why = _build(impl, inputs, sync)
-        if step is None:
-            res.skipped[impl.label] = why
-        else:
-            steps[impl.label] = step
-            res.libs[impl.label] = impl.lib
+    steps = _build_all(eager, inputs, sync, res)
     for label, timing in _time(steps, budget_s).items():
         res.times[label] = timing.median
     if memory and device.startswith("cuda"):
@@ -230,13 +236,7 @@ def run_point(hot: Hot, shape: tuple[int, ...], device: str, budget_s: float, me
     fastest = min(peers, key=lambda i: res.times[i.label]) if peers else None
     compiled = [_compiled(i) for i in (hot.losskit, naive, fastest) if i is not None]
     phase2: dict[str, Step] = {hot.losskit.label: steps[hot.losskit.label]} if hot.losskit.label in steps else {}
-    for impl in compiled:
-        step, why = _build(impl, inputs, sync)
-        if step is None:
-            res.skipped[impl.label] = why
-        else:
-            phase2[impl.label] = step
-            res.libs[impl.label] = "compiled"
+    phase2.update(_build_all(compiled, inputs, sync, res))
     timings = _time(phase2, budget_s)
     for label, timing in timings.items():
         if label == hot.losskit.label:

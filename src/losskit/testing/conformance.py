@@ -29,6 +29,7 @@ import math
 import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from ..compose.calling import loss_label
 from ..config.builder import build_loss
 from ..inputs import Example, make_generator
 from .examples import MAX_EXAMPLE_ELEMENTS, example_for
-from .numerics import autocast_grad_error
+from .numerics import autocast_grad_error, map_tensors
 from .shapes import input_names
 
 __all__ = ["check_loss", "ConformanceReport"]
@@ -62,16 +63,6 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
-def _map(obj: Any, fn: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map(v, fn) for v in obj)
-    return obj
-
-
 def _fresh(example: Example, grad: bool) -> tuple[Example, list[torch.Tensor]]:
     """Clone the inputs; with ``grad``, every floating tensor of the first argument requires grad."""
     leaves: list[torch.Tensor] = []
@@ -83,8 +74,8 @@ def _fresh(example: Example, grad: bool) -> tuple[Example, list[torch.Tensor]]:
             leaves.append(c)
         return c
 
-    args = tuple(_map(a, lambda t, i=i: clone(t, grad and i == 0)) for i, a in enumerate(example.args))
-    kwargs = {k: _map(v, lambda t: clone(t, False)) for k, v in example.kwargs.items()}
+    args = tuple(map_tensors(a, partial(clone, track=grad and i == 0)) for i, a in enumerate(example.args))
+    kwargs = {k: map_tensors(v, lambda t: clone(t, False)) for k, v in example.kwargs.items()}
     return Example(args, kwargs), leaves
 
 

@@ -19,25 +19,34 @@ from torch import nn
 
 from ..inputs import Example
 
-__all__ = ["autocast_grad_error", "gradients"]
+__all__ = ["autocast_grad_error", "gradients", "map_tensors"]
+
+
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """``obj`` with ``fn`` applied to every tensor in it (through dicts, lists and tuples)."""
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map_tensors(v, fn) for v in obj)
+    return obj
 
 
 def _cast(obj: Any, dtype: torch.dtype, leaves: list[torch.Tensor] | None) -> Any:
     """``obj`` with its floating tensors as ``dtype`` copies; those of the first argument go to ``leaves`` and
     require grad (``leaves`` None: no tensor requires grad)."""
-    if isinstance(obj, torch.Tensor):
-        if not obj.is_floating_point():
-            return obj.detach().clone()
-        out = obj.detach().to(dtype).clone()
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point():
+            return t.detach().clone()
+        out = t.detach().to(dtype).clone()
         if leaves is not None:
             out.requires_grad_(True)
             leaves.append(out)
         return out
-    if isinstance(obj, dict):
-        return {k: _cast(v, dtype, leaves) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cast(v, dtype, leaves) for v in obj)
-    return obj
+
+    return map_tensors(obj, cast)
 
 
 def gradients(
