@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kornia
 import pytest
 import torch
@@ -294,3 +296,26 @@ def test_ssim_without_grad_and_float32_large() -> None:
     ref = 1 - _ssim_reference(x.double(), y.double(), 11)
     torch.testing.assert_close(plain.double(), ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ssim_loss(x.requires_grad_(), y, reduction="none").detach(), plain)
+
+
+@pytest.mark.parametrize("need", [(True, True), (False, True), (True, False), (False, False)])
+@pytest.mark.parametrize("fn", [ssim_loss, ms_ssim_loss])
+def test_compiled_ssim_runs_the_opaque_ops_with_eager_values_and_gradients(need: tuple[bool, bool], fn: Any) -> None:
+    """Under torch.compile the SSIM kernel is the custom ops ``losskit::ssim_mean(_backward)``: the same value and
+    the same gradient for whichever images need one, and none for the others."""
+    torch._dynamo.reset()
+    x0, y0 = _images((2, 2, 40, 36), seed=3)
+    eager_in = [t.clone().requires_grad_(r) for t, r in zip((x0, y0), need, strict=True)]
+    comp_in = [t.clone().requires_grad_(r) for t, r in zip((x0, y0), need, strict=True)]
+    compiled = torch.compile(fn, backend="aot_eager", fullgraph=True)
+    expected, got = fn(*eager_in, window_size=7), compiled(*comp_in, window_size=7)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    if any(need):
+        expected.backward()
+        got.backward()
+    for e, c in zip(eager_in, comp_in, strict=True):
+        assert (e.grad is None) == (c.grad is None)
+        if e.grad is not None:
+            torch.testing.assert_close(c.grad, e.grad, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x0, y0, window_size=7), expected.detach(), rtol=1e-5, atol=1e-6)

@@ -15,6 +15,8 @@ The values are those of the plain formula (the same filter and arithmetic); ``gr
 
 On CPU each 1-D pass is ``k`` shifted multiply-adds (no workspace; as fast as oneDNN's depthwise convolution
 here, which pads the channels to blocks of 16); elsewhere a depthwise ``conv2d`` on a 4-D view of the maps.
+Under ``torch.compile`` the forward and the backward are two opaque custom ops (``losskit::ssim_mean``,
+``losskit::ssim_mean_backward``): the compiled step calls this kernel instead of tracing it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,6 @@ def window_taps(window: str, size: int, sigma: float) -> tuple[float, ...]:
     taps = [math.exp(-(d * d) / (2 * sigma * sigma)) for d in offsets]  # d * d: a traced pow of a negative fails
     total = sum(taps)
     return tuple(t / total for t in taps)
-
-
-def _into(out: Tensor, op: Any, *args: Any, **kwargs: Any) -> Tensor:
-    """``op(*args, out=out)`` into a strided view without a temporary; under ``torch.compile``, which cannot trace
-    ``out=`` into a non-contiguous view, ``out.copy_(op(*args))`` (the compiler fuses it)."""
-    if torch.compiler.is_compiling():
-        return out.copy_(op(*args, **kwargs))
-    result: Tensor = op(*args, **kwargs, out=out)
-    return result
 
 
 def _conv_axis(x: Tensor, axis: int, taps: Tensor, pad: int) -> Tensor:
@@ -130,19 +123,16 @@ def _stacked(xs: Tensor, ys: Tensor) -> Tensor:
     maps = xs.new_empty(xs.shape[0], 5 * c, *xs.shape[2:])
     maps[:, :c] = xs
     maps[:, c : 2 * c] = ys
-    _into(maps[:, 2 * c : 3 * c], torch.mul, xs, xs)
-    _into(maps[:, 3 * c : 4 * c], torch.mul, ys, ys)
-    _into(maps[:, 4 * c :], torch.mul, xs, ys)
+    torch.mul(xs, xs, out=maps[:, 2 * c : 3 * c])
+    torch.mul(ys, ys, out=maps[:, 3 * c : 4 * c])
+    torch.mul(xs, ys, out=maps[:, 4 * c :])
     return maps
 
 
 def _moments(x: Tensor, y: Tensor, taps: tuple[float, ...]) -> Tensor:
     """The filtered ``[x, y, x^2, y^2, xy]`` stacked along the channels, (B, 5C, *valid)."""
     b = x.shape[0]
-    # eagerly the batch goes in chunks (the peak holds one chunk's five maps); under torch.compile in one piece,
-    # so that no loop's length (unrolled in the graph) follows the batch size
-    if torch.compiler.is_compiling():
-        return filter_valid(_stacked(x, y), taps)
+    # the batch goes in chunks: the peak holds one chunk's five maps
     step = max(1, CHUNK_BYTES // max(1, 5 * x[:1].numel() * x.element_size()))
     if step >= b:
         return filter_valid(_stacked(x, y), taps)
@@ -151,6 +141,68 @@ def _moments(x: Tensor, y: Tensor, taps: tuple[float, ...]) -> Tensor:
     for i in range(0, b, step):
         stats[i : i + step] = filter_valid(_stacked(x[i : i + step], y[i : i + step]), taps)
     return stats
+
+
+def _forward(
+    x: Tensor, y: Tensor, taps: tuple[float, ...], c1: float, c2: float, kind: str, need: tuple[bool, bool]
+) -> tuple[Tensor, Tensor | None]:
+    """The per-sample mean (B,) and, when an image needs a gradient, the stacked per-pixel derivatives of the map
+    with respect to the local statistics ``[d_mu..., d_xx, d_xy]`` (what the backward filters)."""
+    c = x.shape[1]
+    stats = _moments(x, y, taps)
+    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
+    mu_xy = mu_x * mu_y
+    cs = e_xy.sub_(mu_xy).mul_(2).add_(c2)  # 2 cov + c2, divided by b2 below
+    b2 = e_xx.sub_(mu_x.square()).add_(e_yy).sub_(mu_y.square()).add_(c2)  # var_x + var_y + c2
+    cs.div_(b2)
+    if kind == "ssim":
+        b1 = mu_x.square().add_(mu_y.square()).add_(c1)
+        lum = mu_xy.mul_(2).add_(c1).div_(b1)  # (2 mu_x mu_y + c1) / b1
+        out_map = lum * cs
+    else:
+        del mu_xy
+        out_map = cs
+    out = out_map.flatten(1).mean(dim=1)
+    if not any(need):
+        return out, None
+    # derivatives of the map w.r.t. mu_x and mu_y (those needed), E[x^2] (= E[y^2]'s) and E[xy], per pixel,
+    # stacked [d_mu..., d_xx, d_xy]
+    n_mu = sum(need)
+    derivs = out_map.new_empty(out_map.shape[0], (n_mu + 2) * c, *out_map.shape[2:])
+    parts = derivs.chunk(n_mu + 2, dim=1)
+    inv_b2 = b2.reciprocal_()
+    pairs = [ab for ab, needed in zip(((mu_y, mu_x), (mu_x, mu_y)), need, strict=True) if needed]
+    for (a, b), d in zip(pairs, parts, strict=False):
+        if kind == "ssim":  # 2 cs (a - lum b) / b1 + 2 lum (cs b - a) / b2, (a, b) = (mu_y, mu_x) for mu_x
+            torch.addcmul(a, lum, b, value=-1, out=d).mul_(cs).div_(b1)
+            d.add_((cs * b).sub_(a).mul_(lum).mul_(inv_b2)).mul_(2)
+        else:  # 2 (cs b - a) / b2
+            torch.mul(cs, b, out=d).sub_(a).mul_(inv_b2).mul_(2)
+    if kind == "ssim":
+        torch.mul(out_map, inv_b2, out=parts[-2]).neg_()  # -ssim / b2
+        torch.mul(lum, inv_b2, out=parts[-1]).mul_(2)  # 2 lum / b2
+    else:
+        torch.mul(cs, inv_b2, out=parts[-2]).neg_()  # -cs / b2
+        torch.mul(inv_b2, 2, out=parts[-1])  # 2 / b2
+    return out, derivs
+
+
+def _backward(
+    grad: Tensor, x: Tensor, y: Tensor, derivs: Tensor, taps: tuple[float, ...], need: tuple[bool, bool]
+) -> list[Tensor | None]:
+    """``[grad_x, grad_y]`` (None where not needed) from the forward's derivative maps."""
+    n = x.shape[1] * math.prod(derivs.shape[2:])  # channels x valid pixels: the mean's count
+    scale = (grad / n).reshape(-1, *[1] * (x.dim() - 1))
+    # grad_x = F'(d_mu_x) + 2 x F'(d_xx) + y F'(d_xy), and x <-> y
+    *f_mu, f_xx, f_xy = filter_full(derivs, taps).chunk(sum(need) + 2, dim=1)
+    pairs = [ab for ab, needed in zip(((x, y), (y, x)), need, strict=True) if needed]
+    grads = iter(
+        [
+            torch.addcmul(f, a, f_xx, value=2).addcmul_(b, f_xy).mul_(scale)
+            for f, (a, b) in zip(f_mu, pairs, strict=True)
+        ]
+    )
+    return [next(grads) if needed else None for needed in need]
 
 
 class _SSIMMean(torch.autograd.Function):
@@ -165,69 +217,78 @@ class _SSIMMean(torch.autograd.Function):
     def forward(
         ctx: FunctionCtx, x: Tensor, y: Tensor, taps: tuple[float, ...], c1: float, c2: float, kind: Kind
     ) -> Tensor:
-        c = x.shape[1]
-        stats = _moments(x, y, taps)
-        mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
-        mu_xy = mu_x * mu_y
-        cs = e_xy.sub_(mu_xy).mul_(2).add_(c2)  # 2 cov + c2, divided by b2 below
-        b2 = e_xx.sub_(mu_x.square()).add_(e_yy).sub_(mu_y.square()).add_(c2)  # var_x + var_y + c2
-        cs.div_(b2)
-        if kind == "ssim":
-            b1 = mu_x.square().add_(mu_y.square()).add_(c1)
-            lum = mu_xy.mul_(2).add_(c1).div_(b1)  # (2 mu_x mu_y + c1) / b1
-            out_map = lum * cs
-        else:
-            del mu_xy
-            out_map = cs
-        out = out_map.flatten(1).mean(dim=1)
         need = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
-        if not any(need):
-            return out
-        # derivatives of the map w.r.t. mu_x and mu_y (those needed), E[x^2] (= E[y^2]'s) and E[xy], per pixel,
-        # stacked [d_mu..., d_xx, d_xy]
-        n_mu = sum(need)
-        derivs = out_map.new_empty(out_map.shape[0], (n_mu + 2) * c, *out_map.shape[2:])
-        parts = derivs.chunk(n_mu + 2, dim=1)
-        inv_b2 = b2.reciprocal_()
-        pairs = [ab for ab, needed in zip(((mu_y, mu_x), (mu_x, mu_y)), need, strict=True) if needed]
-        for (a, b), d in zip(pairs, parts, strict=False):
-            if kind == "ssim":  # 2 cs (a - lum b) / b1 + 2 lum (cs b - a) / b2, (a, b) = (mu_y, mu_x) for mu_x
-                _into(d, torch.addcmul, a, lum, b, value=-1).mul_(cs).div_(b1)
-                d.add_((cs * b).sub_(a).mul_(lum).mul_(inv_b2)).mul_(2)
-            else:  # 2 (cs b - a) / b2
-                _into(d, torch.mul, cs, b).sub_(a).mul_(inv_b2).mul_(2)
-        if kind == "ssim":
-            _into(parts[-2], torch.mul, out_map, inv_b2).neg_()  # -ssim / b2
-            _into(parts[-1], torch.mul, lum, inv_b2).mul_(2)  # 2 lum / b2
-        else:
-            _into(parts[-2], torch.mul, cs, inv_b2).neg_()  # -cs / b2
-            _into(parts[-1], torch.mul, inv_b2, 2)  # 2 / b2
-        ctx.save_for_backward(x, y, derivs)
-        ctx.taps = taps  # type: ignore[attr-defined]
+        out, derivs = _forward(x, y, taps, c1, c2, kind, need)
+        if derivs is not None:
+            ctx.save_for_backward(x, y, derivs)
+            ctx.taps = taps  # type: ignore[attr-defined]
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, y, derivs = ctx.saved_tensors  # type: ignore[attr-defined]
-        need = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
-        n = x.shape[1] * math.prod(derivs.shape[2:])  # channels x valid pixels: the mean's count
-        scale = (grad / n).reshape(-1, *[1] * (x.dim() - 1))
-        # grad_x = F'(d_mu_x) + 2 x F'(d_xx) + y F'(d_xy), and x <-> y
-        *f_mu, f_xx, f_xy = filter_full(derivs, ctx.taps).chunk(sum(need) + 2, dim=1)  # type: ignore[attr-defined]
-        pairs = [ab for ab, needed in zip(((x, y), (y, x)), need, strict=True) if needed]
-        grads = iter(
-            [
-                torch.addcmul(f, a, f_xx, value=2).addcmul_(b, f_xy).mul_(scale)
-                for f, (a, b) in zip(f_mu, pairs, strict=True)
-            ]
-        )
-        out = [next(grads) if needed else None for needed in need]
-        return out[0], out[1], None, None, None, None
+        gx, gy = _backward(grad, x, y, derivs, ctx.taps, ctx.needs_input_grad[:2])  # type: ignore[attr-defined]
+        return gx, gy, None, None, None, None
+
+
+# Under torch.compile the function runs as two opaque ops (forward, backward): traced, its k shifted
+# multiply-adds per axis become a graph of hundreds of nodes that inductor takes a minute to compile and that ran
+# 2.8x slower than eager (benchmarks/RESULTS-sweep.md, 8x3x256x256); opaque, the compiled step calls the kernel.
+@torch.library.custom_op("losskit::ssim_mean", mutates_args=())
+def _ssim_op(
+    x: Tensor, y: Tensor, taps: list[float], c1: float, c2: float, kind: str, need_x: bool, need_y: bool
+) -> tuple[Tensor, Tensor]:
+    out, derivs = _forward(x, y, tuple(taps), c1, c2, kind, (need_x, need_y))
+    return out, x.new_empty(0) if derivs is None else derivs
+
+
+@_ssim_op.register_fake
+def _(
+    x: Tensor, y: Tensor, taps: list[float], c1: float, c2: float, kind: str, need_x: bool, need_y: bool
+) -> tuple[Tensor, Tensor]:
+    valid = [s - len(taps) + 1 for s in x.shape[2:]]
+    n = int(need_x) + int(need_y)
+    derivs = x.new_empty(x.shape[0], (n + 2) * x.shape[1], *valid) if n else x.new_empty(0)
+    return x.new_empty(x.shape[0]), derivs
+
+
+@torch.library.custom_op("losskit::ssim_mean_backward", mutates_args=())
+def _ssim_backward_op(
+    grad: Tensor, x: Tensor, y: Tensor, derivs: Tensor, taps: list[float], need_x: bool, need_y: bool
+) -> tuple[Tensor, Tensor]:
+    gx, gy = _backward(grad, x, y, derivs, tuple(taps), (need_x, need_y))
+    return x.new_empty(0) if gx is None else gx, y.new_empty(0) if gy is None else gy
+
+
+@_ssim_backward_op.register_fake
+def _(
+    grad: Tensor, x: Tensor, y: Tensor, derivs: Tensor, taps: list[float], need_x: bool, need_y: bool
+) -> tuple[Tensor, Tensor]:
+    return x.new_empty(x.shape if need_x else 0), y.new_empty(y.shape if need_y else 0)
+
+
+def _ssim_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+    x, y, taps, *_, need_x, need_y = inputs
+    ctx.save_for_backward(x, y, output[1])
+    ctx.taps, ctx.need = taps, (need_x, need_y)
+
+
+def _ssim_op_backward(ctx: Any, grad: Tensor, _grad_derivs: Tensor | None) -> tuple[Tensor | None, ...]:
+    x, y, derivs = ctx.saved_tensors
+    gx, gy = _ssim_backward_op(grad, x, y, derivs, ctx.taps, *ctx.need)
+    return gx if ctx.need[0] else None, gy if ctx.need[1] else None, None, None, None, None, None, None
+
+
+_ssim_op.register_autograd(_ssim_op_backward, setup_context=_ssim_setup)
 
 
 def ssim_mean(x: Tensor, y: Tensor, taps: tuple[float, ...], c1: float, c2: float, kind: Kind = "ssim") -> Tensor:
     """Per-sample mean (B,) over channels and "valid" pixels of the SSIM map (or its ``cs`` factor) of two
     (B, C, *spatial) images with the separable window ``taps``."""
-    out: Tensor = _SSIMMean.apply(x, y, taps, c1, c2, kind)  # type: ignore[no-untyped-call]
-    return out
+    if torch.compiler.is_compiling():
+        grad = torch.is_grad_enabled()
+        op: Tensor = _ssim_op(x, y, list(taps), c1, c2, kind, grad and x.requires_grad, grad and y.requires_grad)[0]
+        return op
+    result: Tensor = _SSIMMean.apply(x, y, taps, c1, c2, kind)  # type: ignore[no-untyped-call]
+    return result

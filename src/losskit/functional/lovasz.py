@@ -159,14 +159,81 @@ class _LovaszSoftmaxRows(torch.autograd.Function):
         ctx.g = None
         if g is None:  # called again (retain_graph): the buffer was consumed, redo the forward
             p, g, _, _ = _LovaszSoftmaxRows._run(x, labels, valid, ctx.softmax, ctx.batch)
-        n, c, s = p.shape
-        grad = g.mul_(g_loss.to(g.dtype).unsqueeze(-1))
-        grad = grad.view(c, n, s).transpose(0, 1) if ctx.batch else grad.view(n, c, s)
-        if valid is not None:
-            grad = grad.mul_(valid.unsqueeze(1))
-        if ctx.softmax:
-            grad = torch._softmax_backward_data(grad.contiguous(), p, 1, p.dtype)
-        return grad.to(x.dtype), None, None, None, None
+        return _rows_grad(g_loss, p, g, valid, ctx.softmax, ctx.batch).to(x.dtype), None, None, None, None
+
+
+def _rows_grad(g_loss: Tensor, p: Tensor, g: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> Tensor:
+    """``dL/dx`` from the signed Lovász gradient rows ``g`` (consumed: scaled in place) and ``p``."""
+    n, c, s = p.shape
+    grad = g.mul_(g_loss.to(g.dtype).unsqueeze(-1))
+    grad = grad.view(c, n, s).transpose(0, 1) if batch else grad.view(n, c, s)
+    if valid is not None:
+        grad = grad.mul_(valid.unsqueeze(1))
+    if softmax:
+        grad = torch._softmax_backward_data(grad.contiguous(), p, 1, p.dtype)
+    return grad
+
+
+# Under torch.compile the NumPy rows run as two opaque ops (NumPy cannot be traced; the torch sort the compiler
+# got before ran 2x slower than eager, benchmarks/RESULTS-sweep.md, 1x21x512x512).
+@torch.library.custom_op("losskit::lovasz_softmax_rows", mutates_args=())
+def _rows_op(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    p, g, losses, counts = _LovaszSoftmaxRows._run(x, labels, valid, softmax, batch)
+    return losses, counts, p if softmax else p.new_empty(0), g  # p is x itself without the softmax: no alias out
+
+
+@_rows_op.register_fake
+def _(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    dt = acc_dtype(x)
+    n, c, s = x.shape
+    rows = x.new_empty(c if batch else n * c, dtype=dt)
+    p = x.new_empty(x.shape, dtype=dt) if softmax else x.new_empty(0, dtype=dt)
+    g = x.new_empty((c, n * s) if batch else (n * c, s), dtype=dt)
+    return rows, torch.empty_like(rows), p, g
+
+
+@torch.library.custom_op("losskit::lovasz_softmax_rows_backward", mutates_args=())
+def _rows_backward_op(g_loss: Tensor, p: Tensor, g: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> Tensor:
+    return _rows_grad(g_loss, p, g.clone(), valid, softmax, batch)  # g is an input here: not written over
+
+
+@_rows_backward_op.register_fake
+def _(g_loss: Tensor, p: Tensor, g: Tensor, valid: Tensor | None, softmax: bool, batch: bool) -> Tensor:
+    return torch.empty_like(p)
+
+
+def _rows_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+    x, _labels, valid, softmax, batch = inputs
+    ctx.save_for_backward(output[2] if softmax else x, output[3], valid)
+    ctx.softmax, ctx.batch, ctx.in_dtype = softmax, batch, x.dtype
+
+
+def _rows_op_backward(
+    ctx: Any, g_loss: Tensor | None, *_: Tensor | None
+) -> tuple[Tensor | None, None, None, None, None]:
+    p, g, valid = ctx.saved_tensors
+    if g_loss is None or not ctx.needs_input_grad[0]:
+        return None, None, None, None, None
+    grad = _rows_backward_op(g_loss, p.to(acc_dtype(p)), g, valid, ctx.softmax, ctx.batch)
+    return grad.to(ctx.in_dtype), None, None, None, None
+
+
+_rows_op.register_autograd(_rows_op_backward, setup_context=_rows_setup)
+
+
+def _lovasz_softmax_rows(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, batch: bool
+) -> tuple[Tensor, Tensor]:
+    """Per-row losses and foreground counts: the autograd function eagerly, the opaque ops under compile."""
+    if torch.compiler.is_compiling():
+        losses, counts, _, _ = _rows_op(x, labels, valid, softmax, batch)
+        return losses, counts
+    out: tuple[Tensor, Tensor] = _LovaszSoftmaxRows.apply(x, labels, valid, softmax, batch)  # type: ignore[no-untyped-call]
+    return out
 
 
 @float32_loss
@@ -240,7 +307,6 @@ def _lovasz(
         mode == "multiclass"
         and not target.is_floating_point()
         and x.device.type == "cpu"
-        and not torch.compiler.is_compiling()  # NumPy cannot be traced: the compiler gets the torch sort below
         and (n if batch else 1) * x.shape[-1] >= _RADIX_MIN_ROW
     ):
         y = target.reshape(n, x.shape[-1]).long()
@@ -248,7 +314,7 @@ def _lovasz(
             keep = y != ignore_index
             valid = keep.to(dt)
             y = torch.where(keep, y, torch.full_like(y, -1))
-        loss, fg_count = _LovaszSoftmaxRows.apply(x, y, valid, from_logits, batch)  # type: ignore[no-untyped-call]
+        loss, fg_count = _lovasz_softmax_rows(x, y, valid, from_logits, batch)
         loss = loss.view(n, c) if not batch else loss
         present = (fg_count > 0).view(loss.shape)
         return _reduce_rows(loss, present, dt, classes == "all", weight, reduction)

@@ -159,6 +159,52 @@ class _GramStats(torch.autograd.Function):
         return grad.to(ctx.in_dtype), None, None, None, None
 
 
+def _scatter_forward(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool
+) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
+    """``((I, P, T[, nll]), p, lab)``: the statistics from scatter-adds by label, the probabilities and the labels
+    with ignored voxels moved to the spare column C (what the backward needs)."""
+    dt = acc_dtype(x)
+    n, c, s = x.shape
+    nll = None
+    if with_nll:
+        p, nll = _softmax_and_nll(x, labels, valid, dt)
+    else:
+        p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
+    lab = labels if valid is None else labels.masked_fill(valid == 0, c)
+    gram = torch.zeros((n, c, c + 1), dtype=dt, device=x.device)
+    gram = gram.scatter_add_(2, lab.unsqueeze(1).expand(n, c, s), p)[:, :, :c]
+    ones = torch.ones((1, 1), dtype=dt, device=x.device).expand(n, s)
+    true = torch.zeros((n, c + 1), dtype=dt, device=x.device).scatter_add_(1, lab, ones)[:, :c]
+    stats = (gram.diagonal(0, 1, 2).clone(), gram.sum(2), true)
+    return (stats if nll is None else (*stats, nll)), p, lab
+
+
+def _scatter_backward(
+    g_inter: Tensor | None,
+    g_pred: Tensor | None,
+    g_nll: Tensor | None,
+    p: Tensor,
+    lab: Tensor,
+    labels: Tensor,
+    valid: Tensor | None,
+    softmax: bool,
+) -> Tensor:
+    """``dL/dx`` (in ``p``'s dtype): ``dL/dp[b, i, s] = table[b, i, y_s]``, table = g_P + diag(g_I) with a zero
+    column for ignored voxels, through the softmax, plus the cross-entropy's gradient."""
+    with autocast_off(p):
+        gi, gp = _grads(g_inter, g_pred, p)
+        n, c, s = p.shape
+        table = torch.zeros((n, c, c + 1), dtype=p.dtype, device=p.device)
+        table[:, :, :c] = torch.diag_embed(gi)
+        table[:, :, :c] += gp.unsqueeze(-1)
+        grad = table.gather(2, lab.unsqueeze(1).expand(n, c, s))
+        if softmax:
+            grad = _softmax_backward(grad, p)
+        _add_nll_grad(grad, p, labels, valid, g_nll)
+    return grad
+
+
 class _ScatterStats(torch.autograd.Function):
     """C > 8: ``G`` is a scatter-add of ``p`` into (N, C, C + 1) by label (column C collects ignored voxels),
     ``T`` a scatter-add of ones (exact counts). O(N C S), no one-hot and no product; only ``p`` is kept.
@@ -168,45 +214,126 @@ class _ScatterStats(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool = False
     ) -> tuple[Tensor, ...]:
-        dt = acc_dtype(x)
-        n, c, s = x.shape
-        nll = None
-        if with_nll:
-            p, nll = _softmax_and_nll(x, labels, valid, dt)
-        else:
-            p = torch.softmax(x, dim=1, dtype=dt) if softmax else x.to(dt)
-        lab = labels if valid is None else labels.masked_fill(valid == 0, c)
-        gram = torch.zeros((n, c, c + 1), dtype=dt, device=x.device)
-        gram = gram.scatter_add_(2, lab.unsqueeze(1).expand(n, c, s), p)[:, :, :c]
-        ones = torch.ones((1, 1), dtype=dt, device=x.device).expand(n, s)
-        true = torch.zeros((n, c + 1), dtype=dt, device=x.device).scatter_add_(1, lab, ones)[:, :c]
+        stats, p, lab = _scatter_forward(x, labels, valid, softmax, with_nll)
         ctx.save_for_backward(lab, labels, valid)
         ctx.p, ctx.softmax, ctx.in_dtype = p, softmax or with_nll, x.dtype
-        ctx.mark_non_differentiable(true)
-        stats = (gram.diagonal(0, 1, 2).clone(), gram.sum(2), true)
-        return stats if nll is None else (*stats, nll)
+        ctx.mark_non_differentiable(stats[2])
+        return stats
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: Any, g_inter: Tensor | None, g_pred: Tensor | None, _g_true: Tensor | None, g_nll: Tensor | None = None
     ) -> tuple[Tensor | None, None, None, None, None]:
-        p = ctx.p
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        with autocast_off(p):
-            gi, gp = _grads(g_inter, g_pred, p)
-            n, c, s = p.shape
-            lab, labels, valid = ctx.saved_tensors
-            # dL/dp[b, i, s] = table[b, i, y_s], table = g_P + diag(g_I), a zero column for ignored voxels.
-            table = torch.zeros((n, c, c + 1), dtype=p.dtype, device=p.device)
-            table[:, :, :c] = torch.diag_embed(gi)
-            table[:, :, :c] += gp.unsqueeze(-1)
-            grad = table.gather(2, lab.unsqueeze(1).expand(n, c, s))
-            if ctx.softmax:
-                grad = _softmax_backward(grad, p)
-            _add_nll_grad(grad, p, labels, valid, g_nll)
+        lab, labels, valid = ctx.saved_tensors
+        grad = _scatter_backward(g_inter, g_pred, g_nll, ctx.p, lab, labels, valid, ctx.softmax)
         return grad.to(ctx.in_dtype), None, None, None, None
+
+
+# Under torch.compile the scatter kernel runs as two opaque ops: inductor lowers the scatter-adds with colliding
+# indices to a serial loop (focal_tversky at 8x64x64x64: 14.8 ms compiled against 7.7 ms eager,
+# benchmarks/RESULTS-sweep.md); opaque, the compiled step calls this kernel.
+@torch.library.custom_op("losskit::region_scatter_stats", mutates_args=())
+def _scatter_op(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    stats, p, lab = _scatter_forward(x, labels, valid, softmax, with_nll)
+    # an output may not alias an input: p is x itself for float32 probabilities, lab the labels without a mask
+    # (the backward takes those from its inputs then)
+    return (
+        stats[0],
+        stats[1],
+        stats[2],
+        stats[3] if with_nll else p.new_empty(0),
+        p if softmax or with_nll else p.new_empty(0),
+        lab if valid is not None else labels.new_empty(0),
+    )
+
+
+@_scatter_op.register_fake
+def _(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    dt = acc_dtype(x)
+    n, c = x.shape[:2]
+    nll = x.new_empty(n, dtype=dt) if with_nll else x.new_empty(0, dtype=dt)
+    stats = [x.new_empty(n, c, dtype=dt) for _ in range(3)]
+    p = x.new_empty(x.shape, dtype=dt) if softmax or with_nll else x.new_empty(0, dtype=dt)
+    lab = torch.empty_like(labels) if valid is not None else labels.new_empty(0)
+    return stats[0], stats[1], stats[2], nll, p, lab
+
+
+@torch.library.custom_op("losskit::region_scatter_stats_backward", mutates_args=())
+def _scatter_backward_op(
+    g_inter: Tensor,
+    g_pred: Tensor,
+    g_nll: Tensor,
+    p: Tensor,
+    lab: Tensor,
+    labels: Tensor,
+    valid: Tensor | None,
+    softmax: bool,
+    with_nll: bool,
+) -> Tensor:
+    return _scatter_backward(g_inter, g_pred, g_nll if with_nll else None, p, lab, labels, valid, softmax)
+
+
+@_scatter_backward_op.register_fake
+def _(
+    g_inter: Tensor,
+    g_pred: Tensor,
+    g_nll: Tensor,
+    p: Tensor,
+    lab: Tensor,
+    labels: Tensor,
+    valid: Tensor | None,
+    softmax: bool,
+    with_nll: bool,
+) -> Tensor:
+    return torch.empty_like(p)
+
+
+def _scatter_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+    x, labels, valid, softmax, with_nll = inputs
+    ctx.softmax, ctx.with_nll, ctx.in_dtype = softmax or with_nll, with_nll, x.dtype
+    ctx.save_for_backward(output[4] if ctx.softmax else x, output[5] if valid is not None else labels, labels, valid)
+
+
+def _scatter_op_backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:
+    p, lab, labels, valid = ctx.saved_tensors
+    if not ctx.needs_input_grad[0]:
+        return None, None, None, None, None
+    p = p.to(acc_dtype(p))
+    g_inter, g_pred, _, g_nll = grads[:4]
+    zeros = p.new_zeros(p.shape[:2])
+    grad = _scatter_backward_op(
+        zeros if g_inter is None else g_inter,
+        zeros if g_pred is None else g_pred,
+        p.new_zeros(p.shape[0]) if g_nll is None or not ctx.with_nll else g_nll,
+        p,
+        lab,
+        labels,
+        valid,
+        ctx.softmax,
+        ctx.with_nll,
+    )
+    return grad.to(ctx.in_dtype), None, None, None, None
+
+
+_scatter_op.register_autograd(_scatter_op_backward, setup_context=_scatter_setup)
+
+
+def _scatter_apply(
+    x: Tensor, labels: Tensor, valid: Tensor | None, softmax: bool, with_nll: bool
+) -> tuple[Tensor, ...]:
+    """The scatter statistics: the autograd function eagerly, the opaque ops under ``torch.compile``."""
+    if torch.compiler.is_compiling():
+        inter, pred, true, nll, _p, _lab = _scatter_op(x, labels, valid, softmax, with_nll)
+        return (inter, pred, true, nll) if with_nll else (inter, pred, true)
+    out: tuple[Tensor, ...] = _ScatterStats.apply(x, labels, valid, softmax, with_nll)  # type: ignore[no-untyped-call]
+    return out
 
 
 def _one_hot(p: Tensor, labels: Tensor, valid: Tensor | None) -> Tensor:
@@ -289,8 +416,10 @@ def region_stats(
             keep = y != ignore_index
             y = torch.where(keep, y, torch.zeros_like(y))  # 255 never reaches gather/scatter below
             valid = keep.to(dt)
-        fn = _ScatterStats if c > _GRAM_MAX_CLASSES else _GramStats
-        inter, pred, true = fn.apply(x, y, valid, from_logits)  # type: ignore[no-untyped-call]
+        if c > _GRAM_MAX_CLASSES:
+            inter, pred, true = _scatter_apply(x, y, valid, from_logits, False)
+        else:
+            inter, pred, true = _GramStats.apply(x, y, valid, from_logits)  # type: ignore[no-untyped-call]
         count = true.sum(-1, keepdim=True)  # valid voxels: every one has exactly one label
         return RegionStats(inter, pred, true, count)
     t = target.reshape(x.shape).detach().to(dt)
@@ -332,8 +461,10 @@ def region_stats_with_nll(
         keep = y != ignore_index
         y = torch.where(keep, y, torch.zeros_like(y))
         valid = keep.to(acc_dtype(x))
-    fn = _ScatterStats if c > _GRAM_MAX_CLASSES else _GramStats
-    inter, pred, true, nll = fn.apply(x, y, valid, True, True)  # type: ignore[no-untyped-call]
+    if c > _GRAM_MAX_CLASSES:
+        inter, pred, true, nll = _scatter_apply(x, y, valid, True, True)
+    else:
+        inter, pred, true, nll = _GramStats.apply(x, y, valid, True, True)  # type: ignore[no-untyped-call]
     return RegionStats(inter, pred, true, true.sum(-1, keepdim=True)), nll
 
 
