@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # without dependencies and the tests load their loss files directly (tests/_references.py); keep in step with it.
 REFERENCES := timm==1.0.31 segmentation-models-pytorch==0.6.0 pytorch-toolbelt==0.8.0
 
-.PHONY: install lint test demo bench docs clean
+.PHONY: install lint test test-inductor demo bench docs clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: $(STAMP)
 # The gate first, so CI (.ci/run) fails on a finding before spending minutes on the suite.
 test: lint
 	$(BIN)/python -m pytest -n 2 -q tests
+
+# The every-built-in compile test under inductor (make test runs it under aot_eager, and a representative set under
+# inductor): ~6 minutes on 2 cores.
+test-inductor: $(STAMP)
+	LOSSKIT_TEST_COMPILE_BACKEND=inductor $(BIN)/python -m pytest -n 2 -q tests/test_conformance.py -k every_builtin
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py

@@ -17,15 +17,17 @@ from torch import nn
 
 from ..errors import ConfigError, LossInputError
 from .calling import CallPlan
+from .schedules import Schedule
 from .terms import with_terms
-from .weights import split_term_weights
+from .weighting import TermWeights, Weighting
+from .weights import Weight, split_term_weights
 
 __all__ = ["CombinedLoss", "split_term_weights", "install_term_builder", "TermBuilder"]
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 #: ``(terms, weights) -> ({name: module}, [weight per term])``: builds the terms of a combined spec.
-TermBuilder = Callable[[Mapping[str, Any], Any], tuple[dict[str, nn.Module], list[float]]]
+TermBuilder = Callable[[Mapping[str, Any], Any], tuple[dict[str, nn.Module], list[Weight]]]
 
 _term_builder: TermBuilder | None = None
 
@@ -36,7 +38,7 @@ def install_term_builder(builder: TermBuilder) -> None:
     _term_builder = builder
 
 
-def _build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[float]]:
+def _build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[Weight]]:
     if all(isinstance(term, nn.Module) for term in terms.values()):
         return split_term_weights(terms, weights)
     if _term_builder is None:  # importing any part of losskit imports losskit.config first
@@ -60,10 +62,20 @@ class CombinedLoss(nn.Module):
     Args:
         terms: ``{name: module or spec}``; specs are built by :func:`~losskit.build_loss`'s own path (errors
             name the config path, ``losses.<name>.<parameter>``).
-        weights: one finite weight per term, as a list in term order or a ``{name: weight}`` mapping; a
-            ``weight`` key inside a term's spec works too, unless that term's loss has a ``weight`` parameter
-            of its own (then it is ambiguous: a :class:`~losskit.ConfigError`). Default: all 1.
+        weights: one weight per term, as a list in term order or a ``{name: weight}`` mapping; a weight is a
+            finite number or a schedule (``{schedule: linear, start: 0, end: 1, steps: 5000}``, see
+            :mod:`losskit.compose.schedules`). A ``weight`` key inside a term's spec works too, unless that term's
+            loss has a ``weight`` parameter of its own (then it is ambiguous: a :class:`~losskit.ConfigError`).
+            Default: all 1.
         losses: synonym of ``terms`` (seed 000's configs say ``losses``).
+        weighting: ``"fixed"`` (the weights as given), ``"uncertainty"`` (learned log-variances, Kendall et al.
+            2018: the optimizer must see ``loss.parameters()``) or ``"dwa"`` (dynamic weight average, Liu et al.
+            2019, updated by :meth:`step`); see :mod:`losskit.compose.weighting`.
+        temperature: DWA's temperature ``T``.
+
+    Training steps: :meth:`step` advances one step (schedules, DWA), :meth:`set_step` jumps,
+    :meth:`current_weights` gives ``{term: weight now}``; the step count is in ``state_dict``. With weights that
+    change, ``return_terms=True`` also reports each term's current multiplier as ``"weight/<term>"``.
 
     Shape:
         - Inputs: whatever the terms take (e.g. logits :math:`(N, C, *)` and labels :math:`(N, *)`).
@@ -90,9 +102,11 @@ class CombinedLoss(nn.Module):
     def __init__(
         self,
         terms: Mapping[str, Any] | None = None,
-        weights: Sequence[float] | Mapping[str, float] | None = None,
+        weights: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
         losses: Mapping[str, Any] | None = None,
+        weighting: Weighting = "fixed",
+        temperature: float = 2.0,
     ) -> None:
         super().__init__()
         if (terms is None) == (losses is None):
@@ -102,19 +116,60 @@ class CombinedLoss(nn.Module):
             raise ConfigError("CombinedLoss needs a non-empty mapping of named terms")
         modules, weight_list = _build_terms(given, weights)
         self.terms = nn.ModuleDict(modules)
-        self.weights: list[float] = weight_list
+        self.balance = TermWeights(weight_list, weighting, temperature)
         # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
         self._plans: dict[str, tuple[nn.Module, CallPlan]] = {}
         self._current_plans()
 
     @property
-    def term_weights(self) -> dict[str, float]:
-        """``{term: weight}`` in term order."""
+    def weights(self) -> list[Weight]:
+        """The configured weight of each term in term order (numbers and schedules); a term added after
+        construction needs its weight appended here."""
+        return self.balance.base
+
+    @weights.setter
+    def weights(self, value: list[Weight]) -> None:
+        self.balance.base = list(value)
+
+    @property
+    def weighting(self) -> Weighting:
+        return self.balance.weighting
+
+    @property
+    def term_weights(self) -> dict[str, Weight]:
+        """``{term: configured weight}`` in term order (a schedule stays a schedule: see :meth:`current_weights`)."""
         self._check_weights()
         return dict(zip(self.terms, self.weights, strict=True))
 
+    def current_weights(self) -> dict[str, float]:
+        """``{term: the multiplier of its value now}``: schedules at the current step, DWA's factors, and
+        ``w exp(-s) / 2`` under uncertainty weighting."""
+        self._check_weights()
+        return dict(zip(self.terms, self.balance.effective().tolist(), strict=True))
+
+    def step(self) -> None:
+        """Advance one training step (schedules, DWA's interval), here and in every term that steps too."""
+        self.balance.step()
+        for term in self.terms.values():
+            advance = getattr(term, "step", None)
+            if callable(advance) and callable(getattr(term, "set_step", None)):
+                advance()
+
+    def set_step(self, step: int) -> None:
+        """Jump to training step ``step`` (a resumed run restores it from ``state_dict`` by itself)."""
+        self.balance.set_step(step)
+        for term in self.terms.values():
+            jump = getattr(term, "set_step", None)
+            if callable(jump):
+                jump(step)
+
+    @property
+    def step_count(self) -> int:
+        return self.balance.step_count
+
     def _check_weights(self) -> None:
-        if len(self.weights) != len(self.terms):  # terms and weights are public: edited after construction
+        n_dynamic = len(self.balance.values) if self.balance.dynamic else len(self.weights)
+        if len(self.weights) != len(self.terms) or n_dynamic != len(self.terms):  # public: edited after construction
             raise ConfigError(
                 f"combined loss has {len(self.terms)} term(s) ({', '.join(self.terms) or 'none'}) but "
                 f"{len(self.weights)} weight(s); a term added after construction needs its weight appended"
@@ -164,9 +219,9 @@ class CombinedLoss(nn.Module):
         plans = self._current_plans()
         if named:
             self._check_named(plans, named)
-        total: torch.Tensor | None = None
+        outputs: list[torch.Tensor] = []
         values: dict[str, torch.Tensor] = {}
-        for (name, term, plan), weight in zip(plans, self.weights, strict=True):
+        for name, term, plan in plans:
             nested = return_terms and plan.return_terms
             out = plan.call(term, inputs, named, return_terms=nested)
             value, sub = _split_output(name, out) if nested else (out, None)
@@ -180,14 +235,18 @@ class CombinedLoss(nn.Module):
                 _add_term(values, name, value)
                 for key, sub_value in (sub or {}).items():
                     _add_term(values, f"{name}.{key}", sub_value)
-            weighted = value * weight
-            total = weighted if total is None else total + weighted
-        if total is None:  # every term was deleted after construction (ModuleDict allows it)
+            outputs.append(value)
+        if not outputs:  # every term was deleted after construction (ModuleDict allows it)
             raise ConfigError("combined loss has no terms")
+        total = self.balance.total(outputs)
+        if return_terms and self.balance.dynamic:
+            for name, w in zip(self.terms, self.balance.effective().to(total.device).unbind(), strict=True):
+                _add_term(values, f"weight/{name}", w)
         return with_terms(total, values, return_terms)
 
     def extra_repr(self) -> str:
-        return f"weights={self.term_weights!r}"
+        weights = {k: v.to_config() if isinstance(v, Schedule) else v for k, v in self.term_weights.items()}
+        return f"weights={weights!r}"
 
 
 def _split_output(name: str, out: Any) -> tuple[Any, Mapping[str, Any]]:

@@ -26,8 +26,12 @@ from ..keys import NAME_KEYS
 from ..registration import LOSSES
 from ..registry import suggest
 from ..signatures import config_parameters
+from .schedules import Schedule, is_schedule_spec, parse_schedule
 
-__all__ = ["split_term_weights", "finite_weight", "TERM_WEIGHT_ADVICE"]
+__all__ = ["split_term_weights", "finite_weight", "term_weight", "TERM_WEIGHT_ADVICE", "Weight"]
+
+#: A term weight: a number, or a schedule over the training step.
+Weight = float | Schedule
 
 TERM_WEIGHT_ADVICE = "term weights go in 'weights'; a loss's own 'weight' parameter goes in 'params'"
 
@@ -45,6 +49,13 @@ def finite_weight(value: Any, where: str) -> float:
     if not math.isfinite(float(value)):
         raise ConfigError(f"{where}: a weight must be finite, got {value!r}")
     return float(value)
+
+
+def term_weight(value: Any, where: str) -> Weight:
+    """A term weight: a finite number, or a schedule mapping (``{schedule: linear, ...}``)."""
+    if is_schedule_spec(value):
+        return parse_schedule(value, where)
+    return finite_weight(value, where)
 
 
 def _named_loss(spec: Mapping[str, Any]) -> tuple[str, Any, str] | None:
@@ -97,9 +108,9 @@ def _inline_weight(name: str, spec: Mapping[str, Any], where: str) -> float:
 
 
 def split_term_weights(
-    terms: Mapping[str, Any], weights: Sequence[float] | Mapping[str, float] | None, *, path: str = ""
-) -> tuple[dict[str, Any], list[float]]:
-    """Separate the weight of each term from its spec.
+    terms: Mapping[str, Any], weights: Sequence[Any] | Mapping[str, Any] | None, *, path: str = ""
+) -> tuple[dict[str, Any], list[Weight]]:
+    """Separate the weight of each term from its spec (a number, or a schedule where ``weights`` gives it).
 
     Weights come from exactly one place: a list in term order, a ``{name: weight}`` mapping (missing terms
     weigh 1), or a ``weight`` key inside each term's spec (missing ones weigh 1, and only where the term's loss
@@ -115,7 +126,7 @@ def split_term_weights(
     where = f"{path}.weights" if path else "weights"
     prefix = f"{path}.losses" if path else "losses"
     specs: dict[str, Any] = {}
-    inline: dict[str, float] = {}
+    inline: dict[str, Weight] = {}
     for name, spec in terms.items():
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{prefix}: term names must be non-empty strings, got {name!r}")
@@ -133,9 +144,9 @@ def split_term_weights(
             close = suggest(str(unknown[0]), specs)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{where}: no term named {unknown[0]!r}.{hint} Terms: {', '.join(specs)}")
-        return specs, [finite_weight(weights.get(n, 1.0), f"{where}.{n}") for n in specs]
+        return specs, [term_weight(weights.get(n, 1.0), f"{where}.{n}") for n in specs]
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
         raise ConfigError(f"{where}: expected a list or a mapping of weights, got {type(weights).__name__}")
     if len(weights) != len(specs):
         raise ConfigError(f"{where}: {len(weights)} weight(s) for {len(specs)} term(s) ({', '.join(specs)})")
-    return specs, [finite_weight(w, f"{where}[{i}]") for i, w in enumerate(weights)]
+    return specs, [term_weight(w, f"{where}[{i}]") for i, w in enumerate(weights)]

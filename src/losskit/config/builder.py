@@ -29,6 +29,9 @@ from torch import nn
 
 from ..compose.combined import CombinedLoss, split_term_weights
 from ..compose.function import FunctionLoss
+from ..compose.scheduled import ScheduledLoss, schedulable_params
+from ..compose.schedules import Schedule, is_schedule_spec, parse_schedule
+from ..compose.weights import Weight
 from ..errors import ConfigError
 from ..keys import CONFIG_ATTR, NAME_KEYS
 from ..registration import LOSSES
@@ -87,7 +90,7 @@ def build_loss(spec: Any, /, *, allow_imports: ImportPolicy | None = None, **ove
         raise _data_error(exc) from None
 
 
-def build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[float]]:
+def build_terms(terms: Mapping[str, Any], weights: Any) -> tuple[dict[str, nn.Module], list[Weight]]:
     """The terms of ``CombinedLoss(terms, weights)`` given as specs, built as ``build_loss({"losses": ...})``
     builds them (same checks, same config paths)."""
     ctx = _Context(None)
@@ -115,9 +118,32 @@ def _build(spec: Spec, ctx: _Context) -> nn.Module:
     if inspect.isclass(resolved.obj) and issubclass(resolved.obj, CombinedLoss):
         params = _combined_params(params, spec.path, ctx)
         resolved = replace(resolved, stamp=None)  # to_config reads a combined loss from its terms
+    schedules = _schedules(resolved, params, spec.path)
+    params.update({k: s(0) for k, s in schedules.items()})
     pset = config_parameters(resolved.obj, resolved.kind)
     values = _validate(pset, params, resolved.label, spec.path, ctx)
-    return _construct(resolved, values, spec.path)
+    if not schedules:
+        return _construct(resolved, values, spec.path)
+    module = _construct(replace(resolved, stamp=None), values, spec.path)
+    wrapped = ScheduledLoss(module, schedules)
+    if resolved.stamp is not None:
+        recorded = {**values, **schedules}
+        setattr(wrapped, CONFIG_ATTR, {**resolved.stamp, **{k: plain_value(v) for k, v in recorded.items()}})
+    return wrapped
+
+
+def _schedules(resolved: _Resolved, params: dict[str, Any], path: str) -> dict[str, Schedule]:
+    """The parameters given as schedules (``{schedule: ...}``), only where the loss declares them schedulable."""
+    found = {k: v for k, v in params.items() if is_schedule_spec(v)}
+    allowed = schedulable_params(resolved.obj)
+    for key in found:
+        if key not in allowed:
+            which = f"schedulable: {', '.join(allowed)}" if allowed else "it declares none schedulable"
+            raise ConfigError(
+                f"loss {resolved.label!r}: parameter {short(key)} (at {short(join(path, str(key)), 120)}) cannot "
+                f"follow a schedule ({which}); term weights of a combined loss can"
+            )
+    return {k: parse_schedule(v, join(path, str(k))) for k, v in found.items()}
 
 
 def _resolve(spec: Spec, ctx: _Context) -> _Resolved:
@@ -144,7 +170,7 @@ def _combined_params(params: dict[str, Any], path: str, ctx: _Context) -> dict[s
     return {**params, "terms": modules, "weights": weights}
 
 
-def _build_terms(terms: Any, weights: Any, path: str, ctx: _Context) -> tuple[dict[str, nn.Module], list[float]]:
+def _build_terms(terms: Any, weights: Any, path: str, ctx: _Context) -> tuple[dict[str, nn.Module], list[Weight]]:
     if not isinstance(terms, Mapping) or not terms:
         raise ConfigError(f"{join(path, 'losses')}: a combined loss needs a non-empty mapping of named terms")
     ctx.terms += len(terms)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..compose.combined import CombinedLoss
+from ..compose.schedules import Schedule
 from ..errors import ConfigError
 from ..keys import CONFIG_ATTR, NAME_KEYS
 from ..registration import LOSSES
@@ -22,6 +23,8 @@ def plain_value(value: Any) -> Any:
     """Tensors to (nested) lists, tuples to lists, modules to their configs: what YAML can hold."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().tolist()
+    if isinstance(value, Schedule):
+        return value.to_config()
     if isinstance(value, nn.Module):
         return to_config(value)
     if isinstance(value, Mapping):
@@ -75,11 +78,17 @@ def _combined_config(module: CombinedLoss) -> dict[str, Any]:
     Weights are keyed by term, never a list: ``yaml.safe_dump`` sorts mapping keys, which reorders the terms,
     and a list in the old order would then give each weight to another term.
     """
-    return {
+    module.term_weights  # noqa: B018 - checks that terms and weights line up
+    config: dict[str, Any] = {
         "name": "combined",
         "losses": {name: _term_config(to_config(term)) for name, term in module.terms.items()},
-        "weights": module.term_weights,
+        "weights": dict(zip(module.terms, module.balance.config(), strict=True)),
     }
+    if module.weighting != "fixed":
+        config["weighting"] = module.weighting
+    if module.weighting == "dwa":
+        config["temperature"] = module.balance.temperature
+    return config
 
 
 def _term_config(config: dict[str, Any]) -> dict[str, Any]:

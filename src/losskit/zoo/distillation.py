@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -117,6 +117,8 @@ class KDLoss(nn.Module):
     """
 
     loss_name: str  # set by register_loss
+    #: a config may give these as schedules (losskit.compose.scheduled)
+    __losskit_schedulable__: ClassVar[tuple[str, ...]] = ("temperature", "alpha")
 
     def __init__(
         self,

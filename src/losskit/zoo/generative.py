@@ -10,7 +10,7 @@ with detached terms for logging; by default the total is a scalar tensor.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -131,6 +131,8 @@ class VAELoss(nn.Module):
     """
 
     loss_name: str  # set by register_loss
+    #: a config may give beta as a schedule (losskit.compose.scheduled)
+    __losskit_schedulable__: ClassVar[tuple[str, ...]] = ("beta",)
 
     step: torch.Tensor  # buffer: the annealing step
 
