@@ -49,6 +49,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m losskit docs --out docs/losses.md
+	$(BIN)/python -m losskit schema --out docs/losskit.schema.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -11,7 +11,6 @@ from torch import nn
 import losskit
 from losskit.testing import check_loss
 
-
 #: The backend of the every-built-in compile test. ``make test`` uses aot_eager: the one graph (fullgraph), the
 #: dynamic batch and the joint forward/backward graph are decided before any backend, and inductor's code generation
 #: takes ~9 minutes over the whole zoo on 2 cores, past the suite's budget. ``make test-inductor`` sets

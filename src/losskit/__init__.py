@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from . import zoo  # noqa: F401  (registers the built-ins)
 from .compose import CombinedLoss, FunctionLoss, call_loss
+from .compose.scheduled import ScheduledLoss
 from .config import ImportPolicy, build_loss, load_config, to_config
+from .config.schema import config_schema
 from .discovery import LossDescription, describe_loss, has_loss, list_losses, loss_info
 from .errors import (
     ConfigError,
@@ -48,7 +50,9 @@ __all__ = [
     "ImportPolicy",
     "load_config",
     "to_config",
+    "config_schema",
     "CombinedLoss",
+    "ScheduledLoss",
     "FunctionLoss",
     "call_loss",
     "InputSpec",

@@ -5,10 +5,14 @@ Nothing here imports anything from losskit, so any module may import it without 
 
 from __future__ import annotations
 
-__all__ = ["NAME_KEYS", "TERM_KEYS", "CONFIG_ATTR"]
+__all__ = ["NAME_KEYS", "PARAM_KEYS", "TERM_KEYS", "CONFIG_ATTR"]
 
-#: Keys that name what to build, one per spec: seed 002/AutoTimm, mmengine, Hydra/seed 000, seed 003.
-NAME_KEYS = ("name", "type", "_target_", "class")
+#: Keys that name what to build, one per spec: seed 002/AutoTimm, mmengine, Hydra/seed 000, seed 003, and
+#: LightningCLI/jsonargparse (``class_path``: a registered name or a safe dotted path, like ``_target_``).
+NAME_KEYS = ("name", "type", "_target_", "class", "class_path")
+
+#: Keys that hold the parameters apart from the name: seed 003's ``params``, LightningCLI's ``init_args``.
+PARAM_KEYS = ("params", "init_args")
 
 #: Keys that hold the named terms of a combined loss (seed 000's configs say ``losses``).
 TERM_KEYS = ("losses", "terms")

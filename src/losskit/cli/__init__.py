@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file to write (default: stdout)")
     p.add_argument("--all", action="store_true", help="include losses from plugins and imported modules")
 
+    p = sub.add_parser("schema", help="write the JSON Schema of loss configs (for editors and validators)")
+    p.add_argument("--out", help="file to write (default: stdout)")
+
     p = sub.add_parser(
         "bench",
         help="run benchmarks/run.py of a source checkout, with the given arguments",
@@ -137,6 +140,18 @@ def _run(args: argparse.Namespace) -> int:
         from .catalogue import cmd_docs
 
         return cmd_docs(args)
+    if args.command == "schema":
+        import json
+
+        from ..config.schema import config_schema
+
+        text = json.dumps(config_schema(), indent=1, sort_keys=False) + "\n"
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.command == "bench":
         from .bench_cmd import cmd_bench
 

@@ -195,8 +195,16 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
         if args.allow_import
         else None
     )
+    schema_problems = _schema_check(args.config)
+    if schema_problems:
+        out.heading(f"{args.config}: does not fit the config schema (losskit schema)")
+        for line in schema_problems:
+            out.line(line)
     module = build_loss(args.config, allow_imports=policy)
     out.heading(f"{args.config}: builds {type(module).__name__}")
+    if schema_problems:
+        out.line("FAILED: the config builds but breaks the schema (please report this: they should agree)")
+        return 1
     try:
         resolved = to_config(module)
     except Exception as exc:  # a module without a recorded config still gets checked
@@ -245,6 +253,20 @@ def cmd_check(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def _schema_check(config: str) -> list[str]:
+    """The schema's complaints about the config (a name or a YAML file); [] without jsonschema installed."""
+    from ..config.loading import load_config, looks_like_path
+    from ..config.schema import schema_errors
+
+    data: Any = config
+    if config not in LOSSES and looks_like_path(config):
+        try:
+            data = load_config(config)
+        except Exception:  # noqa: BLE001 - build_loss reports an unreadable file properly
+            return []
+    return schema_errors(data) or []
+
+
 def _parse_shapes(items: list[str]) -> list[tuple[str, tuple[int, ...]]]:
     """``--shape input=2,3,16,16`` options as (name, shape) pairs."""
     parsed = []
@@ -260,12 +282,8 @@ def _parse_shapes(items: list[str]) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _term_weights(module: Any) -> dict[str, float]:
-    weights = getattr(module, "weights", None) if isinstance(module, CombinedLoss) else None
-    if isinstance(weights, dict):
-        return {str(k): float(v) for k, v in weights.items()}
-    if isinstance(weights, (list, tuple)):
-        return {str(k): float(v) for k, v in zip(module.terms.keys(), weights, strict=False)}
-    return {}
+    """Each term's weight now (a schedule at the module's step)."""
+    return module.current_weights() if isinstance(module, CombinedLoss) else {}
 
 
 def _value_text(value: Any) -> str:

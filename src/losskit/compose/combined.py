@@ -117,6 +117,7 @@ class CombinedLoss(nn.Module):
         modules, weight_list = _build_terms(given, weights)
         self.terms = nn.ModuleDict(modules)
         self.balance = TermWeights(weight_list, weighting, temperature)
+        self.last_terms: dict[str, torch.Tensor] = {}  # each term's value in the last forward, detached
         # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
         self._plans: dict[str, tuple[nn.Module, CallPlan]] = {}
         self._current_plans()
@@ -239,6 +240,8 @@ class CombinedLoss(nn.Module):
         if not outputs:  # every term was deleted after construction (ModuleDict allows it)
             raise ConfigError("combined loss has no terms")
         total = self.balance.total(outputs)
+        # detached, for loggers (losskit.integrations.lightning reads them after the step): no host sync here
+        self.last_terms = {name: v.detach() for name, v in zip(self.terms, outputs, strict=True)}
         if return_terms and self.balance.dynamic:
             for name, w in zip(self.terms, self.balance.effective().to(total.device).unbind(), strict=True):
                 _add_term(values, f"weight/{name}", w)

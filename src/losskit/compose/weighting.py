@@ -112,7 +112,7 @@ class TermWeights(nn.Module):
             return
         values = torch.tensor(self.base_values(), dtype=torch.float32)
         if self.weighting == "dwa" and len(self._history) == 2:
-            prev, older = self._history
+            older, prev = self._history
             ratio = prev / older.clamp_min(torch.finfo(torch.float32).tiny)
             values = values * len(self.base) * torch.softmax(ratio / self.temperature, dim=0)
         self.values.copy_(values)

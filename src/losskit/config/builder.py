@@ -247,7 +247,7 @@ def _nested_target(value: Any) -> str | None:
     while stack:
         item, where = stack.pop()
         if isinstance(item, Mapping):
-            if "_target_" in item:
+            if "_target_" in item or "class_path" in item:
                 return where
             stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
         elif isinstance(item, (list, tuple)):

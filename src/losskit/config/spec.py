@@ -8,6 +8,7 @@ Accepted specs (all nestable)::
     {"class": "VAELoss", "params": {...}}      seed 003
     {"_target_": "DiceLoss", "smooth": 1.0}    seed 000 / Hydra (a registered name or a safe dotted path)
     {"type": "dice"}                           mmengine
+    {"class_path": "dice", "init_args": {...}} LightningCLI / jsonargparse (a registered name or a safe dotted path)
     {"losses": {...}, "weights": [...]}        a CombinedLoss of named terms
     OmegaConf DictConfig                       any of the above (node interpolations resolved, no resolvers)
     nn.Module instance                         returned as it is
@@ -24,7 +25,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from ..keys import NAME_KEYS, TERM_KEYS
+from ..keys import NAME_KEYS, PARAM_KEYS, TERM_KEYS
 from ..registration import LOSSES
 from .limits import check_bounds, short
 from .loading import load_config, looks_like_path, to_plain
@@ -122,16 +123,19 @@ def _split_mapping(spec: Mapping[str, Any], path: str) -> tuple[Any, dict[str, A
             f"{where}: the mapping does not say what to build; expected one of {', '.join(NAME_KEYS)} "
             f"(or 'losses' for a combined loss), got keys {sorted(map(str, spec))}"
         )
-    params = {k: v for k, v in spec.items() if k not in (key, "params")}
-    if "params" in spec:
-        extra = to_plain(spec["params"])
+    params = {k: v for k, v in spec.items() if k != key and k not in PARAM_KEYS}
+    held = [k for k in PARAM_KEYS if k in spec]
+    if len(held) > 1:
+        raise ConfigError(f"{where}: give the parameters under one of {', '.join(held)}, not both")
+    if held:
+        extra = to_plain(spec[held[0]])
         if extra is None:
             extra = {}
         if not isinstance(extra, Mapping):
-            raise ConfigError(f"{join(path, 'params')}: expected a mapping, got {type(extra).__name__}")
+            raise ConfigError(f"{join(path, held[0])}: expected a mapping, got {type(extra).__name__}")
         clash = sorted(set(extra) & set(params))
         if clash:
-            raise ConfigError(f"{where}: {clash} given both at the top level and under 'params'")
+            raise ConfigError(f"{where}: {clash} given both at the top level and under {held[0]!r}")
         params.update(extra)
     if not isinstance(target, str) and not (inspect.isclass(target) and issubclass(target, nn.Module)):
         raise ConfigError(f"{where}: the loss to build must be a name, got {type(target).__name__} {short(target)}")
