@@ -49,7 +49,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m losskit docs --out docs/losses.md
-	$(BIN)/python -m losskit schema --out docs/losskit.schema.json
+	$(BIN)/python -m losskit schema --builtin-only --out docs/losskit.schema.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="write the JSON Schema of loss configs (for editors and validators)")
     p.add_argument("--out", help="file to write (default: stdout)")
+    p.add_argument("--builtin-only", action="store_true", help="only losskit's own losses (no plugins)")
 
     p = sub.add_parser(
         "bench",
@@ -145,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
 
         from ..config.schema import config_schema
 
-        text = json.dumps(config_schema(), indent=1, sort_keys=False) + "\n"
+        text = json.dumps(config_schema(builtin_only=args.builtin_only), indent=1, sort_keys=False) + "\n"
         if args.out:
             with open(args.out, "w", encoding="utf-8") as fh:
                 fh.write(text)

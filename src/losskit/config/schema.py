@@ -121,13 +121,18 @@ def _schedule_def() -> dict[str, Any]:
     return {"description": "a value that follows the training step", "oneOf": variants}
 
 
-def config_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a losskit loss spec; a plain dict, ready for ``json.dumps``."""
+def config_schema(builtin_only: bool = False) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a losskit loss spec; a plain dict, ready for ``json.dumps``.
+
+    Args:
+        builtin_only: only losskit's own losses (what ``docs/losskit.schema.json`` holds); by default every
+            registered loss, plugins and your own registrations included (a plugin that fails to load is left
+            out)."""
     names: list[str] = []
     defs: dict[str, Any] = {}
     branches = []
     for entry in LOSSES.entries():
-        if entry.name == "combined":
+        if entry.name == "combined" or (builtin_only and not entry.source.startswith("losskit.")):
             continue
         try:
             loss = _loss_def(entry.name)
