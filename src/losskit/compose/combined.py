@@ -19,7 +19,7 @@ from ..errors import ConfigError, LossInputError
 from .calling import CallPlan
 from .schedules import Schedule
 from .terms import with_terms
-from .weighting import TermWeights, Weighting
+from .weighting import Weighting, make_term_weights
 from .weights import Weight, split_term_weights
 
 __all__ = ["CombinedLoss", "split_term_weights", "install_term_builder", "TermBuilder"]
@@ -116,7 +116,7 @@ class CombinedLoss(nn.Module):
             raise ConfigError("CombinedLoss needs a non-empty mapping of named terms")
         modules, weight_list = _build_terms(given, weights)
         self.terms = nn.ModuleDict(modules)
-        self.balance = TermWeights(weight_list, weighting, temperature)
+        self.balance = make_term_weights(weight_list, weighting, temperature)
         self.last_terms: dict[str, torch.Tensor] = {}  # each term's value in the last forward, detached
         # decided once per term object; (term, plan) so a term added or replaced later gets its own plan
         self._plans: dict[str, tuple[nn.Module, CallPlan]] = {}

@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from .schedules import Schedule, resolve_value
 from .weights import Weight
 
-__all__ = ["TermWeights", "Weighting", "WEIGHTINGS"]
+__all__ = ["TermWeights", "Weighting", "WEIGHTINGS", "make_term_weights"]
 
 Weighting = Literal["fixed", "uncertainty", "dwa"]
 WEIGHTINGS: tuple[str, ...] = ("fixed", "uncertainty", "dwa")
@@ -117,6 +117,18 @@ class TermWeights(nn.Module):
             values = values * len(self.base) * torch.softmax(ratio / self.temperature, dim=0)
         self.values.copy_(values)
 
+    def config(self) -> list[Any]:
+        """The weights as a config holds them: numbers, and schedule mappings."""
+        return [w.to_config() if isinstance(w, Schedule) else w for w in self.base]
+
+    def extra_repr(self) -> str:
+        return f"weighting={self.weighting!r}, step={self.step_count}"
+
+
+class _TrackedTermWeights(TermWeights):
+    """Weights that change: the step count and DWA's history are extra state (in ``state_dict``). Fixed weights
+    keep none, so a plain combined loss's ``state_dict`` holds tensors only, as before."""
+
     def get_extra_state(self) -> dict[str, Any]:
         return {"step": self.step_count, "dwa_history": [h.tolist() for h in self._history]}
 
@@ -127,9 +139,10 @@ class TermWeights(nn.Module):
         self._history = [torch.tensor(h, dtype=torch.float32) for h in state.get("dwa_history", [])]
         self._refresh()
 
-    def config(self) -> list[Any]:
-        """The weights as a config holds them: numbers, and schedule mappings."""
-        return [w.to_config() if isinstance(w, Schedule) else w for w in self.base]
 
-    def extra_repr(self) -> str:
-        return f"weighting={self.weighting!r}, step={self.step_count}"
+def make_term_weights(
+    weights: Sequence[Weight], weighting: Weighting = "fixed", temperature: float = 2.0
+) -> TermWeights:
+    """The :class:`TermWeights` of a combined loss, with its step in ``state_dict`` when its weights change."""
+    fixed = weighting == "fixed" and not any(isinstance(w, Schedule) for w in weights)
+    return (TermWeights if fixed else _TrackedTermWeights)(weights, weighting, temperature)
