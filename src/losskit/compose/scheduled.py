@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..signatures import forward_signature
-from .schedules import Schedule
+from .schedules import Schedule, check_step
 
 __all__ = ["ScheduledLoss", "SCHEDULABLE_ATTR", "schedulable_params"]
 
@@ -73,9 +73,7 @@ class ScheduledLoss(nn.Module):
         self._write()
 
     def set_step(self, step: int) -> None:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ConfigError(f"set_step takes an integer >= 0, got {step!r}")
-        self.step_count = step
+        self.step_count = check_step(step, "scheduled loss")
         self._write()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

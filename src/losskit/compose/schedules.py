@@ -31,7 +31,15 @@ from typing import Any, Literal, get_args
 from ..errors import ConfigError
 from ..registry import suggest
 
-__all__ = ["Schedule", "ScheduleKind", "SCHEDULE_KEYS", "is_schedule_spec", "parse_schedule", "resolve_value"]
+__all__ = [
+    "Schedule",
+    "ScheduleKind",
+    "SCHEDULE_KEYS",
+    "is_schedule_spec",
+    "parse_schedule",
+    "resolve_value",
+    "check_step",
+]
 
 ScheduleKind = Literal["constant", "linear", "cosine", "exponential", "step"]
 KINDS: tuple[str, ...] = get_args(ScheduleKind)
@@ -150,3 +158,10 @@ def parse_schedule(spec: Any, where: str) -> Schedule:
 def resolve_value(value: float | Schedule, step: int) -> float:
     """A number as it is, a schedule at ``step``."""
     return value(step) if isinstance(value, Schedule) else value
+
+
+def check_step(step: Any, who: str) -> int:
+    """A training step as ``set_step`` takes it: an integer >= 0 (a bool is not one), else a ConfigError."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ConfigError(f"{who}: set_step takes an integer >= 0, got {step!r}")
+    return step

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .schedules import Schedule, resolve_value
+from .schedules import Schedule, check_step, resolve_value
 from .weights import Weight
 
 __all__ = ["TermWeights", "Weighting", "WEIGHTINGS", "make_term_weights"]
@@ -102,9 +102,7 @@ class TermWeights(nn.Module):
         self._refresh()
 
     def set_step(self, step: int) -> None:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ConfigError(f"combined loss: set_step takes an integer >= 0, got {step!r}")
-        self.step_count = step
+        self.step_count = check_step(step, "combined loss")
         self._refresh()
 
     def _refresh(self) -> None:

@@ -5,8 +5,9 @@
     from losskit.integrations.lightning import LossKitCallback
     trainer = lightning.Trainer(callbacks=[LossKitCallback()])
 
-For every losskit loss found on the LightningModule (a :class:`~losskit.CombinedLoss` or a loss with scheduled
-parameters, at any depth; nested ones are stepped by their parent), before each training batch the callback sets
+For every losskit loss found on the LightningModule when the trainer sets up (a :class:`~losskit.CombinedLoss` or
+a loss with scheduled parameters, at any depth; nested ones are stepped by their parent), before each training
+batch the callback sets
 the loss's step to ``trainer.global_step`` (so schedules follow the optimizer steps, gradient accumulation and a
 resumed run included), and after each batch it logs, from the loss's last forward::
 
@@ -58,9 +59,14 @@ class LossKitCallback(pl.Callback):
     def __init__(self, log: bool = True, train_prefix: str = "train", val_prefix: str = "val") -> None:
         super().__init__()
         self.log, self.train_prefix, self.val_prefix = log, train_prefix, val_prefix
+        self._losses: dict[str, CombinedLoss | ScheduledLoss] = {}
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # once per fit/validate/test: walking every submodule of a large model on each batch is wasted work
+        self._losses = find_losses(pl_module)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
-        for loss in find_losses(pl_module).values():
+        for loss in self._losses.values():
             if loss.step_count != trainer.global_step:
                 loss.set_step(trainer.global_step)
 
@@ -77,7 +83,7 @@ class LossKitCallback(pl.Callback):
     def _log(self, pl_module: pl.LightningModule, prefix: str, *, on_step: bool) -> None:
         if not self.log:
             return
-        losses = find_losses(pl_module)
+        losses = self._losses
         for attr, loss in losses.items():
             where = f"/{attr}" if len(losses) > 1 else ""
             metrics: dict[str, Any] = {}
