@@ -1,4 +1,4 @@
-"""The ``losskit`` command line: ``list``, ``info``, ``check``, ``compare``, ``docs`` and ``bench``.
+"""The ``losskit`` command line: ``list``, ``info``, ``check``, ``compare``, ``plot``, ``docs`` and ``bench``.
 
 Every failure is one line, ``losskit: error: ...`` on stderr with a non-zero exit code, including losskit's
 own hints (did-you-mean, valid parameters); ``--debug`` shows the traceback instead. ``rich`` and
@@ -75,15 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-imports", action="store_true", help="let a dotted _target_ come from any package")
     p.add_argument("--allow-import", action="append", metavar="PACKAGE", help="let _target_ come from PACKAGE")
 
-    p = sub.add_parser("compare", help="train a small model once per loss on a synthetic task and report")
-    p.add_argument("--task", default="segmentation", help="segmentation (default) or classification")
+    p = sub.add_parser(
+        "compare",
+        help="train a small model once per loss and seed, on real or synthetic data, and report",
+        description="Train the same small model once per loss and seed and compare validation metrics "
+        "(mean +- std over seeds; a best loss is named only when its lead exceeds the spread). "
+        "See docs/compare.md for the --config file format.",
+    )
+    p.add_argument("--list", action="store_true", help="list the tasks and their datasets, then exit")
+    p.add_argument("--task", default="segmentation", help="segmentation (default), classification or registration")
+    p.add_argument(
+        "--dataset", help="the task's dataset (default: its real one when installed, else the synthetic one)"
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="your own segmentation data: DIR/images/*.png and DIR/masks/*.png, paired by file name",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="train every loss with this many seeds (default 3)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--losses", help="comma-separated loss names (default: the task's list)")
-    group.add_argument("--config", help="YAML list of loss specs (combined ones included)")
+    group.add_argument(
+        "--config",
+        help="YAML file of loss specs: a list (items may carry a 'label'), a {label: spec} mapping, or "
+        "{losses: [...]}; combined specs included (docs/compare.md)",
+    )
     p.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, weights and batch order (default 0)")
-    p.add_argument("--samples", type=int, help="training samples (default: the task's)")
-    p.add_argument("--size", type=int, help="image side for segmentation (default 64)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="first seed (default 0): seeds SEED..SEED+SEEDS-1; synthetic data uses SEED"
+    )
+    p.add_argument("--samples", type=int, help="training samples (default: the dataset's; real data: all)")
+    p.add_argument("--size", type=int, help="image side (default 64; images are resized to it)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the task's)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the task's)")
     p.add_argument(
@@ -94,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="compare-results", help="output folder (default ./compare-results)")
     p.add_argument("--no-plot", action="store_true", help="skip curves.png (no matplotlib needed)")
+
+    p = sub.add_parser("plot", help="draw losses and their gradients against the prediction (a PNG)")
+    p.add_argument("names", metavar="NAME[,NAME...]", help="comma-separated loss names, e.g. mse,l1,huber")
+    p.add_argument("--vary", metavar="PARAM=V1,V2,...", help="one curve per value, e.g. gamma=0,0.5,1,2,5")
+    p.add_argument(
+        "--set", action="append", metavar="PARAM=VALUE", help="set a parameter of every loss, e.g. alpha=null"
+    )
+    p.add_argument("--points", type=int, default=201, help="points per curve (default 201)")
+    p.add_argument("--out", help="PNG file to write (default: the names joined by '-', e.g. focal.png)")
 
     p = sub.add_parser("docs", help="write the loss catalogue (markdown) generated from the registry")
     p.add_argument("--out", help="file to write (default: stdout)")
@@ -137,6 +168,10 @@ def _run(args: argparse.Namespace) -> int:
         from .compare_cmd import cmd_compare
 
         return cmd_compare(args, out)
+    if args.command == "plot":
+        from .plot_cmd import cmd_plot
+
+        return cmd_plot(args, out)
     if args.command == "docs":
         from .catalogue import cmd_docs
 

@@ -7,15 +7,45 @@ checked-in file can be compared with a fresh rendering in a test.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..discovery import LossDescription, describe_loss, list_losses, loss_info
+from ._render import CLI_HINT
 from .inspect_cmds import is_builtin
 
-__all__ = ["render_catalogue", "cmd_docs", "REGENERATE"]
+__all__ = ["render_catalogue", "cmd_docs", "write_family_plots", "REGENERATE", "FAMILY_PLOTS"]
 
 #: The command that regenerates the checked-in catalogue (quoted by the docs test when it is stale).
 REGENERATE = "make docs  (or: PYTHONPATH=src python -m losskit docs --out docs/losses.md)"
+
+
+#: The losses drawn in each task's family plot (``docs/plots/<task>.png``, made by ``losskit docs --out``): a few
+#: representative ones per task whose losses ``losskit plot`` can draw. Tasks not listed get no plot.
+FAMILY_PLOTS: dict[str, tuple[str, ...]] = {
+    "classification": ("cross_entropy", "focal", "poly", "gce", "bi_tempered"),
+    "segmentation": ("dice", "jaccard", "lovasz", "focal_tversky", "focal_pixelwise"),
+    "detection": ("focal", "quality_focal", "varifocal", "gaussian_focal"),
+    "regression": ("mse", "l1", "huber", "log_cosh", "barron", "welsch"),
+}
+PLOTS_DIR = "plots"  # next to the catalogue
+
+
+def _heading(task: str) -> str:
+    return task.replace("_", " ").capitalize()
+
+
+def _family_plot(task: str, names: list[str]) -> list[str]:
+    drawn = FAMILY_PLOTS.get(task, ())
+    if not drawn or any(n not in names for n in drawn):
+        return []
+    command = f"losskit plot {','.join(drawn)}"
+    return [
+        f"![{_heading(task)} losses and their gradients]({PLOTS_DIR}/{task}.png)",
+        "",
+        f"Each loss (left) and its gradient (right) against the prediction: `{command}`.",
+        "",
+    ]
 
 
 def _cell(text: str) -> str:
@@ -85,8 +115,9 @@ def render_catalogue(include_all: bool = False) -> str:
         if not members:
             continue
         lines += [
-            f"## {task.replace('_', ' ').capitalize()}",
+            f"## {_heading(task)}",
             "",
+            *_family_plot(task, list(infos)),
             "| loss | aliases | summary |",
             "| --- | --- | --- |",
         ]
@@ -109,6 +140,25 @@ def cmd_docs(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path} ({text.count(chr(10))} lines)")
+        write_family_plots(path.parent / PLOTS_DIR)
     else:
         print(text, end="")
     return 0
+
+
+def write_family_plots(folder: Path) -> list[Path]:
+    """One PNG per task of :data:`FAMILY_PLOTS` in ``folder`` (needs matplotlib: without it, a note, no plots)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"losskit docs: matplotlib is not installed, family plots not written ({CLI_HINT})", file=sys.stderr)
+        return []
+    from ..plotting import loss_curves
+    from .plot_cmd import save_plot
+
+    written = []
+    for task, names in FAMILY_PLOTS.items():
+        curves = loss_curves(names)
+        written.append(save_plot(curves, folder / f"{task}.png", title=f"{_heading(task)}: {curves.title}"))
+    print(f"wrote {len(written)} family plots in {folder}")
+    return written

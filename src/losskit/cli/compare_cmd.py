@@ -50,7 +50,7 @@ class RichProgress:
         self.bars.update(self.ids[label], status=f"epoch {epoch}: {self.metric_label} {metrics[self.metric]:.3f}")
 
     def finish(self, result: Any) -> None:
-        status = f"failed: {result.error}" if result.error else f"{self.metric_label} {result.metrics[self.metric]:.3f}"
+        status = _status(result, self.metric, self.metric_label)
         self.bars.update(self.ids[result.label], completed=self.bars.tasks[self.ids[result.label]].total, status=status)
 
 
@@ -70,11 +70,15 @@ class LineProgress:
         pass
 
     def finish(self, result: Any) -> None:
-        if result.error:
-            print(f"  {result.label}: failed: {result.error}", flush=True)
-        else:
-            value = result.metrics[self.metric]
-            print(f"  {result.label}: {self.metric_label} {value:.4f} in {result.seconds:.1f} s", flush=True)
+        print(f"  {result.label}: {_status(result, self.metric, self.metric_label)}", flush=True)
+
+
+def _status(result: Any, metric: str, label: str) -> str:
+    if result.error:
+        return f"failed: {result.error}"
+    seconds = sum(r.seconds or 0.0 for r in result.runs)
+    spread = f" ± {result.std(metric):.4f}" if len(result.runs) > 1 else ""
+    return f"{label} {result.mean(metric):.4f}{spread} ({len(result.runs)} seeds, {seconds:.1f} s)"
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -91,6 +95,9 @@ def _settings(args: argparse.Namespace) -> Any:
     return CompareSettings(
         task=args.task,
         losses=losses,
+        dataset=args.dataset,
+        data_dir=args.data,
+        seeds=args.seeds,
         epochs=args.epochs,
         seed=args.seed,
         samples=args.samples,
@@ -101,7 +108,24 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
+def _list(out: Out) -> int:
+    from ..compare import TASKS, known_datasets
+
+    rows = []
+    for task in TASKS.values():
+        for i, d in enumerate(known_datasets(task)):
+            state = "installed" if d.available() else "needs pip install 'losskit[data]'"
+            kind = "real" if d.real else "synthetic"
+            rows.append([task.name if i == 0 else "", d.name, kind, state, d.description])
+    out.table(["task", "dataset", "kind", "available", "description"], rows, title="Comparison tasks and datasets")
+    out.line("Default losses: " + "; ".join(f"{t.name}: {', '.join(t.default_losses)}" for t in TASKS.values()))
+    out.line("Your own segmentation data: --data DIR (DIR/images/*.png, DIR/masks/*.png, paired by name)")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace, out: Out) -> int:
+    if args.list:
+        return _list(out)
     if not args.no_plot:
         try:
             import matplotlib  # noqa: F401
@@ -109,15 +133,17 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
             raise MissingExtra(f"compare needs matplotlib for curves.png: {CLI_HINT} (or pass --no-plot)") from None
     if not args.plain and not have_rich():
         raise MissingExtra(f"compare needs rich for its progress bars: {CLI_HINT} (or pass --plain)")
-    from ..compare import get_task, run_comparison, summary_columns, summary_rows, write_all
+    from ..compare import resolve, run_comparison, summary_columns, summary_rows, write_all
 
     settings = _settings(args)
-    task = get_task(settings.task)
-    s = settings.resolved()
-    out.heading(f"losskit compare: {task.name}, {len(settings.losses or task.default_losses)} losses")
-    out.line(f"{task.description}; {s['epochs']} epochs, seed {s['seed']}")
+    task, dataset, s = resolve(settings)  # an unknown task or dataset fails here, before any data is read
+    n_losses = len(settings.losses or task.default_losses)
+    out.heading(f"losskit compare: {task.name} on {dataset.name}, {n_losses} losses x {s['seeds']} seeds")
+    if dataset.fallback_note:
+        out.line(f"note: using the synthetic {dataset.name!r} dataset: {dataset.fallback_note}")
+    out.line(f"{dataset.description}; {s['epochs']} epochs, seeds {s['seed']}..{s['seed'] + s['seeds'] - 1}")
     started = time.perf_counter()
-    label = task.metric_labels[task.primary]
+    label = task.label(task.primary, dataset)
     if out.rich:
         with RichProgress(out.console, task.primary, label) as progress:
             comparison = run_comparison(settings, progress)
@@ -125,10 +151,11 @@ def cmd_compare(args: argparse.Namespace, out: Out) -> int:
         comparison = run_comparison(settings, LineProgress(task.primary, label))
     elapsed = time.perf_counter() - started
     paths = write_all(comparison, args.out, curves=not args.no_plot)
-    out.table(summary_columns(comparison), summary_rows(comparison), title=f"Results ({task.name}, ★ best {label})")
-    winner = comparison.winner
-    out.line(f"winner: {winner}" if winner else "no winner (every loss failed or all scored the same)")
+    out.table(summary_columns(comparison), summary_rows(comparison), title=f"Results ({task.name} on {dataset.name})")
+    verdict = comparison.verdict
+    out.line(f"winner: {verdict.winner} ({verdict.reason})" if verdict.winner else f"no winner: {verdict.reason}")
     out.line(
-        f"{len(comparison.results)} losses in {elapsed:.1f} s; results in {', '.join(str(p) for p in paths.values())}"
+        f"{len(comparison.results)} losses x {s['seeds']} seeds in {elapsed:.1f} s; "
+        f"results in {', '.join(str(p) for p in paths.values())}"
     )
     return 0 if any(r.error is None for r in comparison.results) else 1

@@ -25,13 +25,19 @@ DEFAULT_CLASS_SHARES: tuple[float, ...] = (0.70, 0.16, 0.09, 0.05)
 
 @dataclass(frozen=True)
 class Split:
-    """Inputs ``x`` and integer targets ``y`` of one split."""
+    """Inputs ``x`` and targets ``y`` of one split (class indices, or a field for registration), and the masks
+    a task needs beside them (registration: moving, fixed and measured-region masks), indexed alike."""
 
     x: torch.Tensor
     y: torch.Tensor
+    masks: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def take(self, index: torch.Tensor | slice) -> Split:
+        """The samples at ``index`` (a batch, or the first ``n``)."""
+        return Split(self.x[index], self.y[index], None if self.masks is None else self.masks[index])
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from ..config.builder import NAME_KEYS
 from ..config.loading import to_plain
 from ..discovery import describe_loss
 from ..errors import ConfigError
+from ..keys import PARAM_KEYS
 from ..registration import LOSSES
 from ..testing.examples import spec_for
 
@@ -113,20 +114,54 @@ def fit_spec(spec: Any, **stats: Any) -> Any:
     return {**spec, **extra}
 
 
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _weighted_terms(spec: Mapping[str, Any], terms: Mapping[str, Any]) -> str:
+    weights = to_plain(spec.get("weights"))
+    names = [str(n) for n in terms]
+    if isinstance(weights, Mapping):
+        listed = [weights.get(n, 1.0) for n in names]
+    elif isinstance(weights, (list, tuple)) and len(weights) == len(names):
+        listed = list(weights)
+    else:
+        return "+".join(names)
+    return "+".join(
+        name if w == 1 else f"{_value_text(w) if isinstance(w, (int, float)) else 'scheduled'}*{name}"
+        for name, w in zip(names, listed, strict=True)
+    )
+
+
 def spec_label(spec: Any) -> str:
-    """A short readable label: the loss name, or ``combined(a+b)`` for a combined spec."""
+    """A short label that shows what the spec sets: ``tversky(alpha=0.3, beta=0.7)``, ``combined(0.5*dice+ce)``.
+
+    Parameters are those the spec itself gives (not the ones the task fills in), so two specs of one loss
+    with different options get different labels.
+    """
     spec = to_plain(spec)
     if isinstance(spec, str):
         return spec
     if isinstance(spec, nn.Module):
         return type(spec).__name__
     if isinstance(spec, Mapping):
-        _, target = _target_name(spec)
+        key, target = _target_name(spec)
         terms = spec.get("losses", spec.get("terms"))
         if isinstance(terms, Mapping) and (target is None or (isinstance(target, str) and target in LOSSES)):
-            return f"{target or 'combined'}({'+'.join(map(str, terms))})"
+            return f"{target or 'combined'}({_weighted_terms(spec, terms)})"
         if target is not None:
-            return str(target).rsplit(".", 1)[-1]
+            params = {k: v for k, v in spec.items() if k != key and k not in PARAM_KEYS}
+            for nested in PARAM_KEYS:
+                params.update(to_plain(spec.get(nested)) or {})
+            name = str(target).rsplit(".", 1)[-1]
+            inner = ", ".join(f"{k}={_value_text(v)}" for k, v in params.items())
+            return f"{name}({inner})" if inner else name
     return type(spec).__name__
 
 
