@@ -301,8 +301,11 @@ def run_comparison(settings: CompareSettings, progress: Progress | None = None) 
     dataset, train, val = _load(dataset, settings, s)
     labelled = task.name != "registration"
     counts = torch.bincount(train.y.flatten(), minlength=dataset.num_classes).tolist() if labelled else None
+    # A class absent from a small training subset gets a pseudo-count of 1: priors and effective numbers
+    # need every class to be positive (the losses say so too), and one sample changes little else.
+    stats = None if counts is None else [max(c, 1) for c in counts]
     cases = prepare_losses(
-        list(settings.losses or task.default_losses), num_classes=dataset.num_classes, class_counts=counts
+        list(settings.losses or task.default_losses), num_classes=dataset.num_classes, class_counts=stats
     )
     for case in cases:
         task.check(case)

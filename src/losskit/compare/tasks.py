@@ -8,6 +8,7 @@ decided from what the loss declares (:mod:`losskit.compare.specs`).
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -190,12 +191,15 @@ def get_dataset(task: Task, name: str | None) -> Dataset:
     synthetic one (:attr:`Dataset.fallback_note` then says why)."""
     if name is None:
         options = known_datasets(task)
-        for dataset in options:
+        real = [d for d in options if d.real]
+        for dataset in real:
             if dataset.available():
                 return dataset
         synthetic = next(d for d in options if not d.real)
-        real = next(d for d in options if d.real)
-        return replace(synthetic, fallback_note=f"{real.name} needs {real.requires}: pip install 'losskit[data]'")
+        if not real:
+            return synthetic
+        missing = ", ".join(m for m in real[0].requires if importlib.util.find_spec(m) is None) or "its packages"
+        return replace(synthetic, fallback_note=f"{real[0].name} needs {missing}: pip install 'losskit[data]'")
     if name not in task.datasets:
         raise _unknown(f"dataset for {task.name}", name, list(task.datasets))
     return DATASETS[name]
