@@ -31,7 +31,6 @@ from losskit.compare import (
     run_comparison,
     spec_label,
     task_params,
-    write_all,
 )
 from losskit.compare.data import make_cracks, make_imbalanced_blobs
 from losskit.compare.registration import make_pairs, registration_metrics, warp
