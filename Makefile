@@ -42,12 +42,15 @@ test: lint
 test-inductor: $(STAMP)
 	LOSSKIT_TEST_COMPILE_BACKEND=inductor $(BIN)/python -m pytest -n 2 -q tests/test_conformance.py -k every_builtin
 
-# The demo needs only the [cli] and [data] extras (not the test references), so a fresh clone starts it sooner.
+# The demo needs only the [cli] extra and the data files, not the test references. losskit reads the files that
+# scikit-learn and nilearn ship without importing either, so they are installed without their dependencies
+# (SciPy, pandas, ...) here and a fresh clone starts the demo sooner; `pip install 'losskit[data]'` is the full set.
 $(DEMO_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH) numpy
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
-	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[cli,data]"
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[cli]" "nibabel>=5" "pillow>=9"
+	$(BIN)/python -m pip install --quiet --no-deps "scikit-learn>=1.3" "nilearn>=0.10"
 	touch $@
 
 # Real-data comparisons (segmentation on MNI152, classification on long-tailed digits; 3 seeds each), a loss drawn.

@@ -7,9 +7,9 @@
   (``nilearn/datasets/data/mni_icbm152_{t1,gm}_tal_nlin_sym_09a_converted.nii.gz``, read with nibabel), with
   the grey-matter ribbon (GM probability > 0.5) as the mask: a thin structure, about 15% of a slice.
 
-Neither function imports the package that ships the data beyond what reading the files needs: scikit-learn's
-``load_digits`` reads its own csv, and the template files are located with :func:`importlib.util.find_spec`
-(importing ``nilearn`` itself would pull in pandas and more) and read with nibabel.
+Neither function imports the package that ships the data: the files are located with
+:func:`importlib.util.find_spec` (importing ``nilearn`` or ``sklearn`` would pull in pandas, SciPy and more) and
+read with NumPy (``sklearn/datasets/data/digits.csv.gz``, what ``load_digits`` reads) and nibabel (the templates).
 
 Licences: scikit-learn BSD-3 (the digits are the UCI "Optical Recognition of Handwritten Digits" set, CC BY
 4.0); the ICBM 2009a template is (c) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal
@@ -59,14 +59,23 @@ def _need(module: str, dataset: str) -> None:
         )
 
 
+def _package_data(package: str, relative: str, dataset: str) -> Path:
+    """The path of a data file that ``package`` ships, found without importing the package."""
+    _need(package, dataset)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingData(f"{package} is installed as a single module, not a package: its data files are missing")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise MissingData(f"the installed {package} does not ship {relative} (looked in {path.parent})")
+    return path
+
+
 def load_digits_long_tailed() -> tuple[Split, Split]:
     """The long-tailed digits: (train, val) of (N, 64) features in [0, 1] and labels 0-9 (class 0 most common)."""
-    _need("sklearn", "digits")
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = np.asarray(bunch.data, dtype=np.float32) / 16.0
-    y = np.asarray(bunch.target, dtype=np.int64)
+    table = np.loadtxt(_package_data("sklearn", "datasets/data/digits.csv.gz", "digits"), delimiter=",")
+    x = table[:, :-1].astype(np.float32) / 16.0
+    y = table[:, -1].astype(np.int64)
     rng = np.random.default_rng(0)  # the recipe is fixed: every run sees the same images
     train_idx: list[np.ndarray] = []
     val_idx: list[np.ndarray] = []
@@ -83,29 +92,17 @@ def load_digits_long_tailed() -> tuple[Split, Split]:
     )
 
 
-def _nilearn_data_dir() -> Path:
-    _need("nibabel", "mni152")
-    _need("nilearn", "mni152")
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingData("nilearn is installed as a single module, not a package: its data files are missing")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
-    missing = [name for name in _MNI_FILES.values() if not (folder / name).is_file()]
-    if missing:
-        raise MissingData(f"the installed nilearn does not ship {', '.join(missing)} in {folder}")
-    return folder
-
-
 @lru_cache(maxsize=1)
 def mni152_volumes() -> dict[str, np.ndarray]:
     """The 1 mm template volumes (197 x 233 x 189, x/y/z = left-right, posterior-anterior, inferior-superior),
     as float32 in [0, 1]: ``t1`` (intensity), ``gm`` and ``wm`` (tissue probabilities)."""
+    _need("nibabel", "mni152")
     import nibabel
 
-    folder = _nilearn_data_dir()
+    paths = {key: _package_data("nilearn", f"datasets/data/{name}", "mni152") for key, name in _MNI_FILES.items()}
     return {
-        key: np.asarray(nibabel.Nifti1Image.from_filename(folder / name).dataobj, dtype=np.float32) / 255.0
-        for key, name in _MNI_FILES.items()
+        key: np.asarray(nibabel.Nifti1Image.from_filename(path).dataobj, dtype=np.float32) / 255.0
+        for key, path in paths.items()
     }
 
 
