@@ -9,6 +9,9 @@ DEMO_STAMP := $(VENV)/.demo-installed
 # Reference implementations for the parity tests. They need torchvision (no CPU build here), so they are installed
 # without dependencies and the tests load their loss files directly (tests/_references.py); keep in step with it.
 REFERENCES := timm==1.0.31 segmentation-models-pytorch==0.6.0 pytorch-toolbelt==0.8.0
+# Packages whose data files the comparisons read (never imported), installed without their dependencies; the
+# [data] extra installs them in full for users.
+DATA_FILES := "scikit-learn>=1.3" "nilearn>=0.10"
 
 .PHONY: install lint test test-inductor demo bench docs clean
 
@@ -20,8 +23,8 @@ $(STAMP): pyproject.toml Makefile $(wildcard tests/plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH) numpy
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
-	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench,data]" $(PLUGINS)
-	$(BIN)/python -m pip install --quiet --no-deps $(REFERENCES)
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[test,cli,bench]" $(PLUGINS)
+	$(BIN)/python -m pip install --quiet --no-deps $(REFERENCES) $(DATA_FILES)
 	touch $@
 
 # The style and type gate (configured in pyproject.toml): ruff over everything, mypy --strict over src/losskit.
@@ -50,7 +53,7 @@ $(DEMO_STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet $(TORCH) numpy
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[cli]" "nibabel>=5" "pillow>=9"
-	$(BIN)/python -m pip install --quiet --no-deps "scikit-learn>=1.3" "nilearn>=0.10"
+	$(BIN)/python -m pip install --quiet --no-deps $(DATA_FILES)
 	touch $@
 
 # Real-data comparisons (segmentation on MNI152, classification on long-tailed digits; 3 seeds each), a loss drawn.

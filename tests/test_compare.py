@@ -463,3 +463,22 @@ def test_the_config_formats_of_docs_compare_md_load_and_build(tmp_path: Path) ->
         assert [c.label for c in cases] == labels
     for name in DATASETS:  # every dataset is documented with its source
         assert f"`{name}`" in page
+
+
+def test_a_real_dataset_asked_for_by_name_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from losskit.compare import real_data
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nilearn" else real_find_spec(name, *a)
+    )
+    real_data.mni152_volumes.cache_clear()
+    args = ["--plain", "compare", "--dataset", "mni152", "--losses", "dice", "--out", str(tmp_path), "--no-plot"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "the 'mni152' dataset needs the nilearn package: pip install 'losskit[data]'" in err
+    real_data.mni152_volumes.cache_clear()
