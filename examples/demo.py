@@ -31,7 +31,7 @@ def main() -> int:
     quick = "--quick" in sys.argv
     g = torch.Generator().manual_seed(0)
 
-    step("Register your own loss (a decorator; the class name becomes an alias)")
+    step("Register your own loss (a decorator, under the name you give)")
 
     @losskit.register_loss("scaled_l1", tasks=["regression"], tags=["demo"], override=True)
     class ScaledL1(nn.Module):
@@ -44,7 +44,7 @@ def main() -> int:
         def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return self.scale * (input - target).abs().mean()
 
-    print("has_loss('ScaledL1') ->", losskit.has_loss("ScaledL1"))
+    print("has_loss('scaled_l1') ->", losskit.has_loss("scaled_l1"))
 
     step("List and describe")
     print("segmentation losses:", ", ".join(losskit.list_losses(task="segmentation")))
