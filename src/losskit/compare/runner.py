@@ -257,11 +257,12 @@ def _train_one(
                 if progress:
                     progress.step(case.label)
             history["train_loss"].append(total / max(count, 1))
-            for name, value in task.evaluate(_predict(model, val.x), val, dataset).items():
+            final = epoch == s["epochs"] - 1
+            for name, value in task.evaluate(_predict(model, val.x), val, dataset, final).items():
                 if name in history:
                     history[name].append(value)
             if progress:
-                progress.advance(case.label, epoch + 1, {m: history[m][-1] for m in task.metrics})
+                progress.advance(case.label, epoch + 1, {m: history[m][-1] for m in task.metrics if history[m]})
     except Exception as exc:  # one failing loss must not sink the comparison; it is reported as failed
         run.error = f"{type(exc).__name__}: {exc}"
     run.history = history

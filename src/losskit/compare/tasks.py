@@ -8,6 +8,7 @@ decided from what the loss declares (:mod:`losskit.compare.specs`).
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -44,7 +45,8 @@ class Task:
         make_model: ``(dataset) -> model``; called right after seeding, so every loss starts from the same weights.
         loss_value: ``(case, model, batch, dataset) -> loss`` for one training batch.
         predict: ``(model, x) -> output`` at evaluation (logits or a field).
-        evaluate: ``(output, split, dataset) -> {metric: value}`` over the whole validation set.
+        evaluate: ``(output, split, dataset, final) -> {metric: value}`` over the whole validation set; the
+            costly metrics (clDice's skeletons) only when ``final`` (after the last epoch).
         check: ``(case) -> None``, raises a :class:`ConfigError` for a loss the task cannot train (before training).
     """
 
@@ -57,7 +59,7 @@ class Task:
     datasets: tuple[str, ...]
     make_model: Callable[[Dataset], nn.Module]
     loss_value: Callable[[LossCase, nn.Module, Split, Dataset], torch.Tensor]
-    evaluate: Callable[[torch.Tensor, Split, Dataset], dict[str, float]]
+    evaluate: Callable[[torch.Tensor, Split, Dataset, bool], dict[str, float]]
     check: Callable[[LossCase], None] = lambda case: None
 
     @property
@@ -82,12 +84,17 @@ def _labelled_loss(case: LossCase, model: nn.Module, batch: Split, dataset: Data
     return value
 
 
-def _compares_masks(module: nn.Module) -> bool:
-    """A registration loss tagged ``segmentation`` compares warped masks, not intensities (e.g. dice_smooth)."""
+@functools.cache
+def _tagged_segmentation(name: str) -> bool:
     try:
-        return "segmentation" in describe_loss(loss_label(module)).tags
+        return "segmentation" in describe_loss(name).tags
     except ConfigError:
         return False
+
+
+def _compares_masks(module: nn.Module) -> bool:
+    """A registration loss tagged ``segmentation`` compares warped masks, not intensities (e.g. dice_smooth)."""
+    return _tagged_segmentation(loss_label(module))
 
 
 def _registration_loss(case: LossCase, model: nn.Module, batch: Split, dataset: Dataset) -> torch.Tensor:
@@ -135,7 +142,7 @@ SEGMENTATION = Task(
     datasets=("mni152", "cracks"),
     make_model=lambda d: TinyUNet(in_channels=d.in_channels, num_classes=d.num_classes, width=8),
     loss_value=_labelled_loss,
-    evaluate=lambda logits, split, d: segmentation_metrics(logits, split.y),
+    evaluate=lambda logits, split, d, final: segmentation_metrics(logits, split.y, skeletons=final),
 )
 
 CLASSIFICATION = Task(
@@ -148,7 +155,7 @@ CLASSIFICATION = Task(
     datasets=("digits", "blobs"),
     make_model=lambda d: SmallMLP(d.in_channels, d.num_classes),
     loss_value=_labelled_loss,
-    evaluate=lambda logits, split, d: classification_metrics(logits, split.y, d.rare_class),
+    evaluate=lambda logits, split, d, final: classification_metrics(logits, split.y, d.rare_class),
 )
 
 REGISTRATION = Task(
@@ -161,7 +168,7 @@ REGISTRATION = Task(
     datasets=("mni152-pairs", "cracks-pairs"),
     make_model=_registration_model,
     loss_value=_registration_loss,
-    evaluate=lambda ddf, split, d: registration_metrics(ddf, split),
+    evaluate=lambda ddf, split, d, final: registration_metrics(ddf, split),
     check=_check_pairwise,
 )
 
