@@ -41,11 +41,24 @@ def test_docs_schema_file_is_current() -> None:
     assert on_disk == losskit.config_schema(builtin_only=True), "docs/losskit.schema.json is stale: run `make docs`"
 
 
+def _loss_list_specs(data: Any) -> list[Any]:
+    """The specs of a ``losskit compare --config`` file (docs/compare.md): a list, ``{losses: [...]}`` or
+    ``{label: spec}``, each item without its report ``label``."""
+    if isinstance(data, dict) and isinstance(data.get("losses"), list):
+        data = data["losses"]
+    items = data if isinstance(data, list) else list(data.values())
+    return [{k: v for k, v in item.items() if k != "label"} if isinstance(item, dict) else item for item in items]
+
+
 def _yaml_blocks() -> list[tuple[str, Any]]:
     found = []
     for doc in DOCS:
         for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)):
-            found.append((f"{doc.name}[{i}]", yaml.safe_load(block)))
+            data = yaml.safe_load(block)
+            if doc.name == "compare.md":  # lists of loss specs for `losskit compare --config`: check each spec
+                found += [(f"{doc.name}[{i}][{j}]", spec) for j, spec in enumerate(_loss_list_specs(data))]
+            else:
+                found.append((f"{doc.name}[{i}]", data))
     return found
 
 
