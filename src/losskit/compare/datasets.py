@@ -82,31 +82,33 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return (x - x.min()) / (x.max() - x.min()).clamp_min(1e-6)
 
 
+def _cracks(samples: int | None, size: int, seed: int) -> tuple[Split, Split]:
+    n = samples or 128
+    # Validation is a quarter of the training size (at least 8), from a disjoint seed stream.
+    return make_cracks(n, size, seed=seed), make_cracks(max(8, n // 4), size, seed=seed + 10_000)
+
+
 def _mni_pairs(samples: int | None, size: int, seed: int) -> tuple[Split, Split]:
-    train, val = load_mni152_slices(size)
-    train = _limit(train, samples)
+    train, val = _mni_slices(samples, size, seed)
     low, high = train.x.min(), train.x.max()
+
+    def unit(x: torch.Tensor) -> torch.Tensor:  # the training set's range maps to [0, 1]
+        return ((x - low) / (high - low)).clamp(0, 1)
+
     magnitude = 0.05 * size
     return (
-        make_pairs((train.x - low) / (high - low), train.y, seed=seed, magnitude=magnitude),
-        make_pairs(((val.x - low) / (high - low)).clamp(0, 1), val.y, seed=seed + 10_000, magnitude=magnitude),
+        make_pairs(unit(train.x), train.y, seed=seed, magnitude=magnitude),
+        make_pairs(unit(val.x), val.y, seed=seed + 10_000, magnitude=magnitude),
     )
 
 
 def _crack_pairs(samples: int | None, size: int, seed: int) -> tuple[Split, Split]:
-    n = samples or 128
-    train, val = make_cracks(n, size, seed=seed), make_cracks(max(8, n // 4), size, seed=seed + 10_000)
+    train, val = _cracks(samples, size, seed)
     magnitude = 0.05 * size
     return (
         make_pairs(_unit(train.x), train.y, seed=seed, magnitude=magnitude),
         make_pairs(_unit(val.x), val.y, seed=seed + 20_000, magnitude=magnitude),
     )
-
-
-def _cracks(samples: int | None, size: int, seed: int) -> tuple[Split, Split]:
-    n = samples or 128
-    # Validation is a quarter of the training size (at least 8), from a disjoint seed stream.
-    return make_cracks(n, size, seed=seed), make_cracks(max(8, n // 4), size, seed=seed + 10_000)
 
 
 def _digits(samples: int | None, size: int, seed: int) -> tuple[Split, Split]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..functional.deformation import jacobian_determinant
 from .data import Split
 
 __all__ = ["warp", "random_fields", "make_pairs", "folding_fraction", "registration_metrics"]
@@ -35,7 +36,7 @@ def random_fields(n: int, size: int, *, generator: torch.Generator, magnitude: f
     coarse = torch.randn(n, 2, knots, knots, generator=generator) * magnitude
     fields = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
     for _ in range(20):
-        folds = _jacobian(fields).flatten(1).amin(1) < 0.2
+        folds = jacobian_determinant(fields).flatten(1).amin(1) < 0.2
         if not bool(folds.any()):
             break
         fields = torch.where(folds[:, None, None, None], 0.8 * fields, fields)
@@ -58,19 +59,11 @@ def make_pairs(images: torch.Tensor, masks: torch.Tensor, *, seed: int, magnitud
     return Split(torch.cat([images, fixed], 1), fields, torch.cat([moving_mask, fixed_mask, region], 1))
 
 
-def _jacobian(ddf: torch.Tensor) -> torch.Tensor:
-    """The Jacobian determinant of ``x + ddf(x)`` by forward differences, (N, H - 1, W - 1)."""
-    dy_dy = ddf[:, 0, 1:, :-1] - ddf[:, 0, :-1, :-1]
-    dy_dx = ddf[:, 0, :-1, 1:] - ddf[:, 0, :-1, :-1]
-    dx_dy = ddf[:, 1, 1:, :-1] - ddf[:, 1, :-1, :-1]
-    dx_dx = ddf[:, 1, :-1, 1:] - ddf[:, 1, :-1, :-1]
-    return (1 + dy_dy) * (1 + dx_dx) - dy_dx * dx_dy
-
-
 def folding_fraction(ddf: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """Share of ``region`` pixels where the map ``x + ddf(x)`` folds (Jacobian determinant <= 0)."""
-    inside = region[:, 0, :-1, :-1] > 0
-    return ((_jacobian(ddf) <= 0) & inside).sum() / inside.sum().clamp_min(1)
+    """Share of ``region`` pixels where the map ``x + ddf(x)`` folds: Jacobian determinant <= 0, from
+    :func:`losskit.functional.deformation.jacobian_determinant` (central differences, interior pixels)."""
+    inside = region[:, 0, 1:-1, 1:-1] > 0
+    return ((jacobian_determinant(ddf) <= 0) & inside).sum() / inside.sum().clamp_min(1)
 
 
 def registration_metrics(ddf: torch.Tensor, data: Split) -> dict[str, float]:
